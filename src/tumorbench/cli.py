@@ -1,0 +1,158 @@
+"""The `tumorbench` command: thin wiring of the library's data, models, training and report steps."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+log = logging.getLogger("tumorbench")
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose < 0 else logging.DEBUG if verbose > 0 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stderr)
+
+
+def friendly_errors(fn):
+    """Bad input ends with one clear message (file, value, fix), never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, OSError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            raise click.ClickException("interrupted; finished results are kept (re-run with --resume "
+                                       "to complete a run)") from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="tumorbench")
+@click.option("-v", "--verbose", count=True, help="More log output (-v: debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+def main(verbose: int, quiet: bool) -> None:
+    """Train, evaluate and compare brain-tumour MRI classifiers (glioma, meningioma, no tumour,
+    pituitary) and write benchmark reports."""
+    _setup_logging(-1 if quiet else verbose)
+
+
+def _cli_layer(**options) -> dict:
+    layer: dict = {}
+    train = {k: options.pop(k) for k in ("epochs", "batch_size", "lr") if options.get(k) is not None}
+    if train:
+        layer["train"] = train
+    models = options.pop("models", None)
+    if models:
+        layer["models"] = [m.strip() for m in models.split(",") if m.strip()]
+    layer.update({k: v for k, v in options.items() if v is not None})
+    return layer
+
+
+@main.command()
+@click.option("--data", type=click.Path(path_type=Path), help="Dataset root (<root>/<split>/<class>/<image>). "
+              "Default: the embedded synthetic dataset.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML config file.")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: runs/<timestamp>).")
+@click.option("--models", help="Comma-separated model names (see `tumorbench models`).")
+@click.option("--epochs", type=int, help="Epochs for every model.")
+@click.option("--batch-size", type=int, help="Batch size for every model.")
+@click.option("--lr", type=float, help="Adam learning rate for every model.")
+@click.option("--image-size", type=int, help="Input side in px for every model (e.g. 128 on a CPU).")
+@click.option("--seed", type=int, help="Seed for the split, initialisation and data order.")
+@click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
+@click.option("--deterministic", is_flag=True, default=None, help="Ask PyTorch for deterministic kernels.")
+@click.option("--weights", help="Transfer models: imagenet (default), none, or a local weights file.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Any config value, e.g. train.finetune_epochs=2 or model_1.image_size=128 (repeatable).")
+@click.option("--resume", is_flag=True, help="Finish an interrupted run in --out; complete models are kept.")
+@friendly_errors
+def run(data, config_file, out, resume, sets, **options) -> None:
+    """Train the configured models, predict the test split and write the run folder."""
+    from tumorbench.config import load_yaml, make_config, preset
+    from tumorbench.run import default_run_dir, run_benchmark, summary_table
+
+    started = time.perf_counter()
+    layers = []
+    if data is None:
+        from tumorbench.data.synthetic import ensure_default_dataset
+
+        data_root = ensure_default_dataset()
+        layers.append(preset("embedded"))
+        click.echo(f"dataset: embedded synthetic dataset (not clinical data) at {data_root}", err=True)
+    else:
+        data_root = data
+    if config_file:
+        layers.append(load_yaml(config_file))
+    layers.append(_cli_layer(**options))
+    config = make_config(*layers, sets=list(sets))
+    out = Path(out or config.out or default_run_dir())
+    run_benchmark(config, data_root=Path(data_root), out=out, resume=resume)
+    table = summary_table(out)
+    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    click.echo(f"results: {out} ({time.perf_counter() - started:.0f} s)")
+
+
+@main.command()
+@click.option("--model", "checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file.")
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Dataset root.")
+@click.option("--split", default="Testing", show_default=True, help="Split folder to predict.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Predictions CSV to write.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", default=64, show_default=True, type=int)
+@friendly_errors
+def predict(checkpoint, data, split, out, device, batch_size) -> None:
+    """Write the predictions file (image, label, prob_<class>...) of a model on a dataset split."""
+    from tumorbench.device import select_device
+    from tumorbench.predictions.predict import predict_folder
+
+    path, rows, bad = predict_folder(checkpoint, data, split=split, out=out, device=select_device(device),
+                                     batch_size=batch_size)
+    for rel, reason in bad:
+        click.echo(f"skipped unreadable image {rel}: {reason}", err=True)
+    click.echo(f"wrote {rows} predictions to {path}" + (f" ({len(bad)} unreadable image(s) skipped)" if bad else ""))
+
+
+@main.command(name="models")
+def models_cmd() -> None:
+    """List the registered models with their input size, colour mode and normalisation."""
+    from tumorbench.models import get_model_entry, list_models
+
+    for name in list_models():
+        e = get_model_entry(name)
+        p = e.preprocess
+        scaling = "ImageNet mean/std" if p.standardize else "[0, 1]" if p.normalize else "0-255"
+        extra = f", balance {e.balance}" if e.balance != "none" else ""
+        click.echo(f"{name:20s} {p.size:4d} px {p.mode:3s} {scaling:17s}{extra}  {e.description}")
+
+
+@main.command()
+@click.option("--path-only", is_flag=True, help="Print the dataset folder only.")
+@friendly_errors
+def dataset(path_only: bool) -> None:
+    """Generate (first use) and locate the embedded synthetic dataset."""
+    from tumorbench.data.folder import scan_dataset
+    from tumorbench.data.synthetic import ensure_default_dataset
+
+    root = ensure_default_dataset()
+    if path_only:
+        click.echo(root)
+        return
+    index = scan_dataset(root)
+    click.echo(f"{root}  (synthetic, not clinical data)")
+    for split in index.splits:
+        click.echo(f"  {index.split_dirs[split]:10s} " + ", ".join(f"{c} {n}" for c, n in index.class_counts(split).items()))
+
+
+if __name__ == "__main__":
+    main()

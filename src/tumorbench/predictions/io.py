@@ -1,0 +1,243 @@
+"""The predictions file: the contract between everything that makes predictions and everything that
+judges them.
+
+One row per image: `image` (path relative to the dataset root, POSIX separators), `label` (true class
+name, empty when unknown), then one `prob_<class>` column per class in CLASS_NAMES order, each row
+summing to 1. Models trained anywhere enter the benchmark by writing this file.
+
+`read_predictions` is strict about what would change a number (missing columns, unknown classes,
+NaN, duplicate images, scores that are not probabilities) and states every correction it makes in
+`frame.attrs["notes"]`, which the report shows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tumorbench._io import atomic_write
+from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS, canonical_class
+
+COLUMNS: tuple[str, ...] = ("image", "label", *PROB_COLUMNS)
+
+
+def predictions_frame(
+    images: Sequence[str], labels: Sequence[str | None], probs: np.ndarray
+) -> pd.DataFrame:
+    """Build a predictions table in the contract's column order."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] != len(CLASS_NAMES):
+        raise ValueError(f"probabilities must have shape (n, {len(CLASS_NAMES)}), got {probs.shape}")
+    if not (len(images) == len(labels) == len(probs)):
+        raise ValueError(
+            f"{len(images)} images, {len(labels)} labels and {len(probs)} probability rows: "
+            "they must be equally many"
+        )
+    frame = pd.DataFrame({"image": list(images), "label": [lab or "" for lab in labels]})
+    for i, column in enumerate(PROB_COLUMNS):
+        frame[column] = probs[:, i]
+    return frame
+
+
+def write_predictions(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
+    """Write a predictions table atomically as CSV."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"predictions table lacks columns {missing}; expected {list(COLUMNS)}")
+    return atomic_write(
+        path, lambda p: frame.loc[:, list(COLUMNS)].to_csv(p, index=False, float_format="%.8g")
+    )
+
+
+# A row of probabilities may drift from 1 by float32 rounding (~1e-7) or by a writer that rounds to
+# a few decimals (~1e-3). Up to SUM_SILENT_ATOL renormalising changes no reported digit, so it is done
+# without a note; up to SUM_RENORMALISE_ATOL it is done with a note; beyond that the numbers are not
+# probabilities and are either logits (converted, with a note) or refused.
+SUM_SILENT_ATOL = 1e-4
+SUM_RENORMALISE_ATOL = 0.02
+
+_MAX_LISTED = 5  # examples quoted in an error message: enough to find the problem, short enough to read
+
+
+def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a predictions file, checking it against the contract.
+
+    Returns the table with float64 probabilities that sum to 1 per row and canonical class names in
+    `label` ("" when unknown). Corrections made on the way are listed in `frame.attrs["notes"]`
+    (a list of sentences, empty when the file was clean); `frame.attrs["path"]` names the file.
+
+    Refused with ValueError (message names the file, the value and the fix): missing or extra
+    probability columns, an empty file, empty or duplicate image names, labels that are not a class,
+    NaN/infinite/non-numeric probabilities, non-negative scores whose rows do not sum to 1, and
+    percentages. Corrected with a note: class-name spellings such as `glioma_tumor`, rows that drift
+    from 1 by at most SUM_RENORMALISE_ATOL (renormalised), and logits (recognised by negative values
+    or values above 1; converted with softmax).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: predictions file not found")
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, dtype={"image": str, "label": str})
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: the file is empty; a predictions file has columns {list(COLUMNS)}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable CSV file ({exc}); write it with write_predictions") from None
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: missing columns {missing}; a predictions file has columns {list(COLUMNS)}"
+        )
+    extra = [c for c in frame.columns if c.startswith("prob_") and c not in PROB_COLUMNS]
+    if extra:
+        raise ValueError(
+            f"{path}: probability columns {extra} are not classes of this benchmark; expected exactly "
+            f"{list(PROB_COLUMNS)} (rename the columns of classes with other spellings)"
+        )
+    if frame.empty:
+        raise ValueError(f"{path}: the file has a header but no rows; it holds no predictions")
+
+    notes: list[str] = []
+    _check_images(path, frame)
+    frame["label"] = _canonical_labels(path, frame, notes)
+    probs = _numeric_probabilities(path, frame)
+    probs = _as_probabilities(path, probs, notes)
+    for i, column in enumerate(PROB_COLUMNS):
+        frame[column] = probs[:, i]
+    frame.attrs["notes"] = notes
+    frame.attrs["path"] = str(path)
+    return frame
+
+
+def _row_names(frame: pd.DataFrame, mask: np.ndarray) -> str:
+    """The first few offending rows, as file line numbers and image names, for error messages."""
+    rows = np.flatnonzero(mask)
+    # +2: one for the header line, one because people count lines from 1.
+    shown = ", ".join(f"line {r + 2} ({frame['image'].iloc[r]!r})" for r in rows[:_MAX_LISTED])
+    more = f" and {len(rows) - _MAX_LISTED} more" if len(rows) > _MAX_LISTED else ""
+    return shown + more
+
+
+def _check_images(path: Path, frame: pd.DataFrame) -> None:
+    images = frame["image"].astype(str)
+    empty = (images.str.strip() == "").to_numpy()
+    if empty.any():
+        raise ValueError(
+            f"{path}: {int(empty.sum())} rows have no image name ({_row_names(frame, empty)}); "
+            "every row must name the image it predicts"
+        )
+    duplicated = images.duplicated(keep=False).to_numpy()
+    if duplicated.any():
+        names = sorted(set(images[duplicated]))
+        shown = ", ".join(repr(n) for n in names[:_MAX_LISTED])
+        raise ValueError(
+            f"{path}: {len(names)} images appear more than once ({shown}"
+            f"{', ...' if len(names) > _MAX_LISTED else ''}); each image must have exactly one row: "
+            "check that the image list given to the model had no repeats"
+        )
+
+
+def _canonical_labels(path: Path, frame: pd.DataFrame, notes: list[str]) -> pd.Series:
+    raw = frame["label"].astype(str).str.strip()
+    mapped = raw.map(lambda name: "" if name == "" else canonical_class(name))
+    unknown = mapped.isna().to_numpy()
+    if unknown.any():
+        counts = raw[unknown].value_counts()
+        shown = ", ".join(f"{name!r} ({n} rows)" for name, n in counts.head(_MAX_LISTED).items())
+        raise ValueError(
+            f"{path}: unknown class names in column 'label': {shown}; valid classes: "
+            f"{', '.join(CLASS_NAMES)} (leave the label empty when the true class is unknown)"
+        )
+    renamed = sorted({(a, b) for a, b in zip(raw, mapped) if a != b})
+    if renamed:
+        spelled = ", ".join(f"{a!r} -> {b!r}" for a, b in renamed)
+        notes.append(f"{path.name}: class names mapped onto the canonical names: {spelled}.")
+    return mapped.astype(str)
+
+
+def _numeric_probabilities(path: Path, frame: pd.DataFrame) -> np.ndarray:
+    columns = []
+    for column in PROB_COLUMNS:
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raw = frame[column].iloc[int(np.flatnonzero(bad)[0])]
+            raise ValueError(
+                f"{path}: column {column!r} has {int(bad.sum())} missing, NaN, infinite or non-numeric "
+                f"values (first: {raw!r} at {_row_names(frame, bad)}); the model produced no usable "
+                "probability for these images: fix the model's output or remove those rows"
+            )
+        columns.append(values)
+    return np.column_stack(columns)
+
+
+def _as_probabilities(path: Path, probs: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Return rows that sum to 1, converting logits and small drift, refusing anything else."""
+    sums = probs.sum(axis=1)
+    drift = np.abs(sums - 1.0)
+    if probs.min() >= 0.0 and probs.max() <= 1.0:
+        if drift.max() <= SUM_SILENT_ATOL:
+            return probs / sums[:, None]
+        if drift.max() <= SUM_RENORMALISE_ATOL:
+            n = int((drift > SUM_SILENT_ATOL).sum())
+            notes.append(
+                f"{path.name}: {n} rows of probabilities summed to between "
+                f"{sums.min():.4f} and {sums.max():.4f} instead of 1 and were renormalised."
+            )
+            return probs / sums[:, None]
+        worst = int(np.argmax(drift))
+        raise ValueError(
+            f"{path}: probabilities in [0, 1] whose rows do not sum to 1 (line {worst + 2} sums to "
+            f"{sums[worst]:.4g}; tolerance {SUM_RENORMALISE_ATOL}); these look like independent "
+            "per-class scores (sigmoid outputs?): write softmax probabilities, one distribution per row"
+        )
+    if probs.min() >= 0.0 and np.all(np.abs(sums - 100.0) <= 100.0 * SUM_RENORMALISE_ATOL):
+        raise ValueError(
+            f"{path}: the probability columns hold percentages (rows sum to 100); divide them by 100"
+        )
+    # Negative values or values above 1 cannot be probabilities; the usual cause is a model whose
+    # last layer has no softmax, so the columns are logits and softmax recovers the probabilities.
+    shifted = probs - probs.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    notes.append(
+        f"{path.name}: the probability columns held logits (values from {probs.min():.3g} to "
+        f"{probs.max():.3g}, not in [0, 1]); they were converted to probabilities with softmax."
+    )
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def check_same_images(frames: Mapping[str, pd.DataFrame]) -> None:
+    """Refuse to compare predictions made on different image sets.
+
+    `frames` maps a name (a file path or model name, quoted in the error) to a predictions table.
+    Comparing models on different images would rank the images, not the models.
+    """
+    items = list(frames.items())
+    if len(items) < 2:
+        return
+    first_name, first = items[0]
+    reference = set(first["image"])
+    for name, frame in items[1:]:
+        images = set(frame["image"])
+        if images != reference:
+            only_first = len(reference - images)
+            only_other = len(images - reference)
+            example = sorted((reference - images) or (images - reference))[0]
+            raise ValueError(
+                f"{first_name} and {name} predict different image sets: {only_first} images only in "
+                f"the first, {only_other} only in the second (e.g. {example!r}); models are compared "
+                "on the same images only: predict the same split with every model"
+            )
+        labels_first = first.set_index("image")["label"]
+        labels_other = frame.set_index("image")["label"].reindex(labels_first.index)
+        disagree = labels_first != labels_other
+        if disagree.any():
+            example = labels_first.index[disagree.to_numpy()][0]
+            raise ValueError(
+                f"{first_name} and {name} disagree on the true label of {int(disagree.sum())} images "
+                f"(e.g. {example!r}: {labels_first[example]!r} vs {labels_other[example]!r}); both "
+                "files must come from the same split list"
+            )

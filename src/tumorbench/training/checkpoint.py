@@ -1,0 +1,70 @@
+"""Checkpoints: the weights together with everything needed to use them correctly later, namely
+the resolved config, the class names and order, and the preprocessing spec."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tumorbench._io import atomic_write
+from tumorbench.classes import CLASS_NAMES
+from tumorbench.data.preprocess import PreprocessSpec
+from tumorbench.models import create_model, get_model_entry
+
+FORMAT = "tumorbench-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, *, model: nn.Module, architecture: str, spec: PreprocessSpec,
+                    meta: dict[str, Any]) -> Path:
+    payload = {
+        "format": FORMAT, "version": VERSION, "architecture": architecture,
+        "class_names": list(CLASS_NAMES), "preprocess": spec.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **meta,
+    }
+    return atomic_write(path, lambda p: torch.save(payload, p))
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    spec: PreprocessSpec
+    meta: dict[str, Any]
+    column_order: list[int]  # model output column for each class of CLASS_NAMES
+
+
+def load_checkpoint(path: str | os.PathLike, *, device: torch.device | str = "cpu") -> LoadedModel:
+    """Load a tumorbench checkpoint; errors name the file and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated zip, a pickle error, a file from another program...
+        raise ValueError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc}); it may be "
+                         "incomplete: re-run training, or pass a file written by tumorbench") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a tumorbench checkpoint (for other model files see "
+                         "`tumorbench predict --help`)")
+    names = list(ckpt["class_names"])
+    if sorted(names) != sorted(CLASS_NAMES):
+        raise ValueError(f"{path}: the model's classes {names} do not match tumorbench's "
+                         f"{list(CLASS_NAMES)}; it cannot be evaluated on these labels")
+    spec = PreprocessSpec.from_dict(ckpt["preprocess"])
+    arch = ckpt["architecture"]
+    get_model_entry(arch)
+    model = create_model(arch, spec, num_classes=len(names))
+    try:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: weights do not fit architecture {arch!r} at {spec.size} px: "
+                         f"{str(exc).splitlines()[0]}") from None
+    model.to(device).eval()
+    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    return LoadedModel(model, spec, meta, [names.index(c) for c in CLASS_NAMES])

@@ -1,0 +1,85 @@
+"""The command line: clear messages, never a traceback, and the predictions contract."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from tumorbench.classes import PROB_COLUMNS
+from tumorbench.cli import main
+from tumorbench.config import make_config
+from tumorbench.run import run_benchmark
+
+
+def invoke(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+def test_models_lists_every_model_with_its_input():
+    result = invoke("models")
+    assert result.exit_code == 0
+    assert "model_1" in result.output and "256 px L" in result.output
+    assert "baseline" in result.output and "299 px RGB" in result.output and "ImageNet" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--data", "/nonexistent"], "dataset folder not found"),
+    (["run", "--data", "{data}", "--models", "model_9"], "valid models: model_1"),
+    (["run", "--data", "{data}", "--set", "nonsense"], "expected KEY=VALUE"),
+    (["predict", "--model", "/nope.pt", "--data", "{data}", "--out", "x.csv"], "checkpoint not found"),
+], ids=["missing-data", "unknown-model", "bad-set", "missing-checkpoint"])
+def test_bad_input_gives_one_clear_line(tiny_dataset, args, message):
+    result = invoke(*[a.format(data=tiny_dataset) for a in args])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_class_folder_is_reported_by_the_cli(tiny_dataset, tmp_path):
+    (tiny_dataset / "Training" / "cat").mkdir()
+    result = invoke("run", "--data", tiny_dataset, "--out", tmp_path / "r")
+    assert result.exit_code == 1
+    assert "unknown class folder(s) ['cat']" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_predict_writes_the_contract_and_checks_the_checkpoint(tiny_dataset, tmp_path):
+    config = make_config({"image_size": 24, "train": {"epochs": 1}, "models": ["model_1"]})
+    out = run_benchmark(config, data_root=tiny_dataset, out=tmp_path / "run")
+    ckpt = out / "models" / "model_1" / "checkpoint.pt"
+    result = invoke("predict", "--model", ckpt, "--data", tiny_dataset, "--split", "testing",
+                    "--out", tmp_path / "p.csv", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert list(frame.columns) == ["image", "label", *PROB_COLUMNS] and len(frame) == 20
+    # Same model, same images: the file equals the run's own test predictions.
+    ours = pd.read_csv(out / "models" / "model_1" / "predictions_test.csv", keep_default_na=False)
+    pd.testing.assert_frame_equal(frame.sort_values("image").reset_index(drop=True),
+                                  ours.sort_values("image").reset_index(drop=True), atol=1e-6)
+    # A model trained on other classes is refused with the reason.
+    bad = torch.load(ckpt, weights_only=False)
+    bad["class_names"] = ["cat", "dog", "no_tumor", "pituitary"]
+    torch.save(bad, tmp_path / "other.pt")
+    result = invoke("predict", "--model", tmp_path / "other.pt", "--data", tiny_dataset, "--out", tmp_path / "q.csv")
+    assert result.exit_code == 1 and "do not match" in result.output
+    (tmp_path / "half.pt").write_bytes(ckpt.read_bytes()[:1000])
+    result = invoke("predict", "--model", tmp_path / "half.pt", "--data", tiny_dataset, "--out", tmp_path / "q.csv")
+    assert result.exit_code == 1 and "cannot read checkpoint" in result.output
+    assert not (tmp_path / "q.csv").exists()
+
+
+def test_predict_on_unlabelled_images_leaves_the_label_empty(tiny_dataset, tmp_path):
+    config = make_config({"image_size": 24, "train": {"epochs": 1}, "models": ["model_1"]})
+    out = run_benchmark(config, data_root=tiny_dataset, out=tmp_path / "run")
+    flat = tmp_path / "flat" / "test"
+    flat.mkdir(parents=True)
+    for p in list((tiny_dataset / "Testing" / "glioma_tumor").iterdir())[:3]:
+        (flat / p.name).write_bytes(p.read_bytes())
+    result = invoke("predict", "--model", out / "models" / "model_1" / "checkpoint.pt", "--data", tmp_path / "flat",
+                    "--split", "test", "--out", tmp_path / "p.csv")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert len(frame) == 3 and (frame["label"] == "").all()
+    assert np.allclose(frame[list(PROB_COLUMNS)].sum(axis=1), 1)

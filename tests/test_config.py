@@ -1,0 +1,55 @@
+import pytest
+
+from tumorbench.config import make_config, preset, resolve_model
+
+
+def _resolved(config, name):
+    return resolve_model(next(m for m in config.models if m.name == name), config)
+
+
+def test_defaults_are_the_seed_recipe():
+    config = make_config()
+    assert [m.name for m in config.models] == ["baseline", "model_1", "model_2", "model_3"]
+    m1 = _resolved(config, "model_1")
+    assert (m1.epochs, m1.batch_size, m1.lr, m1.preprocess.size) == (6, 32, 1e-3, 256)
+    assert _resolved(config, "model_2").balance == "augment_balance"
+    assert _resolved(config, "baseline").preprocess.size == 299
+
+
+def test_precedence_registry_then_run_then_model_then_set():
+    config = make_config({"image_size": 128, "train": {"epochs": 3}},
+                         {"models": ["model_1", {"name": "model_3", "image_size": 96, "lr": 0.01}]},
+                         sets=["model_1.epochs=2", "train.batch_size=8"])
+    m1, m3 = _resolved(config, "model_1"), _resolved(config, "model_3")
+    assert (m1.preprocess.size, m1.epochs, m1.batch_size) == (128, 2, 8)
+    assert (m3.preprocess.size, m3.epochs, m3.lr) == (96, 3, 0.01)
+
+
+def test_the_same_architecture_can_run_twice_under_two_names():
+    config = make_config({"models": ["model_1", {"name": "m1_weighted", "architecture": "model_1",
+                                                  "balance": "class_weight"}]})
+    assert _resolved(config, "m1_weighted").architecture == "model_1"
+    assert _resolved(config, "m1_weighted").balance == "class_weight"
+
+
+def test_embedded_preset_is_small():
+    config = make_config(preset("embedded"))
+    assert _resolved(config, "model_1").preprocess.size == 64
+    assert _resolved(config, "baseline").preprocess.size >= 75
+
+
+@pytest.mark.parametrize("layer, sets, match", [
+    ({"epochz": 3}, [], r"unknown key\(s\) \['epochz'\]; valid keys: data"),
+    ({"train": {"lr": -1}}, [], "train.lr must be positive"),
+    ({"models": ["model_9"]}, [], "valid models: model_1"),
+    ({"models": [{"name": "model_1", "balance": "smote"}]}, [], "valid strategies: none, oversample"),
+    ({"models": ["model_1", "model_1"]}, [], "must be unique"),
+    ({"models": [{"name": "baseline", "image_size": 32}]}, [], "below the 75 px"),
+    ({}, ["epochs"], "expected KEY=VALUE"),
+    ({}, ["model_7.epochs=1"], "no model named 'model_7'"),
+    ({"train": {"monitor": "auc"}}, [], "valid: val_accuracy, val_loss"),
+], ids=["unknown-key", "negative-lr", "unknown-model", "unknown-balance", "duplicate-name",
+        "too-small", "set-syntax", "set-unknown-model", "monitor"])
+def test_invalid_config_fails_early_with_the_valid_options(layer, sets, match):
+    with pytest.raises(ValueError, match=match):
+        make_config(layer, sets=sets)

@@ -1,0 +1,93 @@
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from tumorbench.classes import CLASS_NAMES
+from tumorbench.models import create_model, get_model_entry, list_models
+from tumorbench.models.seed_cnn import SeedCNN
+from tumorbench.models.transfer import build_transfer
+from tumorbench.models.weights import load_weights_file, resolve_weights
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_gives_valid_probabilities(name):
+    entry = get_model_entry(name)
+    spec = entry.preprocess.with_size(max(entry.min_size, 40) if not entry.transfer else max(entry.min_size, 80))
+    torch.manual_seed(0)
+    model = create_model(name, spec).eval()
+    x = spec.to_tensor(torch.randint(0, 256, (3, spec.channels, spec.size, spec.size), dtype=torch.uint8))
+    with torch.no_grad():
+        probs = torch.softmax(model(x), dim=1)
+    assert probs.shape == (3, len(CLASS_NAMES))
+    assert torch.isfinite(probs).all()
+    assert torch.allclose(probs.sum(1), torch.ones(3), atol=1e-5)
+
+
+def test_registry_lists_the_seed_models_and_more():
+    names = list_models()
+    for required in ("model_1", "model_2", "model_3", "baseline", "resnet18", "efficientnet_b0",
+                     "mobilenet_v3_small"):
+        assert required in names
+    assert get_model_entry("model_1").preprocess.size == 256 and get_model_entry("model_1").preprocess.grayscale
+    assert get_model_entry("model_2").balance == "augment_balance"
+    assert get_model_entry("baseline").preprocess.size == 299 and not get_model_entry("baseline").preprocess.grayscale
+    with pytest.raises(ValueError, match="valid models: model_1"):
+        get_model_entry("model_9")
+
+
+def test_model_1_is_the_seed_cnn_layer_for_layer():
+    m = create_model("model_1")
+    convs = [l for l in m.modules() if isinstance(l, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+        (1, 32, (3, 3)), (32, 64, (3, 3)), (64, 128, (3, 3)), (128, 128, (3, 3))]
+    kinds = [type(l).__name__ for l in m.features]
+    assert kinds == ["Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d"]
+    dense = [l for l in m.classifier if isinstance(l, nn.Linear)]
+    assert dense[0].in_features == 128 * 61 * 61 and dense[0].out_features == 64 and dense[1].out_features == 4
+    assert [l.p for l in m.classifier if isinstance(l, nn.Dropout)] == [0.2]
+
+
+def test_model_3_uses_sigmoid_in_the_four_convolutions_only():
+    m = create_model("model_3")
+    assert sum(isinstance(l, nn.Sigmoid) for l in m.features) == 4
+    assert not any(isinstance(l, nn.ReLU) for l in m.features)
+    assert any(isinstance(l, nn.ReLU) for l in m.classifier)
+
+
+def test_too_small_input_is_refused():
+    with pytest.raises(ValueError, match="at least 75 px"):
+        create_model("baseline", get_model_entry("baseline").preprocess.with_size(64))
+
+
+def test_imagenet_weights_load_from_a_local_file_strictly(tmp_path):
+    torch.manual_seed(1)
+    tv = torchvision.models.resnet18(weights=None)
+    torch.save(tv.state_dict(), tmp_path / "resnet18.pth")
+    state, source, note = resolve_weights("resnet18", str(tmp_path / "resnet18.pth"))
+    assert source == f"file:{tmp_path / 'resnet18.pth'}" and note is None
+    net = build_transfer("resnet18", 4, state)
+    assert torch.equal(net.prefix[0].weight, tv.conv1.weight)
+    assert torch.equal(net.upper[0][0].conv1.weight, tv.layer4[0].conv1.weight)
+    # A file for another architecture fails loudly instead of loading half the weights.
+    torch.save(torchvision.models.mobilenet_v3_small(weights=None).state_dict(), tmp_path / "wrong.pth")
+    with pytest.raises(RuntimeError, match="Missing key"):
+        build_transfer("resnet18", 4, load_weights_file(tmp_path / "wrong.pth"))
+
+
+def test_without_weights_offline_the_note_says_from_scratch(monkeypatch, tmp_path):
+    monkeypatch.setenv("TUMORBENCH_OFFLINE", "1")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    state, source, note = resolve_weights("baseline", "imagenet")
+    assert state is None and source == "none" and "trained from scratch" in note
+    with pytest.raises(ValueError, match="weights file not found"):
+        resolve_weights("baseline", str(tmp_path / "missing.pth"))
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a PyTorch weights file"):
+        resolve_weights("baseline", str(tmp_path / "junk.pth"))
+
+
+def test_seed_cnn_flatten_size_follows_the_input_size():
+    for size in (64, 128, 256):
+        m = SeedCNN(in_channels=1, size=size, num_classes=4)
+        assert m(torch.zeros(1, 1, size, size)).shape == (1, 4)
