@@ -59,30 +59,33 @@ def _cli_layer(**options) -> dict:
     return layer
 
 
-@main.command()
-@click.option("--data", type=click.Path(path_type=Path), help="Dataset root (<root>/<split>/<class>/<image>). "
-              "Default: the embedded synthetic dataset.")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML config file.")
-@click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: runs/<timestamp>).")
-@click.option("--models", help="Comma-separated model names (see `tumorbench models`).")
-@click.option("--epochs", type=int, help="Epochs for every model.")
-@click.option("--batch-size", type=int, help="Batch size for every model.")
-@click.option("--lr", type=float, help="Adam learning rate for every model.")
-@click.option("--image-size", type=int, help="Input side in px for every model (e.g. 128 on a CPU).")
-@click.option("--seed", type=int, help="Seed for the split, initialisation and data order.")
-@click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
-@click.option("--deterministic", is_flag=True, default=None, help="Ask PyTorch for deterministic kernels.")
-@click.option("--weights", help="Transfer models: imagenet (default), none, or a local weights file.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Any config value, e.g. train.finetune_epochs=2 or model_1.image_size=128 (repeatable).")
-@click.option("--resume", is_flag=True, help="Finish an interrupted run in --out; complete models are kept.")
-@friendly_errors
-def run(data, config_file, out, resume, sets, **options) -> None:
-    """Train the configured models, predict the test split and write the run folder."""
-    from tumorbench.config import load_yaml, make_config, preset
-    from tumorbench.run import default_run_dir, run_benchmark, summary_table
+def training_options(fn):
+    """Options shared by every command that trains: data, config, run folder and overrides."""
+    options = [
+        click.option("--data", type=click.Path(path_type=Path), help="Dataset root "
+                     "(<root>/<split>/<class>/<image>). Default: the embedded synthetic dataset."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML config file."),
+        click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: runs/<timestamp>)."),
+        click.option("--epochs", type=int, help="Epochs for every model."),
+        click.option("--batch-size", type=int, help="Batch size for every model."),
+        click.option("--lr", type=float, help="Adam learning rate for every model."),
+        click.option("--image-size", type=int, help="Input side in px for every model (e.g. 128 on a CPU)."),
+        click.option("--seed", type=int, help="Seed for the split, initialisation and data order."),
+        click.option("--device", help="auto (default), cpu, cuda or cuda:N."),
+        click.option("--deterministic", is_flag=True, default=None, help="Ask PyTorch for deterministic kernels."),
+        click.option("--weights", help="Transfer models: imagenet (default), none, or a local weights file."),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                     help="Any config value, e.g. train.finetune_epochs=2 or model_1.image_size=128 (repeatable)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
 
-    started = time.perf_counter()
+
+def _resolve(data, config_file, sets, options):
+    """The dataset root and the RunConfig from preset, config file, options and --set."""
+    from tumorbench.config import load_yaml, make_config, preset
+
     layers = []
     if data is None:
         from tumorbench.data.synthetic import ensure_default_dataset
@@ -91,16 +94,88 @@ def run(data, config_file, out, resume, sets, **options) -> None:
         layers.append(preset("embedded"))
         click.echo(f"dataset: embedded synthetic dataset (not clinical data) at {data_root}", err=True)
     else:
-        data_root = data
+        data_root = Path(data)
     if config_file:
         layers.append(load_yaml(config_file))
     layers.append(_cli_layer(**options))
-    config = make_config(*layers, sets=list(sets))
+    return data_root, make_config(*layers, sets=list(sets))
+
+
+@main.command()
+@training_options
+@click.option("--models", help="Comma-separated model names (see `tumorbench models`).")
+@click.option("--resume", is_flag=True, help="Finish an interrupted run in --out; complete models are kept.")
+@friendly_errors
+def run(data, config_file, out, resume, sets, **options) -> None:
+    """Train the configured models, predict the test split, write the run folder and its report."""
+    from tumorbench.run import default_run_dir, run_benchmark, summary_table
+    from tumorbench.sections import write_full_report
+
+    started = time.perf_counter()
+    data_root, config = _resolve(data, config_file, sets, options)
     out = Path(out or config.out or default_run_dir())
-    run_benchmark(config, data_root=Path(data_root), out=out, resume=resume)
-    table = summary_table(out)
-    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    run_benchmark(config, data_root=data_root, out=out, resume=resume)
+    click.echo(summary_table(out).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    report = write_full_report(out)
+    click.echo(f"report: {report}")
     click.echo(f"results: {out} ({time.perf_counter() - started:.0f} s)")
+
+
+@main.group()
+def study() -> None:
+    """Experiments over grids of trainings."""
+
+
+@study.command("imbalance")
+@training_options
+@click.option("--models", default="model_1", show_default=True, help="Comma-separated model names.")
+@click.option("--strategies", default=None, help="Comma-separated balancing strategies (default: all: "
+              "none, oversample, undersample, class_weight, augment_balance, weighted_sampler, focal).")
+@click.option("--seeds", default=2, show_default=True, type=int, help="Training seeds per cell.")
+@friendly_errors
+def study_imbalance(data, config_file, out, sets, models, strategies, seeds, **options) -> None:
+    """Train models x balancing strategies x seeds into one run folder and report the comparison.
+
+    Stopped and restarted with the same options and --out, it keeps the finished cells."""
+    from tumorbench.data.balance import STRATEGIES
+    from tumorbench.run import default_run_dir
+    from tumorbench.sections import write_full_report
+    from tumorbench.study import imbalance_config, run_imbalance_study
+
+    started = time.perf_counter()
+    data_root, base = _resolve(data, config_file, sets, {**options, "models": models})
+    names = [m.name for m in base.models]
+    chosen = [s.strip() for s in (strategies or ",".join(STRATEGIES)).split(",") if s.strip()]
+    config = imbalance_config(base, models=names, strategies=chosen, seeds=seeds)
+    out = Path(out or base.out or default_run_dir())
+    run_imbalance_study(config, data_root=data_root, out=out)
+    report = write_full_report(out)
+    click.echo(f"report: {report}")
+    click.echo(f"results: {out} ({time.perf_counter() - started:.0f} s)")
+
+
+@main.command()
+@click.argument("predictions", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--names", help="Comma-separated model names, one per file (default: from the file names).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the report.")
+@friendly_errors
+def evaluate(predictions, names, out) -> None:
+    """Metrics, figures and report from predictions files alone (models trained anywhere)."""
+    from tumorbench.report import evaluate_files
+
+    name_list = [n.strip() for n in names.split(",")] if names else None
+    report = evaluate_files(list(predictions), names=name_list, out_dir=out)
+    click.echo(f"report: {report}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@friendly_errors
+def report(run_dir) -> None:
+    """Rebuild the report of a run folder (no model, no GPU needed)."""
+    from tumorbench.sections import write_full_report
+
+    click.echo(f"report: {write_full_report(run_dir)}")
 
 
 @main.command()

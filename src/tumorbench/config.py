@@ -33,6 +33,7 @@ class TrainSettings:
     finetune_lr_factor: float = 0.1  # fine-tuning learning rate = lr * this factor
     monitor: str = "val_accuracy"  # checkpoint kept: best val_accuracy (ties: lower val_loss) or best val_loss
     focal_gamma: float = 2.0  # gamma of the focal loss (balance: focal)
+    focal_weighted: bool = False  # balance focal: also weight classes with the 'balanced' weights
 
     def __post_init__(self) -> None:
         if self.monitor not in ("val_accuracy", "val_loss"):
@@ -57,6 +58,7 @@ class ModelConfig:
     lr: float | None = None  # overrides train.lr
     finetune_epochs: int | None = None  # overrides train.finetune_epochs
     weights: str | None = None  # transfer models: "imagenet", "none" or a local weights file
+    seed: int | None = None  # training seed (initialisation, data order); default: the run's seed
 
 
 @dataclass
@@ -93,6 +95,8 @@ class ResolvedModel:
     finetune_lr_factor: float
     monitor: str
     focal_gamma: float
+    focal_weighted: bool
+    seed: int
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -116,6 +120,7 @@ def resolve_model(mc: ModelConfig, run: RunConfig) -> ResolvedModel:
         lr=float(mc.lr or t.lr),
         finetune_epochs=int(t.finetune_epochs if mc.finetune_epochs is None else mc.finetune_epochs),
         finetune_lr_factor=t.finetune_lr_factor, monitor=t.monitor, focal_gamma=t.focal_gamma,
+        focal_weighted=bool(t.focal_weighted), seed=int(run.seed if mc.seed is None else mc.seed),
     )
 
 

@@ -16,13 +16,14 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import yaml
 
 import tumorbench
 from tumorbench._io import atomic_write, read_json, write_json, write_text
-from tumorbench.classes import PROB_COLUMNS, class_index
+from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS, class_index
 from tumorbench.config import ResolvedModel, RunConfig, resolve_model
 from tumorbench.data.folder import DatasetIndex, ImageRecord, scan_dataset
 from tumorbench.data.images import load_images
@@ -124,7 +125,7 @@ def train_and_predict(rm: ResolvedModel, splits: SplitRecords, cache: ArrayCache
     train, val, test = (cache.get(recs, spec) for recs in (splits.train, splits.val, splits.test))
     log.info("training %s (%s, %d px %s, balance %s) on %d images, validating on %d", rm.name,
              rm.architecture, spec.size, spec.mode, rm.balance, len(train), len(val))
-    result = fit(rm, train, val, device=device, seed=config.seed)
+    result = fit(rm, train, val, device=device)
     for note in result.notes:
         log.warning("%s: %s", rm.name, note)
     n_params = sum(p.numel() for p in result.model.parameters())
@@ -133,7 +134,9 @@ def train_and_predict(rm: ResolvedModel, splits: SplitRecords, cache: ArrayCache
         "weights": result.weights_source, "notes": result.notes, "preprocessing": spec.to_dict(),
         "epochs": len(result.history["epoch"]), "best_epoch": result.best_epoch,
         "train_seconds": result.train_seconds, "n_params": n_params, "device": str(device),
-        "class_weights": result.class_weights, "train_images": len(train),
+        "class_weights": result.class_weights, "train_images": len(train), "seed": rm.seed,
+        "train_class_counts": dict(zip(CLASS_NAMES, np.bincount(train.y.numpy(), minlength=len(CLASS_NAMES)).tolist())),
+        "epoch_class_counts": dict(zip(CLASS_NAMES, result.history["class_counts"][0])),
     }
     save_checkpoint(folder / "checkpoint.pt", model=result.model, architecture=rm.architecture, spec=spec,
                     meta={"name": rm.name, "config": resolved, "model_config": rm.to_dict(),

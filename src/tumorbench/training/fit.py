@@ -122,6 +122,7 @@ def train_one_epoch(phase: Phase, data: ImageArrays, cached: torch.Tensor | None
                     generator: torch.Generator, device: torch.device, desc: str) -> dict[str, float]:
     """One pass over the epoch plan; returns {'loss', 'accuracy'} on what it trained on."""
     plan = plan_epoch(data.y.numpy(), rm.balance, rng, n_classes=len(CLASS_NAMES))
+    seen = np.bincount(data.y.numpy()[plan.indices], minlength=len(CLASS_NAMES))
     augment = AffineAugment() if plan.augment.any() else None
     phase.trainable.train()
     phase.frozen.eval()
@@ -150,7 +151,8 @@ def train_one_epoch(phase: Phase, data: ImageArrays, cached: torch.Tensor | None
         loss_sum += float(loss.detach()) * len(y)
         correct += int((logits.argmax(1) == y).sum())
         total += len(y)
-    return {"loss": loss_sum / max(total, 1), "accuracy": correct / max(total, 1)}
+    return {"loss": loss_sum / max(total, 1), "accuracy": correct / max(total, 1),
+            "class_counts": seen.tolist(), "augmented": int(plan.augment.sum())}
 
 
 def _better(row: dict, best: dict | None, monitor: str) -> bool:
@@ -161,18 +163,24 @@ def _better(row: dict, best: dict | None, monitor: str) -> bool:
     return (row["val_accuracy"], -row["val_loss"]) > (best["val_accuracy"], -best["val_loss"])
 
 
-def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torch.device, seed: int) -> FitResult:
-    """Train `rm` on `train`, choose the epoch on `val`, return the best model and its history."""
+def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torch.device) -> FitResult:
+    """Train `rm` on `train`, choose the epoch on `val`, return the best model and its history.
+
+    Only `train` passes through the balancing plan and augmentation; `val` is evaluated as it is.
+    """
+    seed = rm.seed
     torch.manual_seed(seed)  # the same seed gives the same initialisation whatever ran before
     net, phases, source, notes = build_network(rm)
     net.to(device)
     labels = train.y.numpy()
-    loss_fn, class_weights = make_loss(rm.balance, labels, len(CLASS_NAMES), focal_gamma=rm.focal_gamma)
+    loss_fn, class_weights = make_loss(rm.balance, labels, len(CLASS_NAMES), focal_gamma=rm.focal_gamma,
+                                       focal_weighted=rm.focal_weighted)
     loss_fn.to(device)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     history: dict[str, list] = {k: [] for k in
-                                ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")}
+                                ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds",
+                                 "class_counts", "augmented")}
     best_row, best_state = None, None
     started = time.perf_counter()
     epoch = 0
@@ -194,7 +202,8 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
             row = {"epoch": epoch, "phase": phase.name, "loss": fit_stats["loss"],
                    "accuracy": fit_stats["accuracy"], "val_loss": val_stats["loss"],
                    "val_accuracy": val_stats["accuracy"], "lr": phase.lr,
-                   "seconds": round(time.perf_counter() - t0, 3)}
+                   "seconds": round(time.perf_counter() - t0, 3),
+                   "class_counts": fit_stats["class_counts"], "augmented": fit_stats["augmented"]}
             for key, value in row.items():
                 history[key].append(value)
             log.info("%s: loss %.4f acc %.4f val_loss %.4f val_acc %.4f (%.1fs)", desc, row["loss"],

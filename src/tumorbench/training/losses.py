@@ -27,11 +27,13 @@ class FocalLoss(nn.Module):
         return loss.mean()
 
 
-def make_loss(strategy: str, train_labels: np.ndarray, n_classes: int, *, focal_gamma: float = 2.0) -> tuple[nn.Module, np.ndarray | None]:
+def make_loss(strategy: str, train_labels: np.ndarray, n_classes: int, *, focal_gamma: float = 2.0,
+              focal_weighted: bool = False) -> tuple[nn.Module, np.ndarray | None]:
     """The training loss for a balancing strategy, and the class weights it uses (None if unweighted)."""
+    weights = balanced_class_weights(train_labels, n_classes)
+    as_tensor = torch.tensor(weights, dtype=torch.float32)
     if strategy == "class_weight":
-        weights = balanced_class_weights(train_labels, n_classes)
-        return nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)), weights
+        return nn.CrossEntropyLoss(weight=as_tensor), weights
     if strategy == "focal":
-        return FocalLoss(gamma=focal_gamma), None
+        return (FocalLoss(gamma=focal_gamma, weight=as_tensor), weights) if focal_weighted else (FocalLoss(gamma=focal_gamma), None)
     return nn.CrossEntropyLoss(), None
