@@ -66,7 +66,7 @@ def test_predict_writes_the_contract_and_checks_the_checkpoint(tiny_dataset, tmp
     assert result.exit_code == 1 and "do not match" in result.output
     (tmp_path / "half.pt").write_bytes(ckpt.read_bytes()[:1000])
     result = invoke("predict", "--model", tmp_path / "half.pt", "--data", tiny_dataset, "--out", tmp_path / "q.csv")
-    assert result.exit_code == 1 and "cannot read checkpoint" in result.output
+    assert result.exit_code == 1 and "half.pt: cannot read" in result.output
     assert not (tmp_path / "q.csv").exists()
 
 
