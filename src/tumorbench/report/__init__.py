@@ -1,0 +1,50 @@
+"""The benchmark report: figures, ranking, recommendation and the HTML/Markdown report.
+
+>>> from tumorbench.report import build_report, evaluate_files  # doctest: +SKIP
+>>> build_report(Path("runs/2024-05-01"))  # doctest: +SKIP
+PosixPath('runs/2024-05-01/report.html')
+"""
+
+from tumorbench.report.build import Section, build_report, default_name, evaluate_files, write_report
+from tumorbench.report.figures_plotly import (
+    accuracy_figure,
+    confusion_matrix_figure,
+    history_figure,
+    metrics_by_model_figure,
+    roc_figure,
+)
+from tumorbench.report.figures_static import (
+    plot_accuracy,
+    plot_confusion_matrix,
+    plot_history,
+    plot_metrics_by_model,
+    plot_roc,
+)
+from tumorbench.report.history import TrainingCurves, training_curves
+from tumorbench.report.model_result import ModelResult, evaluate_model
+from tumorbench.report.recommend import Recommendation, rank_models, recommend
+
+__all__ = [
+    "ModelResult",
+    "Recommendation",
+    "Section",
+    "TrainingCurves",
+    "accuracy_figure",
+    "build_report",
+    "confusion_matrix_figure",
+    "default_name",
+    "evaluate_files",
+    "evaluate_model",
+    "history_figure",
+    "metrics_by_model_figure",
+    "plot_accuracy",
+    "plot_confusion_matrix",
+    "plot_history",
+    "plot_metrics_by_model",
+    "plot_roc",
+    "rank_models",
+    "recommend",
+    "roc_figure",
+    "training_curves",
+    "write_report",
+]

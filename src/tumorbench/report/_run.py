@@ -1,0 +1,135 @@
+"""Reading a run folder (written by `tumorbench run`) into ModelResults, tolerating absent extras.
+
+What changes a number is strict (unreadable predictions, different test images across models: error).
+What only decorates the report (history.json, info.json, validation predictions) is optional: when
+absent the report leaves that part out and says so; when corrupt the error names the file and the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from tumorbench._io import read_json
+from tumorbench.predictions.io import check_same_images, read_predictions
+from tumorbench.report.model_result import ModelResult, evaluate_model
+
+TEST_PREDICTIONS = "predictions_test.csv"
+VAL_PREDICTIONS = "predictions_val.csv"
+
+
+@dataclass
+class RunContents:
+    run_dir: Path
+    models: list[ModelResult]
+    notes: list[str] = field(default_factory=list)  # run-level: skipped models, missing parts
+    skipped_files: pd.DataFrame | None = None  # skipped_files.csv (path, reason); None when absent
+
+
+def model_order(run_dir: Path, folders: list[str], notes: list[str]) -> list[str]:
+    """Model folders in the order of config.yaml's `models` list, unlisted folders after, sorted."""
+    config_path = run_dir / "config.yaml"
+    listed: list[str] = []
+    if config_path.is_file():
+        try:
+            config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ValueError(
+                f"{config_path}: not valid YAML ({str(exc).splitlines()[0]}); restore the file or delete "
+                "it (models are then shown in alphabetical order)"
+            ) from None
+        entries = config.get("models") if isinstance(config, dict) else None
+        for entry in entries or []:
+            # A models list may hold names or mappings with a `name` key.
+            name = entry.get("name") if isinstance(entry, dict) else entry
+            if isinstance(name, str):
+                listed.append(name)
+    missing = [name for name in listed if name not in folders]
+    if missing:
+        notes.append(
+            f"config.yaml lists models with no folder under models/: {', '.join(missing)} "
+            "(not trained yet, or the run was interrupted before they started)."
+        )
+    ordered = [name for name in listed if name in folders]
+    return ordered + sorted(name for name in folders if name not in ordered)
+
+
+def _optional_json(path: Path, what: str, notes: list[str]):
+    if not path.is_file():
+        notes.append(f"No {path.name}: {what} omitted.")
+        return None
+    return read_json(path)  # corrupt JSON: ValueError naming the file and the fix
+
+
+def read_skipped_files(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+    except pd.errors.EmptyDataError:
+        return None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable CSV file ({exc}); delete it or re-run the data step") from None
+    if "path" not in frame.columns:
+        raise ValueError(f"{path}: expected columns path,reason, got {list(frame.columns)}; delete it or re-run")
+    if "reason" not in frame.columns:
+        frame["reason"] = ""
+    return frame.loc[:, ["path", "reason"]] if len(frame) else None
+
+
+def load_run(run_dir: Path) -> RunContents:
+    """Every complete model of a run folder, evaluated; raises when none is complete."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: run folder not found")
+    models_dir = run_dir / "models"
+    if not models_dir.is_dir():
+        raise FileNotFoundError(
+            f"{run_dir}: not a run folder (no models/ sub-folder); create one with `tumorbench run`, "
+            "or evaluate predictions files directly with `tumorbench evaluate`"
+        )
+    notes: list[str] = []
+    folders = sorted(p.name for p in models_dir.iterdir() if p.is_dir())
+    frames: dict[str, pd.DataFrame] = {}
+    for name in model_order(run_dir, folders, notes):
+        path = models_dir / name / TEST_PREDICTIONS
+        if not path.is_file():
+            notes.append(
+                f"models/{name} has no {TEST_PREDICTIONS} and is left out of the report (its training "
+                f"did not finish). To include it, re-run `tumorbench run` for it; to silence this, "
+                f"delete the folder models/{name}."
+            )
+            continue
+        frames[name] = read_predictions(path)
+    if not frames:
+        raise FileNotFoundError(
+            f"{models_dir}: no model folder has a {TEST_PREDICTIONS} ({len(folders)} folders: "
+            f"{', '.join(folders) or 'none'}); finish the run with `tumorbench run` first"
+        )
+    check_same_images({str(models_dir / n / TEST_PREDICTIONS): f for n, f in frames.items()})
+
+    results = []
+    validations: dict[str, pd.DataFrame] = {}
+    for name, frame in frames.items():
+        folder = models_dir / name
+        model_notes: list[str] = []
+        history = _optional_json(folder / "history.json", "training curves", model_notes)
+        info = _optional_json(folder / "info.json", "model details (architecture, weights, training time)",
+                              model_notes)
+        val_path = folder / VAL_PREDICTIONS
+        validation = read_predictions(val_path) if val_path.is_file() else None
+        if validation is None:
+            model_notes.append(f"No {VAL_PREDICTIONS}: validation metrics omitted.")
+        else:
+            validations[str(val_path)] = validation
+        result = evaluate_model(name, frame, source=folder / TEST_PREDICTIONS, history=history,
+                                history_source=str(folder / "history.json"), info=info,
+                                validation_frame=validation)
+        result.notes = model_notes + result.notes
+        results.append(result)
+    # Ranking on validation predictions is only fair when every model saw the same validation images.
+    check_same_images(validations)
+    return RunContents(run_dir, results, notes, read_skipped_files(run_dir / "skipped_files.csv"))

@@ -1,0 +1,231 @@
+"""Writing a report: metrics.json, metrics.csv, static figures, report.md and report.html.
+
+Every file goes through the atomic writers, and report.html is written last, so its presence means the
+report is complete.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from markupsafe import Markup
+
+from tumorbench._io import atomic_write, write_json, write_text
+from tumorbench.classes import CLASS_NAMES
+from tumorbench.metrics import metrics_table
+from tumorbench.predictions.io import check_same_images, read_predictions
+from tumorbench.report import figures_plotly as fp
+from tumorbench.report import figures_static as fs
+from tumorbench.report._render import FigureView, render_html, render_markdown
+from tumorbench.report._run import load_run
+from tumorbench.report.model_result import ModelResult, evaluate_model
+from tumorbench.report.recommend import Recommendation, recommend
+
+# Stems that say which split, not which model: such files are named after their folder instead.
+_GENERIC_STEMS = re.compile(r"^(predictions?|preds?)([_-].*)?$|^(test|val|validation|train)$", re.I)
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Section:
+    """An extra report section (dataset audit, imbalance study, ...), placed before the per-model parts.
+
+    `html` is inserted as is, so it must be trusted, already escaped HTML (build it with a template that
+    autoescapes); `markdown` is its report.md counterpart.
+    """
+
+    title: str
+    html: Markup | str
+    markdown: str = ""
+
+
+def default_name(path: Path) -> str:
+    """A model name for a predictions file: its stem, or its folder's name when the stem is generic."""
+    path = Path(path)
+    if _GENERIC_STEMS.match(path.stem):
+        folder = path.resolve().parent.name
+        if folder:
+            return folder
+    return path.stem
+
+
+def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir: Path) -> Path:
+    """Metrics, figures and report from predictions files alone; returns the report.html path.
+
+    Files are compared on the same images only: two files over different image sets raise ValueError
+    naming both files and the number of differing images.
+
+    >>> evaluate_files([Path("a/predictions_test.csv"), Path("b.csv")], out_dir=Path("out"))  # doctest: +SKIP
+    PosixPath('out/report.html')
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("no predictions files given; pass at least one predictions CSV")
+    if names is None:
+        names = [default_name(p) for p in paths]
+    elif len(names) != len(paths):
+        raise ValueError(f"{len(names)} names for {len(paths)} predictions files; give one name per file")
+    names = [str(n).strip() for n in names]
+    if any(not n for n in names):
+        raise ValueError("model names must not be empty")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(
+            f"several files would be called {', '.join(map(repr, repeated))}; give distinct names "
+            "(--names on the command line)"
+        )
+    frames = {str(p): read_predictions(p) for p in paths}
+    check_same_images(frames)
+    results = [
+        evaluate_model(name, frame, source=Path(path)) for name, (path, frame) in zip(names, frames.items())
+    ]
+    title = "tumorbench evaluation: " + ", ".join(names)
+    return write_report(results, Path(out_dir), title=title, evaluated_on="predictions given")
+
+
+def build_report(run_dir: Path, *, sections: Sequence[Section] = ()) -> Path:
+    """(Re)build the report of a run folder from its predictions and histories; returns report.html.
+
+    Needs no model and no GPU. A model folder without predictions_test.csv is left out with a note; a
+    run folder with no complete model, or a corrupt file, raises with the file name and the fix.
+    """
+    run = load_run(Path(run_dir))
+    notes = list(run.notes)
+    if run.skipped_files is not None:
+        notes.append(
+            f"{len(run.skipped_files)} image files could not be read and were skipped "
+            "(listed under 'Skipped files')."
+        )
+    return write_report(
+        run.models,
+        run.run_dir,
+        title=f"tumorbench report: {Path(run.run_dir).resolve().name}",
+        evaluated_on="test split",
+        notes=notes,
+        skipped_files=run.skipped_files,
+        sections=sections,
+    )
+
+
+def _slug(name: str, taken: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
+    slug, i = base, 2
+    while slug in taken:
+        slug, i = f"{base}_{i}", i + 1
+    taken.add(slug)
+    return slug
+
+
+def _save(figure, figures_dir: Path, stem: str) -> tuple[str, str]:
+    """Write a matplotlib figure as PNG and SVG; return their paths relative to the report."""
+    out = []
+    for fmt, kwargs in (("png", {"dpi": 150}), ("svg", {"metadata": {"Date": None}})):
+        path = figures_dir / f"{stem}.{fmt}"
+        atomic_write(path, lambda p: figure.savefig(p, format=fmt, **kwargs))
+        out.append(f"{figures_dir.name}/{path.name}")
+    return out[0], out[1]
+
+
+def _figure(plotly_figure, static_figure, figures_dir: Path, stem: str, title: str) -> FigureView:
+    png, svg = _save(static_figure, figures_dir, stem)
+    config = {"displaylogo": False, "responsive": True}
+    html = plotly_figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{stem}",
+                                 config=config)
+    return FigureView(title=title, html=Markup(html), png=png, svg=svg)
+
+
+def write_report(
+    results: Sequence[ModelResult],
+    out_dir: Path,
+    *,
+    title: str,
+    evaluated_on: str,
+    notes: Sequence[str] = (),
+    skipped_files=None,
+    sections: Sequence[Section] = (),
+) -> Path:
+    """Write metrics.json, metrics.csv, figures/, report.md and report.html for evaluated models."""
+    out_dir = Path(out_dir)
+    figures_dir = out_dir / "figures"
+    taken: set[str] = set()
+    slugs = {r.name: _slug(r.name, taken) for r in results}
+    metrics_by_model = {r.name: r.metrics for r in results}
+    validation = {r.name: r.validation for r in results if r.validation is not None}
+    advice = recommend(metrics_by_model, selection_metrics=validation, evaluated_on=evaluated_on)
+    table = metrics_table(metrics_by_model)
+
+    write_json(out_dir / "metrics.json", _metrics_document(results, advice, evaluated_on, notes, out_dir))
+    atomic_write(out_dir / "metrics.csv", lambda p: table.to_csv(p, float_format="%.6g"))
+
+    overview = [
+        _figure(fp.accuracy_figure(table, title=f"Accuracy by model ({evaluated_on})"),
+                fs.plot_accuracy(table, title=f"Accuracy by model ({evaluated_on})").figure,
+                figures_dir, "accuracy_by_model", "Accuracy by model"),
+        _figure(fp.metrics_by_model_figure(table), fs.plot_metrics_by_model(table)[0].figure,
+                figures_dir, "metrics_by_model", "Metrics by model"),
+    ]
+    per_model: dict[str, list[FigureView]] = {}
+    for r in results:
+        slug = slugs[r.name]
+        views = [
+            _figure(fp.confusion_matrix_figure(r.metrics, title=f"{r.name}: confusion matrix"),
+                    fs.plot_confusion_matrix(r.metrics, title=f"{r.name}: confusion matrix").figure,
+                    figures_dir, f"{slug}_confusion_matrix", "Confusion matrix"),
+            _figure(fp.roc_figure(r.roc, r.metrics, title=f"{r.name}: ROC curves (one vs rest)"),
+                    fs.plot_roc(r.roc, r.metrics, title=f"{r.name}: ROC curves (one vs rest)").figure,
+                    figures_dir, f"{slug}_roc", "ROC curves"),
+        ]
+        if r.training is not None:
+            views.append(
+                _figure(fp.history_figure(r.training, title=f"{r.name}: training curves"),
+                        fs.plot_history(r.training, title=f"{r.name}: training curves")[0].figure,
+                        figures_dir, f"{slug}_training_curves", "Training curves")
+            )
+        per_model[r.name] = views
+
+    context = dict(
+        title=title,
+        evaluated_on=evaluated_on,
+        results=results,
+        slugs=slugs,
+        sources={r.name: _shown_path(r.source, out_dir) for r in results},
+        table=table,
+        advice=advice,
+        notes=list(notes),
+        skipped_files=skipped_files,
+        sections=list(sections),
+        overview=overview,
+        per_model=per_model,
+    )
+    write_text(out_dir / "report.md", render_markdown(context))
+    return write_text(out_dir / "report.html", render_html(context))
+
+
+def _shown_path(path: Path, out_dir: Path) -> str:
+    """A predictions path as the report shows it: relative to the report when inside its folder."""
+    try:
+        return Path(path).resolve().relative_to(out_dir.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _metrics_document(results: Sequence[ModelResult], advice: Recommendation, evaluated_on: str,
+                      notes: Sequence[str], out_dir: Path) -> dict:
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "classes": list(CLASS_NAMES),
+        "evaluated_on": evaluated_on,
+        "ranking": advice.ranking,
+        "ranking_basis": advice.basis,
+        "models": {r.name: r.metrics for r in results},
+        "sources": {r.name: _shown_path(r.source, out_dir) for r in results},
+        "notes": list(notes),
+    }
+    validation = {r.name: r.validation for r in results if r.validation is not None}
+    if validation:
+        document["validation"] = validation
+    return document

@@ -1,0 +1,158 @@
+"""Interactive figures (plotly) for the HTML report, built from already computed metrics.
+
+Strings that come from the data (model names) are HTML-escaped before they reach plotly: plotly reads
+a subset of HTML in labels, so a name such as `<b>` would otherwise be rendered as markup.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tumorbench.classes import CLASS_NAMES
+from tumorbench.report.history import PANELS, TrainingCurves
+from tumorbench.report.style import (
+    BEST_COLOUR,
+    CLASS_COLOURS,
+    LOSS_METRIC,
+    MODEL_COLOURS,
+    SCORE_METRICS,
+    TRAIN_COLOUR,
+    VAL_COLOUR,
+)
+
+_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50), font=dict(size=12))
+
+
+def _t(text: str) -> str:
+    return html.escape(str(text), quote=False)
+
+
+def confusion_matrix_figure(metrics: dict, *, title: str = "Confusion matrix") -> go.Figure:
+    """Heatmap coloured by row-normalised rate, annotated with counts and percentages."""
+    counts = np.asarray(metrics["confusion_matrix"])
+    rates = np.asarray(metrics["confusion_matrix_normalized"])
+    text = [[f"{c}<br>{r:.0%}" for c, r in zip(crow, rrow)] for crow, rrow in zip(counts, rates)]
+    figure = go.Figure(
+        go.Heatmap(
+            z=rates,
+            x=list(CLASS_NAMES),
+            y=list(CLASS_NAMES),
+            text=text,
+            texttemplate="%{text}",
+            customdata=counts,
+            hovertemplate="true %{y}, predicted %{x}: %{customdata} images (%{z:.1%} of %{y})"
+            "<extra></extra>",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar=dict(title="share of row", tickformat=".0%"),
+        )
+    )
+    figure.update_layout(title=_t(title), height=420, **_LAYOUT)
+    figure.update_xaxes(title="predicted class", side="bottom")
+    figure.update_yaxes(title="true class", autorange="reversed")
+    return figure
+
+
+def roc_figure(curves: dict, metrics: dict, *, title: str = "ROC curves (one vs rest)") -> go.Figure:
+    """One ROC curve per class plus micro and macro averages; AUCs from `metrics` in the legend."""
+    figure = go.Figure()
+    for name in CLASS_NAMES:
+        points = curves["per_class"][name]
+        if points is None:
+            continue
+        auc = metrics["per_class"][name]["auc"]
+        figure.add_trace(
+            go.Scatter(x=points["fpr"], y=points["tpr"], mode="lines",
+                       name=f"{name} (AUC {auc:.3f})", line=dict(color=CLASS_COLOURS[name], width=2))
+        )
+    figure.add_trace(
+        go.Scatter(x=curves["micro"]["fpr"], y=curves["micro"]["tpr"], mode="lines",
+                   name=f"micro average (AUC {metrics['micro_auc']:.3f})",
+                   line=dict(color="#444", dash="dash"))
+    )
+    if curves["macro"] is not None:
+        figure.add_trace(
+            go.Scatter(x=curves["macro"]["fpr"], y=curves["macro"]["tpr"], mode="lines",
+                       name=f"macro average (AUC {metrics['macro']['auc']:.3f})",
+                       line=dict(color="#999", dash="dot"))
+        )
+    figure.add_trace(
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", showlegend=False,
+                   line=dict(color="#ccc", width=1), hoverinfo="skip")
+    )
+    figure.update_layout(title=_t(title), height=420, legend=dict(x=0.45, y=0.05), **_LAYOUT)
+    figure.update_xaxes(title="false positive rate", range=[0, 1])
+    figure.update_yaxes(title="true positive rate", range=[0, 1.02])
+    return figure
+
+
+def history_figure(curves: TrainingCurves, *, title: str = "Training curves") -> go.Figure:
+    """Accuracy and loss per epoch, training vs validation, with the best epoch and phase changes."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=[panel for panel, _, _ in PANELS])
+    for col, (_, train_key, val_key) in enumerate(PANELS, start=1):
+        for key, label, colour in ((train_key, "training", TRAIN_COLOUR), (val_key, "validation", VAL_COLOUR)):
+            if key not in curves.series:
+                continue
+            figure.add_trace(
+                go.Scatter(x=curves.epochs, y=curves.series[key], mode="lines+markers", name=label,
+                           legendgroup=label, showlegend=col == 1, line=dict(color=colour)),
+                row=1, col=col,
+            )
+        figure.update_xaxes(title="epoch", row=1, col=col)
+    if curves.best_epoch is not None:
+        # Labelled through the legend: a text label on the line would collide with the panel titles.
+        figure.add_vline(x=curves.best_epoch, line=dict(color=BEST_COLOUR, dash="dash"))
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"best epoch ({curves.best_epoch})",
+                                    line=dict(color=BEST_COLOUR, dash="dash")))
+    for epoch, phase in curves.phase_starts:
+        # Half an epoch before the first epoch of the phase: the boundary falls between two points.
+        figure.add_vline(x=epoch - 0.5, line=dict(color="#aaa", dash="dot"),
+                         annotation_text=_t(phase), annotation_position="bottom right")
+    # Whole epochs only: a tick at epoch 1.5 means nothing.
+    figure.update_xaxes(tick0=1, dtick=max(1, math.ceil(len(curves.epochs) / 10)))
+    figure.update_layout(title=_t(title), height=380, **_LAYOUT)
+    return figure
+
+
+def accuracy_figure(table: pd.DataFrame, *, title: str = "Test accuracy by model") -> go.Figure:
+    """The seed's accuracy histogram: one bar per model (rows of `metrics_table`)."""
+    names = [_t(n) for n in table.index]
+    figure = go.Figure(
+        go.Bar(x=names, y=table["accuracy"], text=[f"{a:.3f}" for a in table["accuracy"]],
+               textposition="outside", marker_color=[MODEL_COLOURS[i % len(MODEL_COLOURS)]
+                                                     for i in range(len(names))])
+    )
+    figure.update_layout(title=_t(title), height=380, showlegend=False, **_LAYOUT)
+    figure.update_yaxes(title="accuracy", range=[0, 1.1])
+    return figure
+
+
+def metrics_by_model_figure(table: pd.DataFrame, *, title: str = "Metrics by model") -> go.Figure:
+    """The seed's grouped bar chart: precision, recall, F1 and accuracy per model; loss beside them."""
+    names = [_t(n) for n in table.index]
+    figure = make_subplots(rows=1, cols=2, column_widths=[0.75, 0.25], horizontal_spacing=0.1,
+                           subplot_titles=["scores (higher is better)", "loss (lower is better)"])
+    for column, label in SCORE_METRICS:
+        figure.add_trace(
+            go.Bar(x=names, y=table[column], name=label,
+                   hovertemplate=f"{label}: %{{y:.3f}}<extra>%{{x}}</extra>"),
+            row=1, col=1,
+        )
+    column, label = LOSS_METRIC
+    figure.add_trace(
+        go.Bar(x=names, y=table[column], name=label, marker_color="#7f7f7f",
+               hovertemplate=f"{label}: %{{y:.3f}}<extra>%{{x}}</extra>"),
+        row=1, col=2,
+    )
+    figure.update_yaxes(range=[0, 1.05], row=1, col=1)
+    figure.update_yaxes(title="cross-entropy", row=1, col=2)
+    figure.update_layout(title=_t(title), barmode="group", height=420,
+                         legend=dict(orientation="h", y=-0.15), **_LAYOUT)
+    return figure

@@ -1,0 +1,26 @@
+"""Colours and the metric selection shared by the interactive and the static figures."""
+
+from __future__ import annotations
+
+from tumorbench.classes import CLASS_NAMES
+
+# Colour-blind-safe (Okabe-Ito) colours, one per class in CLASS_NAMES order.
+_OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00", "#F0E442", "#000000")
+CLASS_COLOURS: dict[str, str] = {
+    name: _OKABE_ITO[i % len(_OKABE_ITO)] for i, name in enumerate(CLASS_NAMES)
+}
+MODEL_COLOURS: tuple[str, ...] = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
+TRAIN_COLOUR = "#4C72B0"
+VAL_COLOUR = "#DD8452"
+BEST_COLOUR = "#2a9d55"
+
+# (metrics_table column, label) of the grouped bar chart: the seed's chart, with its F1 named exactly.
+# The loss gets a panel of its own: on the scores' 0-1 axis a loss of 5 would flatten every other bar.
+SCORE_METRICS: tuple[tuple[str, str], ...] = (
+    ("weighted_precision", "weighted precision"),
+    ("weighted_recall", "weighted recall"),
+    ("global_f1", "global F1"),
+    ("macro_f1", "macro F1"),
+    ("accuracy", "accuracy"),
+)
+LOSS_METRIC: tuple[str, str] = ("loss", "loss")
