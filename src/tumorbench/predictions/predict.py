@@ -1,33 +1,66 @@
-"""Running a model over a dataset split and writing the predictions file."""
+"""Running a model over a dataset split and writing the predictions file.
+
+Any model tumorbench can load enters here: its own checkpoints, state dicts, TorchScript, ONNX, Keras
+files and zoo entries (see `tumorbench.external.load_model_source`), each decoded and scaled with its
+own preprocessing, and every one writes the same predictions file.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from tumorbench._io import write_json
 from tumorbench.data.folder import scan_dataset
 from tumorbench.data.images import load_images
+from tumorbench.external import ExternalSpec, Predictor, load_model_source
 from tumorbench.predictions.io import predictions_frame, write_predictions
-from tumorbench.training.arrays import ImageArrays
-from tumorbench.training.checkpoint import load_checkpoint
-from tumorbench.training.fit import predict_proba
+
+log = logging.getLogger(__name__)
 
 
-def predict_folder(checkpoint: str | os.PathLike, data: str | os.PathLike, *, split: str, out: str | os.PathLike,
-                   device: torch.device, batch_size: int = 64) -> tuple[Path, int, list[tuple[str, str]]]:
-    """Predict every image of `split` under `data`; returns (file written, rows, skipped files)."""
-    loaded = load_checkpoint(checkpoint, device=device)
+def predict_folder(
+    checkpoint: str | os.PathLike | Predictor,
+    data: str | os.PathLike,
+    *,
+    split: str,
+    out: str | os.PathLike,
+    device: torch.device | str = "cpu",
+    batch_size: int = 64,
+    spec: ExternalSpec | Mapping | None = None,
+    spec_file: str | os.PathLike | None = None,
+    arch: str | None = None,
+    info: str | os.PathLike | None = None,
+) -> tuple[Path, int, list[tuple[str, str]]]:
+    """Predict every image of `split` under `data`; returns (file written, rows, skipped files).
+
+    `checkpoint` is any model source (a tumorbench checkpoint, `.onnx`, `.keras`/`.h5`, TorchScript,
+    a state dict with `arch`, `zoo:NAME`) or an already loaded Predictor; `spec`/`spec_file` give the
+    preprocessing of foreign models (see `load_model_source`). `info`, when given, receives the model's
+    details and notes as JSON (a run folder's `info.json`, which the report reads).
+    """
+    if isinstance(checkpoint, Predictor):
+        if spec is not None or spec_file is not None or arch is not None:
+            raise ValueError("spec, spec_file and arch apply when loading a model; this Predictor is loaded")
+        predictor = checkpoint
+    else:
+        predictor = load_model_source(checkpoint, spec=spec, spec_file=spec_file, arch=arch, device=device)
     index = scan_dataset(data)
     records = index.records(split)
     if not records:
         raise ValueError(f"{index.root}: the {split!r} split has no images")
-    x, ok, bad = load_images(index.root, [r.path for r in records], loaded.spec)
+    x, ok, bad = load_images(index.root, [r.path for r in records], predictor.spec)
     kept = [records[i] for i in ok]
-    arrays = ImageArrays.from_numpy(x, [r.label for r in kept], [r.path for r in kept])
-    probs = predict_proba(loaded.model, arrays, spec=loaded.spec, device=device, batch_size=batch_size)
-    probs = probs[:, loaded.column_order] if len(probs) else np.zeros((0, len(loaded.column_order)))
+    probs = predictor.predict_proba(x, batch_size=batch_size)
     frame = predictions_frame([r.path for r in kept], [r.label for r in kept], probs)
-    return write_predictions(out, frame), len(frame), bad
+    path = write_predictions(out, frame)
+    for note in predictor.notes:
+        log.warning("%s: %s", predictor.name, note)
+    if info is not None:
+        write_json(info, {**predictor.info(), "data": str(index.root), "split": split,
+                          "images": len(frame), "skipped_images": len(bad)})
+    return path, len(frame), bad

@@ -1,0 +1,293 @@
+"""Loaders of each model format: tumorbench checkpoints, PyTorch state dicts, TorchScript, ONNX, Keras.
+
+Each returns a Predictor. Optional runtimes (onnxruntime, keras) are imported only when their format
+is loaded, and a missing one is reported with the extra that installs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tumorbench.classes import CLASS_NAMES
+from tumorbench.external._extras import import_keras, require
+from tumorbench.external.predictor import Predictor
+from tumorbench.external.spec import (
+    Declared,
+    ExternalSpec,
+    ResolvedSpec,
+    SpecError,
+    resolve_spec,
+    spec_of_preprocess,
+)
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("checkpoint", "state_dict", "torchscript", "onnx", "keras")
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def sniff_format(path: Path) -> str:
+    """'onnx', 'keras', 'torchscript' or 'torch' (a checkpoint or state dict: told apart on loading)."""
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix in (".keras", ".h5", ".hdf5"):
+        return "keras"
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+        if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+            return "torchscript"
+        if "config.json" in names and any(n.endswith(".weights.h5") for n in names):
+            return "keras"
+        return "torch"
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head == _HDF5_MAGIC:
+        return "keras"
+    return "torch"
+
+
+def _predictor(path: Path, fmt: str, description: str, resolved: ResolvedSpec, forward, *,
+               name: str | None, notes: list[str] | None = None) -> Predictor:
+    return Predictor(
+        name=name or path.stem, format=fmt, detail=description, spec=resolved.preprocess,
+        forward=forward, column_order=resolved.column_order, layout=resolved.layout, bgr=resolved.bgr,
+        outputs=resolved.outputs, source=str(path), preprocessing=resolved.describe(),
+        notes=[*resolved.notes, *(notes or [])],
+    )
+
+
+def _torch_forward(model, device: torch.device, *, softmax: bool):
+    def forward(x: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode():
+            out = model(x.to(device))
+            if isinstance(out, (tuple, list)):
+                out = out[0]
+            out = out.float()
+            # The same softmax as training's predict_proba, so a checkpoint predicts identical numbers.
+            return (F.softmax(out, dim=1) if softmax else out).cpu().numpy()
+    return forward
+
+
+# --- tumorbench checkpoints and state dicts -------------------------------------------------------
+
+_SPEC_KEYS = ("input_size", "color", "scaling", "layout", "resize", "classes", "outputs")
+
+
+def load_checkpoint_predictor(path: Path, user: ExternalSpec, *, device: torch.device) -> Predictor:
+    """A tumorbench checkpoint carries its own preprocessing; a spec may only repeat it."""
+    from tumorbench.classes import canonical_class
+    from tumorbench.training.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(path, device=device)
+    own = spec_of_preprocess(loaded.spec)
+    names = tuple(loaded.meta.get("class_names") or CLASS_NAMES)
+    own = ExternalSpec(input_size=own.input_size, color=own.color, scaling=own.scaling, layout="NCHW",
+                       resize=own.resize, classes=names, outputs="logits")
+    for key in _SPEC_KEYS:
+        given, have = getattr(user, key), getattr(own, key)
+        if given is None or key == "outputs":
+            continue
+        if key == "classes":
+            same = [canonical_class(c) for c in given] == [canonical_class(c) for c in have]
+        elif key == "scaling":
+            same = have is not None and ExternalSpec(scaling=given).scaling_mode == own.scaling_mode
+        else:
+            same = given == have
+        if not same:
+            raise SpecError(
+                f"{path}: a tumorbench checkpoint states its own preprocessing ({key} {have}); the spec "
+                f"says {key} {given}: remove it (drop the option or the sidecar key)"
+            )
+    meta = loaded.meta
+    arch = meta.get("architecture", "?")
+    desc = f"tumorbench checkpoint of {arch}" + (f" ({meta['name']})" if meta.get("name") else "")
+    pre = loaded.spec
+    scaling = own.scaling or f"custom mean {list(pre.mean)} std {list(pre.std)}"
+    return Predictor(
+        name=user.name or meta.get("name") or path.stem, format="checkpoint", detail=desc, spec=pre,
+        forward=_torch_forward(loaded.model, device, softmax=True), column_order=loaded.column_order,
+        layout="NCHW", outputs="probabilities", source=str(path),
+        preprocessing=f"{pre.size} px {pre.mode} NCHW, scaling {scaling}, resize {pre.resize}",
+    )
+
+
+def _unwrap_state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
+    notes: list[str] = []
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(obj.get(key), Mapping) and obj[key] and all(
+                    isinstance(v, torch.Tensor) for v in obj[key].values()):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: not a PyTorch state dict (a mapping of parameter names to tensors); "
+                         "pass a tumorbench checkpoint, a TorchScript file, an .onnx or a Keras model")
+    state = dict(obj)
+    if all(k.startswith("module.") for k in state):
+        # Saved from a DataParallel/DistributedDataParallel wrapper.
+        state = {k[len("module."):]: v for k, v in state.items()}
+        notes.append("state dict keys had a 'module.' prefix (DataParallel): removed")
+    return state, notes
+
+
+def load_torch_file(path: Path, user: ExternalSpec, *, arch: str | None, device: torch.device,
+                    hint: str) -> Predictor:
+    """A torch.save file: a tumorbench checkpoint, or a state dict of a registered architecture."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a pickle of arbitrary objects, a damaged file, not a torch file at all
+        raise ValueError(
+            f"{path}: cannot read as a PyTorch file with weights only ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); tumorbench reads tumorbench checkpoints, "
+            "state dicts (with --arch), TorchScript, .onnx, .keras and .h5 files"
+        ) from None
+    if isinstance(obj, Mapping) and obj.get("format") == "tumorbench-checkpoint":
+        if arch is not None:
+            raise SpecError(f"{path}: a tumorbench checkpoint names its own architecture "
+                            f"({obj.get('architecture')}); remove --arch")
+        return load_checkpoint_predictor(path, user, device=device)
+    state, notes = _unwrap_state_dict(obj, path)
+    if arch is None:
+        from tumorbench.models import list_models
+
+        raise SpecError(f"{path}: holds a PyTorch state dict (weights without the network); name its "
+                        f"architecture with --arch NAME, one of: {', '.join(list_models())}")
+    return load_state_dict_predictor(path, state, user, arch=arch, device=device, hint=hint, notes=notes)
+
+
+def load_state_dict_predictor(path: Path, state: dict, user: ExternalSpec, *, arch: str,
+                              device: torch.device, hint: str, notes: list[str]) -> Predictor:
+    from tumorbench.models import create_model, get_model_entry
+
+    entry = get_model_entry(arch)
+    # The registry's preprocessing is the default: it follows the model; the spec overrides it.
+    base = spec_of_preprocess(entry.preprocess).updated(ExternalSpec(layout="NCHW"))
+    resolved = resolve_spec(base.updated(user), Declared(), where=str(path), hint=hint, default_layout="NCHW")
+    if resolved.layout != "NCHW":
+        raise SpecError(f"{path}: registered PyTorch architectures take NCHW input; remove layout "
+                        f"{resolved.layout}")
+    model = create_model(arch, resolved.preprocess, num_classes=len(CLASS_NAMES))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:3])
+        raise ValueError(
+            f"{path}: the weights do not fit architecture {arch!r} at {resolved.input_size} px "
+            f"{resolved.color}: {first} {detail}; state the input size and colour they were trained at "
+            f"({hint}) or pick the right --arch"
+        ) from None
+    model.to(device).eval()
+    predictor = _predictor(path, "state_dict", f"PyTorch state dict of registered architecture {arch}",
+                           resolved, _torch_forward(model, device, softmax=True), name=user.name, notes=notes)
+    predictor.outputs = "probabilities"  # registered networks end in logits by design: softmax in forward
+    return predictor
+
+
+# --- TorchScript ------------------------------------------------------------------------------------
+
+def load_torchscript(path: Path, user: ExternalSpec, *, device: torch.device, hint: str) -> Predictor:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=FutureWarning)  # torch.jit's deprecation notice
+            model = torch.jit.load(str(path), map_location=device)
+    except Exception as exc:  # torch raises RuntimeError, ValueError or its own errors for a bad archive
+        raise ValueError(f"{path}: cannot load as TorchScript ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    model.eval()
+    # TorchScript does not record its input shape: size and colour must be stated, layout is PyTorch's.
+    resolved = resolve_spec(user, Declared(), where=str(path), hint=hint, default_layout="NCHW")
+    return _predictor(path, "torchscript", "TorchScript module", resolved,
+                      _torch_forward(model, device, softmax=False), name=user.name)
+
+
+# --- ONNX -------------------------------------------------------------------------------------------
+
+_ORT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
+
+
+def load_onnx(path: Path, user: ExternalSpec, *, device: torch.device, hint: str) -> Predictor:
+    ort = require("onnxruntime")
+    providers = ["CPUExecutionProvider"]
+    if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: onnxruntime's warnings are not the user's business
+    options.intra_op_num_threads = max(1, torch.get_num_threads())
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own exception types for invalid graphs
+        raise ValueError(f"{path}: onnxruntime cannot load this file ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}); is it a complete .onnx model?") from None
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise ValueError(f"{path}: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
+                         "tumorbench feeds one image batch")
+    inp = inputs[0]
+    if inp.type not in _ORT_DTYPES:
+        raise ValueError(f"{path}: the model's input {inp.name!r} is {inp.type}; tumorbench feeds float "
+                         f"tensors ({', '.join(_ORT_DTYPES)})")
+    dtype = _ORT_DTYPES[inp.type]
+    declared = Declared.from_shape(inp.shape, where=str(path))
+    resolved = resolve_spec(user, declared, where=str(path), hint=hint)
+    out_name = session.get_outputs()[0].name
+
+    def forward(x: torch.Tensor) -> np.ndarray:
+        return session.run([out_name], {inp.name: x.numpy().astype(dtype, copy=False)})[0]
+
+    desc = f"ONNX model, input {inp.name} {list(declared.shape or inp.shape)}"
+    return _predictor(path, "onnx", desc, resolved, forward, name=user.name)
+
+
+# --- Keras ------------------------------------------------------------------------------------------
+
+def load_keras(path: Path, user: ExternalSpec, *, device: torch.device, hint: str) -> Predictor:
+    keras = import_keras()
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        require("h5py")
+    try:
+        model = keras.saving.load_model(str(path), compile=False)
+    except Exception as exc:  # Keras raises many types (ValueError, TypeError, its own) for files it cannot read
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(
+            f"{path}: Keras {keras.__version__} (PyTorch backend) cannot load this file "
+            f"({type(exc).__name__}: {msg[:300]}); models with custom or Lambda layers need their code, "
+            "and TensorFlow SavedModels are not read: re-save it as .keras with Keras 3, or convert it to "
+            ".onnx (tf2onnx) and load that"
+        ) from None
+    shapes = model.input_shape
+    if isinstance(shapes, list):
+        if len(shapes) != 1:
+            raise ValueError(f"{path}: the Keras model has {len(shapes)} inputs; tumorbench feeds one image batch")
+        shapes = shapes[0]
+    declared = Declared.from_shape(shapes, where=str(path))
+    # Keras' convolutions are channels-last unless the model was built otherwise.
+    default = "NCHW" if keras.config.image_data_format() == "channels_first" else "NHWC"
+    resolved = resolve_spec(user, declared, where=str(path), hint=hint, default_layout=default)
+
+    # A functional model saved with `inputs=[x]` expects a list of one tensor (Keras warns otherwise).
+    as_list = isinstance(getattr(model, "_inputs_struct", None), (list, tuple))
+
+    def forward(x: torch.Tensor) -> np.ndarray:
+        batch = x.numpy()
+        with torch.no_grad():  # the PyTorch backend would otherwise record a graph for gradients
+            out = model([batch] if as_list else batch, training=False)
+        if isinstance(out, (list, tuple)):
+            out = out[0]
+        if isinstance(out, torch.Tensor):
+            return out.detach().float().cpu().numpy()
+        return np.asarray(keras.ops.convert_to_numpy(out))
+
+    desc = f"Keras {keras.__version__} model {model.name!r} on the PyTorch backend"
+    return _predictor(path, "keras", desc, resolved, forward, name=user.name)

@@ -1,0 +1,96 @@
+"""One interface for every model, wherever it was made: uint8 images in, probabilities out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tumorbench.classes import CLASS_NAMES
+from tumorbench.data.preprocess import PreprocessSpec
+from tumorbench.external._outputs import to_probabilities
+
+Forward = Callable[[torch.Tensor], np.ndarray]  # scaled float32 CPU batch in the model's layout -> raw outputs
+
+
+@dataclass
+class Predictor:
+    """A loaded model with its preprocessing: `predict_proba(uint8 (N, C, H, W)) -> (N, 4)`.
+
+    Images are decoded with `spec` (size, colour mode, resize filter: pass it to `load_images`), then
+    `predict_proba` scales them, lays them out as the model wants, runs the model and returns
+    probabilities in CLASS_NAMES order. Anything done on the way (softmax on logits, assumptions about
+    an unstated spec) is appended to `notes`, which predictions info and reports carry.
+    """
+
+    name: str  # display name
+    format: str  # checkpoint, state_dict, torchscript, onnx, keras
+    detail: str  # what the loader found, e.g. "ONNX model, input input [?, 240, 240, 3]"
+    spec: PreprocessSpec  # decoding (size, mode, resize) and scaling
+    forward: Forward
+    column_order: list[int]  # model output index of each class of CLASS_NAMES
+    layout: str = "NCHW"  # what the model takes: NCHW or NHWC
+    bgr: bool = False  # reverse the channels (Keras 'caffe' scaling)
+    outputs: str = "auto"  # auto, probabilities or logits (see `to_probabilities`)
+    source: str = ""  # the model file or zoo name it was loaded from
+    preprocessing: str = ""  # human-readable preprocessing, for reports
+    notes: list[str] = field(default_factory=list)
+    provenance: str = ""  # where the model comes from (zoo entry, sidecar `description`)
+    batch_size: int = 32
+
+    @property
+    def description(self) -> str:
+        """Format and provenance, one line."""
+        return f"{self.detail}; {self.provenance}" if self.provenance else self.detail
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def prepare(self, batch_uint8: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Scale and lay out a uint8 (N, C, H, W) batch as the model's input (float32, CPU)."""
+        x = torch.as_tensor(batch_uint8)
+        if x.dtype != torch.uint8 or x.ndim != 4:
+            raise ValueError(f"{self.name}: predict_proba takes a uint8 batch (N, C, H, W), got "
+                             f"{x.dtype} of shape {tuple(x.shape)}")
+        expected = (self.spec.channels, self.spec.size, self.spec.size)
+        if tuple(x.shape[1:]) != expected:
+            raise ValueError(f"{self.name}: images must be decoded with the model's spec to shape "
+                             f"(N, {', '.join(map(str, expected))}), got {tuple(x.shape)}; "
+                             "use `load_images(..., predictor.spec)`")
+        x = self.spec.to_tensor(x).float()
+        if self.bgr:
+            x = x.flip(1)
+        if self.layout == "NHWC":
+            x = x.permute(0, 2, 3, 1)
+        return x.contiguous()
+
+    def predict_proba(self, batch_uint8: np.ndarray | torch.Tensor, *, batch_size: int | None = None) -> np.ndarray:
+        """Probabilities (N, 4) in CLASS_NAMES order for a uint8 batch decoded with `self.spec`."""
+        n = len(batch_uint8)
+        if n == 0:
+            return np.zeros((0, len(CLASS_NAMES)))
+        step = batch_size or self.batch_size
+        raw = [np.asarray(self.forward(self.prepare(batch_uint8[i:i + step]))) for i in range(0, n, step)]
+        where = f"{self.name} ({self.source})" if self.source and self.source != self.name else self.name
+        # Logits are detected over all rows at once: one decision for the whole model, not per batch.
+        probs, notes = to_probabilities(np.concatenate(raw), mode=self.outputs, where=where)
+        for note in notes:
+            self._note(note)
+        return probs[:, self.column_order]
+
+    def info(self) -> dict[str, Any]:
+        """Model details in the shape of a run folder's info.json (read by the report)."""
+        return {
+            "name": self.name, "architecture": f"{self.format}: {self.detail}",
+            "weights": self.provenance or self.source, "source": self.source, "format": self.format,
+            "preprocessing": self.preprocessing,
+            "preprocess": self.spec.to_dict(), "layout": self.layout, "bgr": self.bgr,
+            "class_columns": {c: int(i) for c, i in zip(CLASS_NAMES, self.column_order)},
+            "notes": list(self.notes),
+        }
+
