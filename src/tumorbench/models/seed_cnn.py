@@ -37,6 +37,16 @@ class SeedCNN(nn.Module):
             nn.Linear(64, num_classes),
         )
 
+        self._init_as_keras()
+
+    def _init_as_keras(self) -> None:
+        # The seed's Keras layers start from Glorot-uniform kernels and zero biases; PyTorch's default
+        # (Kaiming-uniform with a=sqrt(5)) starts this network in a longer plateau at the class prior.
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
     def forward(self, x):
         return self.classifier(self.features(x))
 
