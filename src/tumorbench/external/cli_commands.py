@@ -11,20 +11,20 @@ from pathlib import Path
 
 import click
 
-from tumorbench.external.spec import COLORS, LAYOUTS, SCALINGS, ExternalSpec
+# Nothing heavier than click at import time: cli.py imports this module to register its commands, and
+# `tumorbench --help` must not wait for PyTorch. Values are checked by ExternalSpec, which lists the
+# valid ones (the one place they are spelled).
 
 
 def _friendly(fn):
-    """One clear line for bad input, never a traceback (as cli.friendly_errors does)."""
+    """cli.friendly_errors (one clear line for bad input, never a traceback), looked up when the command
+    runs: cli.py imports this module before it defines that decorator."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except click.ClickException:
-            raise
-        except (ValueError, ImportError, OSError) as exc:
-            raise click.ClickException(str(exc)) from None
+        from tumorbench.cli import friendly_errors
+
+        return friendly_errors(fn)(*args, **kwargs)
 
     return wrapper
 
@@ -39,11 +39,11 @@ def model_spec_options(fn):
                           ".tumorbench.yaml when present."),
         click.option("--arch", help="Registered architecture of a PyTorch state dict (see `tumorbench models`)."),
         click.option("--input-size", type=int, help="Input side in px (read from ONNX/Keras models when they say)."),
-        click.option("--color", type=click.Choice(COLORS, case_sensitive=False), help="Colour mode the model takes."),
+        click.option("--color", metavar="L|RGB", help="Colour mode the model takes: L (one channel) or RGB."),
         click.option("--scaling", metavar="SCALING",
                      help="Pixel scaling: [0,1], [-1,1], imagenet, raw (0-255), caffe, or a Keras application "
                           "name (xception, resnet50, ...)."),
-        click.option("--layout", type=click.Choice(LAYOUTS, case_sensitive=False),
+        click.option("--layout", metavar="NHWC|NCHW",
                      help="Channel layout (read from the model's input shape when it says)."),
         click.option("--classes", metavar="A,B,C,D",
                      help="The model's class of each output index, e.g. glioma,meningioma,notumor,pituitary."),
@@ -53,11 +53,14 @@ def model_spec_options(fn):
     return fn
 
 
-def spec_from_options(*, input_size=None, color=None, scaling=None, layout=None, classes=None, **_ignored) -> ExternalSpec | None:
-    """The CLI layer of the spec (None when no option was given); invalid values list the valid ones."""
-    if scaling is not None and scaling.strip().lower().replace(" ", "") not in SCALINGS:
-        raise click.BadParameter(f"unknown scaling {scaling!r}; valid: {', '.join(SCALINGS)}",
-                                 param_hint="--scaling")
+def spec_from_options(*, input_size=None, color=None, scaling=None, layout=None, classes=None, **_ignored):
+    """The CLI layer of the spec (an ExternalSpec, or None when no option was given).
+
+    An invalid value is a SpecError (a ValueError) listing the valid ones, which the commands turn into
+    one clear line.
+    """
+    from tumorbench.external.spec import ExternalSpec
+
     spec = ExternalSpec(input_size=input_size, color=color, scaling=scaling, layout=layout, classes=classes)
     return None if spec.is_empty() else spec
 

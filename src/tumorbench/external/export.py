@@ -8,6 +8,7 @@ inputs. The sidecar `<file>.tumorbench.yaml` states size, colour, resize filter 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -45,13 +46,29 @@ class _WithPreprocessing(nn.Module):
         return torch.softmax(self.model(x).float(), dim=1)
 
 
+@contextlib.contextmanager
+def _quiet_exporter_passes():
+    """The exporter's graph passes (onnxscript, onnx_ir) log every step at INFO, which the CLI's INFO
+    logging would print as a dozen lines of noise; their warnings and errors still show."""
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(lg.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def _export_graph(module: nn.Module, example: torch.Tensor, folder: Path, opset: int | None) -> Path:
     path = folder / "model.onnx"
     try:
         require("onnxscript")  # the torch.export-based exporter, PyTorch's default since 2.9
-        torch.onnx.export(module, (example,), str(path), dynamo=True, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], dynamic_shapes=({0: torch.export.Dim.DYNAMIC},),
-                          opset_version=opset, verbose=False)
+        with _quiet_exporter_passes():
+            torch.onnx.export(module, (example,), str(path), dynamo=True, input_names=[INPUT_NAME],
+                              output_names=[OUTPUT_NAME], dynamic_shapes=({0: torch.export.Dim.DYNAMIC},),
+                              opset_version=opset, verbose=False)
     except ImportError:
         log.info("onnxscript is not installed: using PyTorch's TorchScript-based ONNX exporter")
         with warnings.catch_warnings():

