@@ -48,6 +48,15 @@ def make_dataset(root: Path, counts: dict[str, dict[str, int]], *, folder_names:
     return root
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _audit_cache_outside_home(tmp_path_factory):
+    """Every `run` audits its dataset first: keep the audit's feature cache out of the home folder."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TUMORBENCH_AUDIT_CACHE", str(tmp_path_factory.mktemp("audit-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def tiny_dataset(tmp_path: Path) -> Path:
     """An imbalanced 4-class dataset of 40 px images, Training/Testing, Sartaj-style folder names."""

@@ -22,6 +22,7 @@ from tumorbench.data.preprocess import PreprocessSpec
 from tumorbench.models import get_model_entry
 
 DEFAULT_MODELS = ("baseline", "model_1", "model_2", "model_3")
+DEDUP_MODES = ("none", "drop_test", "group_split")
 
 
 @dataclass
@@ -67,12 +68,17 @@ class RunConfig:
     out: str | None = None  # run folder; None: runs/<timestamp>
     seed: int = 0  # fixes the split, the initialisation and the data order
     val_fraction: float = 0.2  # share of the training split held out for validation (stratified)
+    dedup: str = "none"  # audit duplicates: none (report both), drop_test, group_split (re-split by duplicate groups)
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     deterministic: bool = False  # ask PyTorch for deterministic kernels (slower on GPU)
     image_size: int | None = None  # input side for every model that does not set its own
     weights: str = "imagenet"  # transfer models: "imagenet" (download or torch cache), "none", or a file
     train: TrainSettings = field(default_factory=TrainSettings)
     models: list[ModelConfig] = field(default_factory=lambda: [ModelConfig(m) for m in DEFAULT_MODELS])
+
+    def __post_init__(self) -> None:
+        if self.dedup not in DEDUP_MODES:
+            raise ValueError(f"unknown dedup {self.dedup!r}; valid: {', '.join(DEDUP_MODES)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

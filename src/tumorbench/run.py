@@ -3,6 +3,7 @@
 Layout of a run folder (the report reads only this):
 
     config.yaml            resolved config (every default and override applied)
+    audit.json             dataset audit (duplicates, label conflicts, shortcut check): read before any score
     splits/{train,val,test}.csv   file lists (image, label)
     skipped_files.csv      unreadable images that were left out (path, reason)
     models/<name>/         checkpoint.pt, history.json, info.json, predictions_{val,test}.csv
@@ -23,6 +24,7 @@ import yaml
 
 import tumorbench
 from tumorbench._io import atomic_write, read_json, write_json, write_text
+from tumorbench.audit import AUDIT_FILE, audit_dataset, drop_duplicated_test, group_split, shortcut_sentence
 from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS, class_index
 from tumorbench.config import ResolvedModel, RunConfig, resolve_model
 from tumorbench.data.folder import DatasetIndex, ImageRecord, scan_dataset
@@ -97,8 +99,12 @@ class ArrayCache:
         return ImageArrays.from_numpy(x[rows], [r.label for r in keep], [r.path for r in keep])
 
 
-def split_dataset(index: DatasetIndex, cache: ArrayCache, spec: PreprocessSpec, config: RunConfig) -> SplitRecords:
-    """Train/val/test records without unreadable files; val comes from Training, never from Testing."""
+def split_dataset(index: DatasetIndex, cache: ArrayCache, spec: PreprocessSpec, config: RunConfig,
+                  audit: dict | None = None) -> SplitRecords:
+    """Train/val/test records without unreadable files; val comes from Training, never from Testing.
+
+    With `config.dedup` drop_test the test images duplicated in Training are left out; with
+    group_split every image is re-split by groups of duplicates (both need the dataset's `audit`)."""
     train_all = index.records("train")
     test = index.records("test")
     explicit_val = index.splits.get("val")
@@ -108,10 +114,55 @@ def split_dataset(index: DatasetIndex, cache: ArrayCache, spec: PreprocessSpec, 
         raise ValueError(f"{index.root}: the training split has no readable images")
     if not good(test):
         raise ValueError(f"{index.root}: the test split has no readable images")
+    if config.dedup != "none" and audit is None:
+        raise ValueError(f"dedup={config.dedup!r} needs the dataset audit; use dedup=none")
+    if config.dedup == "group_split":
+        return _group_split(good(train_all) + good(explicit_val or []), good(test), audit, config)
+    if config.dedup == "drop_test":
+        kept = drop_duplicated_test(good(test), audit)
+        if not kept:
+            raise ValueError(f"{index.root}: every test image has a duplicate in training, so dedup=drop_test "
+                             "leaves none; use dedup=group_split to re-split the images by duplicate groups")
+        log.info("dedup=drop_test: %d of %d test images with a duplicate in training left out",
+                 len(good(test)) - len(kept), len(good(test)))
+        test = kept
     if explicit_val:
         return SplitRecords(good(train_all), good(explicit_val), good(test))
     train, val = stratified_split(good(train_all), fraction=config.val_fraction, seed=config.seed)
     return SplitRecords(train, val, good(test))
+
+
+def _group_split(development: list[ImageRecord], test: list[ImageRecord], audit: dict,
+                 config: RunConfig) -> SplitRecords:
+    """Pool every image and draw test (about its former share) and then val (val_fraction of the rest)
+    by groups of exact and near duplicates, stratified by class: no group straddles two splits."""
+    pool = development + test
+    if any(r.label is None for r in pool):
+        raise ValueError("dedup=group_split re-splits labelled images only; some split folder holds images "
+                         "without class folders: use dedup=drop_test or none")
+    rest, new_test = group_split(pool, audit, fraction=len(test) / len(pool), seed=config.seed)
+    train, val = group_split(rest, audit, fraction=config.val_fraction, seed=config.seed)
+    log.info("dedup=group_split: %d train, %d val, %d test images, re-split by duplicate groups (the test "
+             "split is no longer the dataset's own)", len(train), len(val), len(new_test))
+    return SplitRecords(train, val, new_test)
+
+
+def audit_into(out: Path, data_root: Path) -> dict:
+    """Audit the dataset (per-file features cached across runs) and save audit.json in the run folder."""
+    audit = audit_dataset(data_root)
+    write_json(out / AUDIT_FILE, audit)
+    dup = audit["test_duplicates"]
+    if dup:
+        n_test = sum(audit["class_counts"].get("test", {}).values())
+        log.warning("audit: %d of %d test images have an exact or near duplicate in training; the report "
+                    "gives every score on the full and on the de-duplicated test split", len(dup), n_test)
+    if audit["label_conflicts"]:
+        log.warning("audit: %d label conflict(s): the same image under two classes", len(audit["label_conflicts"]))
+    if audit["shortcut"].get("leak"):
+        log.warning("audit: %s", shortcut_sentence(audit["shortcut"]))
+    log.info("audit: %d images in %.1f s, details in %s", audit["n_images"], audit["timing_s"]["total"],
+             out / AUDIT_FILE)
+    return audit
 
 
 def environment() -> dict:
@@ -162,14 +213,16 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     config_path = out / "config.yaml"
     if resume and config_path.is_file():
         previous = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-        if previous.get("resolved_models") != resolved["resolved_models"] or previous.get("seed") != config.seed:
+        if (previous.get("resolved_models") != resolved["resolved_models"] or previous.get("seed") != config.seed
+                or previous.get("dedup", "none") != config.dedup):
             raise RunFolderError(f"{out}: --resume with a different config than the run was started with; "
                                  "use the same options or another --out")
     write_text(config_path, yaml.safe_dump(resolved, sort_keys=False))
 
     index = scan_dataset(data_root)
+    audit = audit_into(out, data_root)
     cache = ArrayCache(index.root, [r for split in ("train", "val", "test") for r in index.splits.get(split, [])])
-    splits = split_dataset(index, cache, models[0].preprocess, config)
+    splits = split_dataset(index, cache, models[0].preprocess, config, audit)
     for name, recs in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
         write_split_list(out / "splits" / f"{name}.csv", recs)
     skipped = pd.DataFrame(sorted(cache.bad.items()), columns=["path", "reason"])

@@ -5,15 +5,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from tumorbench._io import read_json
 from tumorbench.report import build_report
 
 
+_DEDUP_NOTES = {
+    "drop_test": "This run left the test images with a duplicate in training out of its test split "
+                 "(dedup=drop_test): every score below is on the de-duplicated test split.",
+    "group_split": "This run re-split all images by groups of exact and near duplicates (dedup=group_split): "
+                   "its test split is not the dataset's own, and no duplicate straddles two splits. The counts "
+                   "below are of the dataset's own folders.",
+}
+
+
+def _dedup_note(run_dir: Path) -> str | None:
+    """How the run used the audit, from its config.yaml (absent or unreadable: nothing to say)."""
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return _DEDUP_NOTES.get(config.get("dedup")) if isinstance(config, dict) else None
+
+
 def run_sections(run_dir: Path) -> list:
+    from tumorbench.audit import AUDIT_FILE, audit_section, load_audit
     from tumorbench.study.imbalance import SUMMARY_FILE, imbalance_section
 
     run_dir = Path(run_dir)
     sections = []
+    if (run_dir / AUDIT_FILE).is_file():
+        sections.append(audit_section(load_audit(run_dir / AUDIT_FILE), note=_dedup_note(run_dir)))
     if (run_dir / SUMMARY_FILE).is_file():
         sections.append(imbalance_section(read_json(run_dir / SUMMARY_FILE)))
     return sections

@@ -128,6 +128,7 @@ def _views(context: dict) -> dict:
         })
     skipped = context["skipped_files"]
     return {
+        "dedup_rows": [_dedup_row(r) for r in context["results"] if r.dedup is not None],
         "comparison": comparison,
         "comparison_columns": ["accuracy", "loss", "weighted precision", "weighted recall",
                                "weighted-mean F1", "global F1", "macro precision", "macro recall",
@@ -141,6 +142,21 @@ def _views(context: dict) -> dict:
         "skipped_reasons": (skipped["reason"].replace("", "unknown").value_counts().items()
                             if skipped is not None else []),
         "skipped_rows": skipped.head(50).itertuples(index=False) if skipped is not None else [],
+    }
+
+
+def _dedup_row(r) -> dict:
+    """One model's full vs de-duplicated test figures, side by side (None where nothing is left)."""
+    d, m = r.dedup, r.metrics
+    kept = d["n"] > 0
+    return {
+        "name": r.name, "n_full": d["n_full"], "n": d["n"], "exact": d["removed"]["exact"],
+        "near": d["removed"]["near"],
+        "pairs": [(label, full, dedup if kept else None) for label, full, dedup in (
+            ("accuracy", m["accuracy"], d.get("accuracy")),
+            ("macro F1", m["macro"]["f1"], d.get("macro", {}).get("f1")),
+            ("loss", m["loss"], d.get("loss")),
+        )],
     }
 
 

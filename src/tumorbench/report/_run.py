@@ -80,6 +80,27 @@ def read_skipped_files(path: Path) -> pd.DataFrame | None:
     return frame.loc[:, ["path", "reason"]] if len(frame) else None
 
 
+def duplicated_test_images(run_dir: Path, test_images: list[str]) -> dict[str, str] | None:
+    """Test images of the run with an exact or near duplicate in its training or validation split,
+    from the run's audit.json and split lists (`{image: 'exact' | 'near'}`); None without audit.json.
+
+    The split lists are the ones the run used (after any dedup option); without them the audit's own
+    train/val folders are the reference."""
+    from tumorbench.audit import AUDIT_FILE, duplicated_images, load_audit
+    from tumorbench.data.split import read_split_list
+
+    audit_path = run_dir / AUDIT_FILE
+    if not audit_path.is_file():
+        return None
+    audit = load_audit(audit_path)  # corrupt: ValueError naming the file and the fix
+    lists = [run_dir / "splits" / f"{name}.csv" for name in ("train", "val")]
+    if not all(p.is_file() for p in lists):
+        wanted = set(test_images)
+        return {d["path"]: d["kind"] for d in audit.get("test_duplicates", []) if d["path"] in wanted}
+    reference = [r.path for p in lists for r in read_split_list(p)]
+    return duplicated_images(audit, test_images, reference)
+
+
 def load_run(run_dir: Path) -> RunContents:
     """Every complete model of a run folder, evaluated; raises when none is complete."""
     run_dir = Path(run_dir)
@@ -111,6 +132,8 @@ def load_run(run_dir: Path) -> RunContents:
         )
     check_same_images({str(models_dir / n / TEST_PREDICTIONS): f for n, f in frames.items()})
 
+    first = next(iter(frames.values()))  # every model has the same test images (checked above)
+    duplicated = duplicated_test_images(run_dir, first["image"].tolist())
     results = []
     validations: dict[str, pd.DataFrame] = {}
     for name, frame in frames.items():
@@ -127,7 +150,7 @@ def load_run(run_dir: Path) -> RunContents:
             validations[str(val_path)] = validation
         result = evaluate_model(name, frame, source=folder / TEST_PREDICTIONS, history=history,
                                 history_source=str(folder / "history.json"), info=info,
-                                validation_frame=validation)
+                                validation_frame=validation, duplicated=duplicated)
         result.notes = model_notes + result.notes
         results.append(result)
     # Ranking on validation predictions is only fair when every model saw the same validation images.

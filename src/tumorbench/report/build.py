@@ -41,6 +41,7 @@ class Section:
     title: str
     html: Markup | str
     markdown: str = ""
+    at_top: bool = False  # shown first, before the recommendation (the dataset audit: read it before any score)
 
 
 def default_name(path: Path) -> str:
@@ -221,7 +222,9 @@ def _metrics_document(results: Sequence[ModelResult], advice: Recommendation, ev
         "evaluated_on": evaluated_on,
         "ranking": advice.ranking,
         "ranking_basis": advice.basis,
-        "models": {r.name: r.metrics for r in results},
+        # `dedup`: the same metrics on the de-duplicated test split, next to the full split's keys.
+        "models": {r.name: {**r.metrics, "dedup": r.dedup} if r.dedup is not None else r.metrics
+                   for r in results},
         "sources": {r.name: _shown_path(r.source, out_dir) for r in results},
         "notes": list(notes),
     }

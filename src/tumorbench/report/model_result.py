@@ -21,6 +21,7 @@ class ModelResult:
     training: TrainingCurves | None = None  # from history.json; None when absent
     info: dict | None = None  # info.json; None when absent
     validation: dict | None = None  # compute_metrics of the validation predictions, when present
+    dedup: dict | None = None  # metrics on the de-duplicated test split (see dedup_metrics); None: no audit
     notes: list[str] = field(default_factory=list)  # what the report must say about this model
 
 
@@ -33,8 +34,12 @@ def evaluate_model(
     history_source: str = "history.json",
     info: dict | None = None,
     validation_frame: pd.DataFrame | None = None,
+    duplicated: dict[str, str] | None = None,
 ) -> ModelResult:
-    """Metrics, ROC points, mistakes and training curves of one model; notes collected on the way."""
+    """Metrics, ROC points, mistakes and training curves of one model; notes collected on the way.
+
+    `duplicated` maps the test images that have a duplicate in training to 'exact' or 'near' (from
+    the dataset audit); when given, the metrics are also computed without them (`dedup`)."""
     metrics = compute_metrics(frame)
     notes = list(metrics["notes"])
     training = training_curves(history, source=history_source) if history is not None else None
@@ -59,5 +64,21 @@ def evaluate_model(
         training=training,
         info=info,
         validation=validation,
+        dedup=dedup_metrics(frame, duplicated, metrics) if duplicated is not None else None,
         notes=notes,
     )
+
+
+def dedup_metrics(frame: pd.DataFrame, duplicated: dict[str, str], full: dict) -> dict:
+    """compute_metrics of the predictions without the `duplicated` images, plus the counts: `n_full`
+    (the full test split), `n` (kept), `removed` {exact, near}. With nothing kept, only the counts."""
+    kinds = frame["image"].map(duplicated)
+    clean = frame[kinds.isna()]
+    removed = {"exact": int((kinds == "exact").sum()), "near": int((kinds == "near").sum())}
+    counts = {"n_full": full["n"], "removed": removed,
+              "definition": "test images with no exact or near duplicate in the training or validation split"}
+    if not len(clean) or not clean["label"].astype(bool).any():
+        return {**counts, "n": 0, "notes": ["Every test image has a duplicate in training: no "
+                                            "de-duplicated metrics."]}
+    metrics = compute_metrics(clean)
+    return {**metrics, **counts, "notes": [n for n in metrics["notes"] if n not in full["notes"]]}

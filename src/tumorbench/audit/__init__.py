@@ -1,0 +1,49 @@
+"""Dataset audit: duplicates and near duplicates within and across splits, label conflicts, file
+properties per class, and the shortcut check, before any score is trusted.
+
+>>> from tumorbench.audit import audit_dataset, write_audit, duplicated_test_images  # doctest: +SKIP
+>>> audit = audit_dataset("data/sartaj")  # doctest: +SKIP
+>>> write_audit(audit, "runs/audit")  # audit.json, audit.html, audit.md  # doctest: +SKIP
+PosixPath('runs/audit/audit.html')
+"""
+
+from tumorbench.audit._cache import default_cache_dir
+from tumorbench.audit.core import AUDIT_FILE, NEAR_THRESHOLD, audit_dataset, load_audit
+from tumorbench.audit.dedup import (
+    drop_duplicated_test,
+    duplicate_links,
+    duplicated_images,
+    duplicated_test_images,
+    group_ids,
+    group_split,
+)
+from tumorbench.audit.render import (
+    audit_markdown,
+    audit_page_html,
+    audit_section,
+    audit_section_html,
+    audit_summary,
+    shortcut_sentence,
+    write_audit,
+)
+
+__all__ = [
+    "AUDIT_FILE",
+    "NEAR_THRESHOLD",
+    "audit_dataset",
+    "audit_markdown",
+    "audit_page_html",
+    "audit_section",
+    "audit_section_html",
+    "audit_summary",
+    "default_cache_dir",
+    "drop_duplicated_test",
+    "duplicate_links",
+    "duplicated_images",
+    "duplicated_test_images",
+    "group_ids",
+    "group_split",
+    "load_audit",
+    "shortcut_sentence",
+    "write_audit",
+]

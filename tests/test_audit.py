@@ -1,0 +1,367 @@
+"""The dataset audit on datasets built here: planted duplicates, a label conflict and a size shortcut
+are all found; clean data gives nothing; and a benchmark run reports full and de-duplicated metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from PIL import Image, ImageDraw
+from PIL.PngImagePlugin import PngInfo
+from scipy import ndimage
+
+from tumorbench.audit import (
+    AUDIT_FILE,
+    NEAR_THRESHOLD,
+    audit_dataset,
+    default_cache_dir,
+    group_ids,
+    shortcut_sentence,
+    write_audit,
+)
+from tumorbench.audit._near import near_pairs, pair_distances
+from tumorbench.audit._shortcut import LEAK_MARGIN
+from tumorbench.classes import CLASS_NAMES
+from tumorbench.cli import main
+from tumorbench.config import make_config
+from tumorbench.data.split import read_split_list
+from tumorbench.metrics import compute_metrics
+from tumorbench.predictions.io import predictions_frame
+from tumorbench.report.model_result import dedup_metrics
+from tumorbench.run import run_benchmark
+from tumorbench.sections import write_full_report
+
+N_TRAIN, N_TEST = 10, 5
+
+
+def slice_image(seed: int, size: tuple[int, int] = (96, 96)) -> Image.Image:
+    """A grayscale 'slice': an ellipse of random size and place filled with a smooth random texture.
+    Two seeds give unrelated images (pHash distance ~100 of 256 bits, never below ~45)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    texture = ndimage.gaussian_filter(rng.normal(size=(h, w)), sigma=4)
+    texture = (texture - texture.min()) / (np.ptp(texture) + 1e-9)
+    mask = Image.new("L", size, 0)
+    left, top = rng.integers(4, 16, 2)
+    ImageDraw.Draw(mask).ellipse([left, top, w - rng.integers(4, 16), h - rng.integers(4, 16)], fill=255)
+    arr = (40 + 200 * texture) * (np.asarray(mask) / 255)
+    return Image.fromarray(arr.astype(np.uint8), mode="L")
+
+
+def make_clean(root: Path, *, sizes: dict[str, tuple[int, int]] | None = None) -> Path:
+    """Training/<class>/<class>_NN.png and Testing/..., every image distinct."""
+    seed = 0
+    for split, n in (("Training", N_TRAIN), ("Testing", N_TEST)):
+        for label in CLASS_NAMES:
+            folder = root / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                seed += 1
+                slice_image(seed, (sizes or {}).get(label, (96, 96))).save(folder / f"{label}_{i:02d}.png")
+    return root
+
+
+def _jpeg(img: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    return Image.open(io.BytesIO(buf.getvalue()))
+
+
+def _gamma(img: Image.Image, g: float) -> Image.Image:
+    return img.point(lambda v: round(255 * (v / 255) ** g))
+
+
+# Planted in Testing/, from Training/ images: {test path: (kind of relation, training source)}.
+PLANTED = {
+    "Testing/glioma/bytes_copy.png": ("exact", "Training/glioma/glioma_00.png"),
+    "Testing/meningioma/pixel_copy.png": ("exact", "Training/meningioma/meningioma_00.png"),
+    "Testing/no_tumor/rgb_copy.png": ("exact", "Training/no_tumor/no_tumor_00.png"),
+    "Testing/pituitary/conflict.png": ("exact", "Training/glioma/glioma_02.png"),
+    "Testing/glioma/near_jpeg.jpg": ("near", "Training/glioma/glioma_01.png"),
+    "Testing/meningioma/near_resized.png": ("near", "Training/meningioma/meningioma_01.png"),
+    "Testing/pituitary/near_cropped.png": ("near", "Training/pituitary/pituitary_01.png"),
+    "Testing/no_tumor/near_gamma.png": ("near", "Training/no_tumor/no_tumor_01.png"),
+}
+WITHIN_TRAIN_COPY = ("Training/meningioma/meningioma_copy.png", "Training/meningioma/meningioma_02.png")
+
+
+def make_planted(root: Path) -> Path:
+    make_clean(root)
+    src = {k: Image.open(root / v[1]).copy() for k, v in PLANTED.items()}
+    for path, (_, source) in PLANTED.items():
+        if path.endswith(("bytes_copy.png", "conflict.png")):
+            shutil.copyfile(root / source, root / path)
+    # Same pixels, other bytes: another compression level with a text chunk; and an RGB copy of a gray slice.
+    meta = PngInfo()
+    meta.add_text("Software", "re-saved")
+    src["Testing/meningioma/pixel_copy.png"].save(root / "Testing/meningioma/pixel_copy.png", compress_level=1,
+                                                  pnginfo=meta)
+    src["Testing/no_tumor/rgb_copy.png"].convert("RGB").save(root / "Testing/no_tumor/rgb_copy.png")
+    src["Testing/glioma/near_jpeg.jpg"].save(root / "Testing/glioma/near_jpeg.jpg", quality=70)
+    src["Testing/meningioma/near_resized.png"].resize((128, 128), Image.Resampling.BICUBIC).save(
+        root / "Testing/meningioma/near_resized.png")
+    src["Testing/pituitary/near_cropped.png"].crop((2, 2, 94, 94)).save(root / "Testing/pituitary/near_cropped.png")
+    _gamma(src["Testing/no_tumor/near_gamma.png"], 0.8).save(root / "Testing/no_tumor/near_gamma.png")
+    shutil.copyfile(root / WITHIN_TRAIN_COPY[1], root / WITHIN_TRAIN_COPY[0])
+    return root
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    root = make_planted(tmp_path_factory.mktemp("planted") / "data")
+    return root, audit_dataset(root, cache_dir=False)
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    root = make_clean(tmp_path_factory.mktemp("clean") / "data")
+    return root, audit_dataset(root, cache_dir=False)
+
+
+# ---------------------------------------------------------------- what the audit finds
+
+def test_every_planted_test_duplicate_is_found_with_its_kind(planted):
+    _, audit = planted
+    found = {d["path"]: d["kind"] for d in audit["test_duplicates"]}
+    assert found == {path: kind for path, (kind, _) in PLANTED.items()}
+    for d in audit["test_duplicates"]:
+        assert PLANTED[d["path"]][1] in [m["path"] for m in d["matches"]]
+
+
+def test_exact_duplicates_by_bytes_and_by_pixels(planted):
+    _, audit = planted
+    kinds = {tuple(m["path"] for m in g["members"]): g["kind"] for g in audit["exact_duplicates"]["groups"]}
+    assert kinds == {
+        ("Testing/glioma/bytes_copy.png", "Training/glioma/glioma_00.png"): "bytes",
+        ("Testing/meningioma/pixel_copy.png", "Training/meningioma/meningioma_00.png"): "pixels",
+        ("Testing/no_tumor/rgb_copy.png", "Training/no_tumor/no_tumor_00.png"): "pixels",
+        ("Testing/pituitary/conflict.png", "Training/glioma/glioma_02.png"): "bytes",
+        ("Training/meningioma/meningioma_02.png", "Training/meningioma/meningioma_copy.png"): "bytes",
+    }
+
+
+def test_near_pairs_are_the_planted_ones_within_the_threshold(planted):
+    _, audit = planted
+    near = audit["near_duplicates"]
+    assert near["threshold"] == NEAR_THRESHOLD and near["hash_bits"] == 256
+    pairs = {frozenset((p["a"], p["b"])): p["distance"] for p in near["pairs"]}
+    expected = {frozenset((path, src)) for path, (kind, src) in PLANTED.items() if kind == "near"}
+    assert set(pairs) == expected
+    assert all(0 <= d <= NEAR_THRESHOLD for d in pairs.values())
+
+
+def test_counts_per_class_across_and_within_splits(planted):
+    _, audit = planted
+    block = audit["cross_split"]["test~train"]
+    assert block["images"] == {"n": 4 * N_TEST + len(PLANTED), "exact": 4, "near": 4}
+    for label in CLASS_NAMES:
+        assert block["per_class"][label] == {"n": N_TEST + 2, "exact": 1, "near": 1}
+    within = audit["within_split"]
+    assert within["train"]["meningioma"] == {"n": N_TRAIN + 1, "exact": 2, "near": 0}
+    assert sum(v["exact"] + v["near"] for c, v in within["train"].items() if c != "meningioma") == 0
+    assert sum(v["exact"] + v["near"] for v in within["test"].values()) == 0
+
+
+def test_the_planted_label_conflict_and_only_it(planted):
+    _, audit = planted
+    assert [(c["a"], c["b"], c["kind"]) for c in audit["label_conflicts"]] == [
+        ("Training/glioma/glioma_02.png", "Testing/pituitary/conflict.png", "bytes")]
+    assert {audit["label_conflicts"][0]["label_a"], audit["label_conflicts"][0]["label_b"]} == {"glioma", "pituitary"}
+
+
+def test_clean_data_gives_no_duplicate_no_conflict_and_no_shortcut(clean):
+    _, audit = clean
+    assert audit["n_images"] == 4 * (N_TRAIN + N_TEST)
+    assert audit["exact_duplicates"]["groups"] == []
+    assert audit["near_duplicates"]["pairs"] == []
+    assert audit["label_conflicts"] == [] and audit["test_duplicates"] == [] and audit["groups"] == []
+    assert audit["unreadable"] == []
+    sc = audit["shortcut"]
+    assert sc["leak"] is False and sc["leaks"] == []
+    assert sc["accuracy"] < sc["majority_baseline"] + LEAK_MARGIN
+    assert "No file property gives the label away" in shortcut_sentence(sc) or "not a strong shortcut" in shortcut_sentence(sc)
+
+
+def test_a_class_with_its_own_image_size_is_a_shortcut(tmp_path):
+    root = make_clean(tmp_path / "data", sizes={"pituitary": (96, 80)})
+    sc = audit_dataset(root, cache_dir=False)["shortcut"]
+    assert sc["leak"] is True
+    assert {"height", "aspect"} & set(sc["leaks"])
+    assert sc["accuracy"] >= sc["majority_baseline"] + LEAK_MARGIN
+    assert sc["recall"]["pituitary"] > 0.9
+    sentence = shortcut_sentence(sc)
+    assert "give the label away" in sentence and ("image height" in sentence or "aspect ratio" in sentence)
+
+
+def test_unreadable_files_are_listed_not_fatal(tmp_path):
+    root = make_clean(tmp_path / "data")
+    good = (root / "Training/glioma/glioma_00.png").read_bytes()
+    (root / "Training/glioma/truncated.png").write_bytes(good[: len(good) // 3])
+    (root / "Training/pituitary/empty.png").write_bytes(b"")
+    (root / "Testing/glioma/not_an_image.jpg").write_text("hello")
+    audit = audit_dataset(root, cache_dir=False)
+    bad = {u["path"]: u["reason"] for u in audit["unreadable"]}
+    assert set(bad) == {"Training/glioma/truncated.png", "Training/pituitary/empty.png",
+                        "Testing/glioma/not_an_image.jpg"}
+    assert all(bad.values())
+    assert audit["n_images"] == 4 * (N_TRAIN + N_TEST) + 3
+    assert audit["test_duplicates"] == [] and audit["shortcut"]["n_images"] == 4 * (N_TRAIN + N_TEST)
+    page = write_audit(audit, tmp_path / "out").read_text()
+    assert "truncated.png" in page and "Unreadable files" in page
+
+
+# ---------------------------------------------------------------- index, cache, dedup helpers
+
+def test_the_index_finds_exactly_the_pairs_a_full_comparison_finds():
+    rng = np.random.default_rng(1)
+    words = rng.integers(0, 2**63, size=(400, 3, 4), dtype=np.uint64)
+    # Plant pairs at distances around the threshold: a copy of a hash with k bits flipped.
+    for k, (a, b) in enumerate(zip(range(0, 40), range(200, 240))):
+        flip = rng.choice(256, size=k % (NEAR_THRESHOLD + 4), replace=False)
+        bits = np.unpackbits(words[a, 0].astype(">u8").view(np.uint8))
+        bits[flip] ^= 1
+        words[b, 0] = np.packbits(bits).view(">u8").astype(np.uint64)
+    i, j, d, _ = near_pairs(words, NEAR_THRESHOLD)
+    ii, jj = np.triu_indices(len(words), 1)
+    full = pair_distances(words, ii, jj)
+    expected = {(int(x), int(y)) for x, y in zip(ii[full <= NEAR_THRESHOLD], jj[full <= NEAR_THRESHOLD])}
+    assert {(int(x), int(y)) for x, y in zip(i, j)} == expected
+    assert len(expected) >= 30  # the planted ones within the threshold
+
+
+def test_features_are_cached_per_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUMORBENCH_AUDIT_CACHE", str(tmp_path / "cache"))
+    assert default_cache_dir() == tmp_path / "cache"
+    root = make_clean(tmp_path / "data")
+    first = audit_dataset(root)
+    assert first["cache"]["misses"] == first["n_images"] and Path(first["cache"]["path"]).parent == tmp_path / "cache"
+    slice_image(999).save(root / "Training/glioma/glioma_00.png")  # changed content: recomputed
+    second = audit_dataset(root)
+    assert (second["cache"]["hits"], second["cache"]["misses"]) == (first["n_images"] - 1, 1)
+    assert second["near_duplicates"]["pairs"] == first["near_duplicates"]["pairs"] == []
+
+
+def test_dedup_metrics_are_the_metrics_of_the_kept_images():
+    rng = np.random.default_rng(0)
+    labels = [CLASS_NAMES[i % 4] for i in range(40)]
+    probs = rng.dirichlet(np.ones(4), size=40)
+    frame = predictions_frame([f"Testing/{lab}/{i}.png" for i, lab in enumerate(labels)], labels, probs)
+    duplicated = {frame["image"][0]: "exact", frame["image"][1]: "near", frame["image"][2]: "near"}
+    full = compute_metrics(frame)
+    block = dedup_metrics(frame, duplicated, full)
+    expected = compute_metrics(frame.iloc[3:].reset_index(drop=True))
+    assert (block["n"], block["n_full"], block["removed"]) == (37, 40, {"exact": 1, "near": 2})
+    assert block["accuracy"] == pytest.approx(expected["accuracy"])
+    assert block["macro"] == pytest.approx(expected["macro"])
+    assert block["confusion_matrix"] == expected["confusion_matrix"]
+    everything = {img: "exact" for img in frame["image"]}
+    assert dedup_metrics(frame, everything, full)["n"] == 0
+
+
+# ---------------------------------------------------------------- command line
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_audit_writes_json_html_markdown_and_a_summary(planted, tmp_path):
+    root, _ = planted
+    result = invoke("audit", root, "--out", tmp_path / "a")
+    assert result.exit_code == 0, result.output
+    assert "test images with a duplicate in train: 8 of 28 (4 exact, 4 near only" in result.output
+    assert "label conflicts: 1" in result.output
+    audit = json.loads((tmp_path / "a" / AUDIT_FILE).read_text())
+    assert len(audit["test_duplicates"]) == 8
+    page = (tmp_path / "a" / "audit.html").read_text()
+    # Each pair side by side as thumbnails, inlined.
+    assert page.count('src="data:image/png;base64,') >= 2 * (4 + 1)
+    assert "near_cropped.png" in page and "conflict.png" in page
+    assert "Duplicates across splits" in (tmp_path / "a" / "audit.md").read_text() or "test vs train" in (
+        tmp_path / "a" / "audit.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["audit", "/nonexistent"], "dataset folder not found"),
+    (["audit", "{data}", "--threshold", "500"], "choose a Hamming distance between 0 and 127"),
+    (["run", "--data", "{data}", "--set", "dedup=sometimes"], "valid: none, drop_test, group_split"),
+], ids=["missing-data", "bad-threshold", "bad-dedup"])
+def test_bad_audit_input_gives_one_clear_line(clean, args, message):
+    root, _ = clean
+    result = invoke(*[a.format(data=root) for a in args])
+    assert result.exit_code != 0
+    assert message in result.output and "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- in a benchmark run
+
+def _run(root: Path, out: Path, **extra) -> Path:
+    config = make_config({"image_size": 24, "train": {"epochs": 1}, "models": ["model_1"], **extra})
+    run_benchmark(config, data_root=root, out=out)
+    write_full_report(out)
+    return out
+
+
+@pytest.mark.slow
+def test_run_audits_first_and_reports_full_and_deduplicated_metrics(planted, tmp_path):
+    root, _ = planted
+    out = _run(root, tmp_path / "run")
+    assert (out / AUDIT_FILE).is_file()
+    metrics = json.loads((out / "metrics.json").read_text())["models"]["model_1"]
+    for key in ("accuracy", "loss", "confusion_matrix", "per_class", "weighted", "global_f1", "macro", "micro_auc"):
+        assert key in metrics  # the public contract is unchanged
+    dedup = metrics["dedup"]
+    assert (dedup["n_full"], dedup["n"]) == (metrics["n"], metrics["n"] - len(PLANTED))
+    assert dedup["removed"] == {"exact": 4, "near": 4}
+    assert set(dedup) >= {"accuracy", "loss", "macro", "per_class", "confusion_matrix"}
+    html = (out / "report.html").read_text()
+    assert html.index("Dataset audit") < html.index('id="recommendation"')
+    assert "Full vs de-duplicated test split" in html and 'id="dedup-table"' in html
+    md = (out / "report.md").read_text()
+    assert md.index("## Dataset audit") < md.index("## Recommendation")
+    assert f"| model_1 | {metrics['n']} | {metrics['n'] - len(PLANTED)} | 4 / 4 |" in md
+
+    # A corrupt audit.json: one clear message naming the file, no traceback.
+    (out / AUDIT_FILE).write_text('{"not": "an audit"}')
+    result = invoke("report", out)
+    assert result.exit_code != 0 and "audit.json" in result.output and "tumorbench audit" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_drop_test_leaves_the_duplicated_test_images_out(planted, tmp_path):
+    root, _ = planted
+    out = _run(root, tmp_path / "run", dedup="drop_test")
+    test = {r.path for r in read_split_list(out / "splits" / "test.csv")}
+    assert len(test) == 4 * N_TEST and not test & set(PLANTED)
+    assert yaml.safe_load((out / "config.yaml").read_text())["dedup"] == "drop_test"
+    dedup = json.loads((out / "metrics.json").read_text())["models"]["model_1"]["dedup"]
+    assert (dedup["n"], dedup["n_full"], dedup["removed"]) == (4 * N_TEST, 4 * N_TEST, {"exact": 0, "near": 0})
+    assert "dedup=drop_test" in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_group_split_keeps_every_duplicate_group_on_one_side(planted, tmp_path):
+    root, audit = planted
+    out = _run(root, tmp_path / "run", dedup="group_split")
+    side = {r.path: name for name in ("train", "val", "test")
+            for r in read_split_list(out / "splits" / f"{name}.csv")}
+    assert len(side) == audit["n_images"]
+    assert any(v == "test" and p.startswith("Training/") for p, v in side.items())  # really re-split
+    for members in audit["groups"]:
+        assert len({side[p] for p in members}) == 1, members
+    ids = group_ids(audit, side)
+    assert len(set(ids.values())) == audit["n_images"] - sum(len(g) - 1 for g in audit["groups"])
+    assert yaml.safe_load((out / "config.yaml").read_text())["dedup"] == "group_split"
+    dedup = json.loads((out / "metrics.json").read_text())["models"]["model_1"]["dedup"]
+    assert dedup["removed"] == {"exact": 0, "near": 0} and dedup["n"] == dedup["n_full"]
+
+
+def test_run_cli_has_a_dedup_option():
+    result = invoke("run", "--help")
+    assert "--dedup [none|drop_test|group_split]" in result.output
