@@ -302,6 +302,29 @@ def test_torchscript_needs_its_size_and_detects_logits(tmp_path):
     assert any("outputs were logits" in n for n in p.notes)
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit's deprecation notice
+def test_the_logits_note_reaches_the_evaluated_report(tiny_dataset, tmp_path):
+    """predict writes the model's notes beside its predictions; evaluate shows them in the report."""
+    from tumorbench.cli import main
+
+    path = tmp_path / "logits_ts.pt"
+    torch.jit.trace(TinyNet(1).eval(), torch.zeros(1, 1, SIZE, SIZE)).save(str(path))
+    runner = CliRunner()
+    result = runner.invoke(main, ["predict", "--model", str(path), "--data", str(tiny_dataset), "--out",
+                                  str(tmp_path / "ts.csv"), "--input-size", str(SIZE), "--color", "L",
+                                  "--scaling", "[0,1]", "--classes", ",".join(CLASS_NAMES)])
+    assert result.exit_code == 0, result.output
+    info = json.loads((tmp_path / "ts.info.json").read_text())
+    assert any("outputs were logits" in n for n in info["notes"])
+    result = runner.invoke(main, ["evaluate", str(tmp_path / "ts.csv"), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    assert "outputs were logits" in (tmp_path / "report" / "report.html").read_text()
+    # Without the info file the report has no such note: it comes from the model, not the CSV.
+    (tmp_path / "ts.info.json").unlink()
+    runner.invoke(main, ["evaluate", str(tmp_path / "ts.csv"), "--out", str(tmp_path / "bare")])
+    assert "outputs were logits" not in (tmp_path / "bare" / "report.html").read_text()
+
+
 def test_state_dict_of_a_registered_architecture(tmp_path):
     spec = replace(SEED_SPEC, size=24)
     model = create_model("model_1", spec).eval()

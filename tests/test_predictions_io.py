@@ -153,3 +153,18 @@ def test_different_labels_for_the_same_images_are_refused():
     b.loc[0, "label"] = "pituitary"
     with pytest.raises(ValueError, match=r"disagree on the true label of 1 images"):
         check_same_images({"a.csv": a, "b.csv": b})
+
+
+def test_results_are_written_atomically_with_the_usual_file_mode(tmp_path):
+    import os
+
+    from tumorbench._io import atomic_write, write_text
+
+    target = write_text(tmp_path / "metrics.json", "{}")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # shareable like any new file, not 0600
+    with pytest.raises(RuntimeError):
+        atomic_write(target, lambda p: (p.write_text("half"), (_ for _ in ()).throw(RuntimeError("crash"))))
+    assert target.read_text() == "{}"  # the old result is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # and no temporary file is left

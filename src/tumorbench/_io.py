@@ -14,6 +14,14 @@ from pathlib import Path
 from typing import Any
 
 
+def _default_mode() -> int:
+    # mkstemp creates files readable by their owner only; a report is meant to be shared, so results
+    # get the mode any new file would get (0o666 less the umask). Reading the umask means setting it.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp_path)` and move the result onto `path` in one rename."""
     path = Path(path)
@@ -23,6 +31,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        os.chmod(tmp_path, _default_mode())
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)

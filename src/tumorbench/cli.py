@@ -213,8 +213,8 @@ def report(run_dir) -> None:
 @click.option("--split", default="Testing", show_default=True, help="Split folder to predict.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Predictions CSV to write.")
 @click.option("--info", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write the model's details and notes as JSON (as models/NAME/info.json of a run "
-                   "folder, the report shows them).")
+              help="Where to write the model's details and notes as JSON (default: OUT with the suffix "
+                   ".info.json, where `tumorbench evaluate` finds it and shows the notes in the report).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", default=64, show_default=True, type=int)
 @model_spec_options
@@ -227,9 +227,11 @@ def predict(checkpoint, data, split, out, info, device, batch_size, spec_file, a
     from tumorbench.device import select_device
     from tumorbench.predictions.predict import predict_folder
 
+    from tumorbench.report.build import info_path
+
     path, rows, bad = predict_folder(checkpoint, data, split=split, out=out, device=select_device(device),
                                      batch_size=batch_size, spec=spec_from_options(**spec_options),
-                                     spec_file=spec_file, arch=arch, info=info)
+                                     spec_file=spec_file, arch=arch, info=info or info_path(out))
     for rel, reason in bad:
         click.echo(f"skipped unreadable image {rel}: {reason}", err=True)
     click.echo(f"wrote {rows} predictions to {path}" + (f" ({len(bad)} unreadable image(s) skipped)" if bad else ""))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from tumorbench._io import atomic_write, write_json, write_text
+from tumorbench._io import atomic_write, read_json, write_json, write_text
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.metrics import metrics_table
 from tumorbench.predictions.io import check_same_images, read_predictions
@@ -54,6 +54,16 @@ def default_name(path: Path) -> str:
     return path.stem
 
 
+def info_path(predictions: Path) -> Path:
+    """Where a predictions file's model details live: `FILE.info.json` beside `FILE.csv` (what
+    `tumorbench predict` writes), or the `info.json` of a run folder's model folder."""
+    predictions = Path(predictions)
+    beside = predictions.with_suffix(".info.json")
+    if beside.is_file() or not _GENERIC_STEMS.match(predictions.stem):
+        return beside
+    return predictions.parent / "info.json"
+
+
 def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir: Path) -> Path:
     """Metrics, figures and report from predictions files alone; returns the report.html path.
 
@@ -81,8 +91,12 @@ def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir
         )
     frames = {str(p): read_predictions(p) for p in paths}
     check_same_images(frames)
+    # The model's details travel beside its predictions, so notes such as "logits: softmax applied"
+    # reach the report however the predictions were made.
+    infos = {path: read_json(info_path(path)) if info_path(path).is_file() else None for path in frames}
     results = [
-        evaluate_model(name, frame, source=Path(path)) for name, (path, frame) in zip(names, frames.items())
+        evaluate_model(name, frame, source=Path(path), info=infos[path])
+        for name, (path, frame) in zip(names, frames.items())
     ]
     title = "tumorbench evaluation: " + ", ".join(names)
     return write_report(results, Path(out_dir), title=title, evaluated_on="predictions given")
