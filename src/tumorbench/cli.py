@@ -84,8 +84,9 @@ def training_options(fn):
     return fn
 
 
-def _resolve(data, config_file, sets, options):
-    """The dataset root and the RunConfig from preset, config file, options and --set."""
+def _resolve(data, config_file, sets, options, *, presets=("embedded",)):
+    """The dataset root and the RunConfig from presets (embedded dataset only), config file, options
+    and --set."""
     from tumorbench.config import load_yaml, make_config, preset
 
     layers = []
@@ -93,7 +94,7 @@ def _resolve(data, config_file, sets, options):
         from tumorbench.data.synthetic import ensure_default_dataset
 
         data_root = ensure_default_dataset()
-        layers.append(preset("embedded"))
+        layers.extend(preset(name) for name in presets)
         click.echo(f"dataset: embedded synthetic dataset (not clinical data) at {data_root}", err=True)
     else:
         data_root = Path(data)
@@ -148,7 +149,8 @@ def study_imbalance(data, config_file, out, sets, models, strategies, seeds, **o
     from tumorbench.study import imbalance_config, run_imbalance_study
 
     started = time.perf_counter()
-    data_root, base = _resolve(data, config_file, sets, {**options, "models": models})
+    data_root, base = _resolve(data, config_file, sets, {**options, "models": models},
+                               presets=("embedded", "embedded_study"))
     names = [m.name for m in base.models]
     chosen = [s.strip() for s in (strategies or ",".join(STRATEGIES)).split(",") if s.strip()]
     config = imbalance_config(base, models=names, strategies=chosen, seeds=seeds)
