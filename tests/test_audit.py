@@ -25,6 +25,7 @@ from tumorbench.audit import (
     shortcut_sentence,
     write_audit,
 )
+from tumorbench.audit.dedup import clean_validation, duplicated_images
 from tumorbench.audit._near import near_pairs, pair_distances
 from tumorbench.audit._shortcut import LEAK_MARGIN
 from tumorbench.classes import CLASS_NAMES
@@ -335,14 +336,31 @@ def test_run_audits_first_and_reports_full_and_deduplicated_metrics(planted, tmp
 
 @pytest.mark.slow
 def test_drop_test_leaves_the_duplicated_test_images_out(planted, tmp_path):
-    root, _ = planted
-    out = _run(root, tmp_path / "run", dedup="drop_test")
+    root, audit = planted
+    # Seed 3 draws the planted training copy `meningioma_copy.png` into validation, its twin into training.
+    out = _run(root, tmp_path / "run", dedup="drop_test", seed=3)
     test = {r.path for r in read_split_list(out / "splits" / "test.csv")}
     assert len(test) == 4 * N_TEST and not test & set(PLANTED)
     assert yaml.safe_load((out / "config.yaml").read_text())["dedup"] == "drop_test"
     dedup = json.loads((out / "metrics.json").read_text())["models"]["model_1"]["dedup"]
     assert (dedup["n"], dedup["n_full"], dedup["removed"]) == (4 * N_TEST, 4 * N_TEST, {"exact": 0, "near": 0})
     assert "dedup=drop_test" in (out / "report.html").read_text()
+    # Validation holds no copy of a training image: the best epoch is not chosen on memorised images.
+    train = read_split_list(out / "splits" / "train.csv")
+    val = read_split_list(out / "splits" / "val.csv")
+    assert duplicated_images(audit, val, train) == {}
+    assert "Training/meningioma/meningioma_copy.png" in {r.path for r in train}
+    assert len(train) + len(val) == sum(1 for _ in (root / "Training").rglob("*.png"))
+
+
+def test_validation_copies_of_training_images_move_to_training(planted):
+    _, audit = planted
+    train, val = ["Training/meningioma/meningioma_02.png", "Training/glioma/glioma_01.png"], \
+        ["Training/meningioma/meningioma_copy.png", "Training/glioma/glioma_03.png"]
+    new_train, new_val, moved = clean_validation(train, val, audit)
+    assert moved == 1 and new_val == ["Training/glioma/glioma_03.png"]
+    assert new_train == [*train, "Training/meningioma/meningioma_copy.png"]
+    assert clean_validation(train, ["Training/glioma/glioma_03.png"], audit)[2] == 0
 
 
 @pytest.mark.slow

@@ -25,6 +25,7 @@ import yaml
 import tumorbench
 from tumorbench._io import atomic_write, read_json, write_json, write_text
 from tumorbench.audit import AUDIT_FILE, audit_dataset, drop_duplicated_test, group_split, shortcut_sentence
+from tumorbench.audit.dedup import clean_validation
 from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS, class_index
 from tumorbench.config import ResolvedModel, RunConfig, resolve_model
 from tumorbench.data.folder import DatasetIndex, ImageRecord, scan_dataset
@@ -103,7 +104,8 @@ def split_dataset(index: DatasetIndex, cache: ArrayCache, spec: PreprocessSpec, 
                   audit: dict | None = None) -> SplitRecords:
     """Train/val/test records without unreadable files; val comes from Training, never from Testing.
 
-    With `config.dedup` drop_test the test images duplicated in Training are left out; with
+    With `config.dedup` drop_test the test images duplicated in Training are left out (and validation
+    images duplicated in training move to training, so the best epoch is not chosen on copies); with
     group_split every image is re-split by groups of duplicates (both need the dataset's `audit`)."""
     train_all = index.records("train")
     test = index.records("test")
@@ -127,8 +129,18 @@ def split_dataset(index: DatasetIndex, cache: ArrayCache, spec: PreprocessSpec, 
                  len(good(test)) - len(kept), len(good(test)))
         test = kept
     if explicit_val:
-        return SplitRecords(good(train_all), good(explicit_val), good(test))
-    train, val = stratified_split(good(train_all), fraction=config.val_fraction, seed=config.seed)
+        train, val = good(train_all), good(explicit_val)
+    else:
+        train, val = stratified_split(good(train_all), fraction=config.val_fraction, seed=config.seed)
+    if config.dedup == "drop_test":
+        train, clean_val, moved = clean_validation(train, val, audit)
+        if not clean_val:
+            raise ValueError(f"{index.root}: every validation image has a duplicate in training; use "
+                             "dedup=group_split to re-split the images by duplicate groups")
+        if moved:
+            log.info("dedup=drop_test: %d validation image(s) with a duplicate in training moved to training",
+                     moved)
+        val = clean_val
     return SplitRecords(train, val, good(test))
 
 

@@ -65,6 +65,18 @@ def drop_duplicated_test(records: Iterable[R], audit: dict[str, Any]) -> list[R]
     return [r for r in records if _path(r) not in dup]
 
 
+def clean_validation(train: Sequence[R], val: Sequence[R], audit: dict[str, Any]) -> tuple[list[R], list[R], int]:
+    """Move the validation images that duplicate a training image into training.
+
+    A copy of a training image in validation rewards memorisation exactly when the best epoch is
+    chosen; moved to training it costs nothing (the model sees that image anyway). Returns
+    (train, val, number moved).
+    """
+    dup = duplicated_images(audit, val, train)
+    moved = [r for r in val if _path(r) in dup]
+    return [*train, *moved], [r for r in val if _path(r) not in dup], len(moved)
+
+
 def group_ids(audit: dict[str, Any], paths: Iterable[ImageRecord | str] = ()) -> dict[str, int]:
     """Group number of every image in a group of exact or near duplicates (connected through any
     chain of duplicate pairs, in any split). Images of `paths` in no group get a group of their own.
