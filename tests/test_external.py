@@ -731,7 +731,7 @@ def test_predict_command_takes_the_spec_as_options(onnx_nhwc, tiny_dataset, tmp_
     (["--color", "CMYK"], "unknown color 'CMYK'; valid values: L, RGB"),
     (["--scaling", "0-2"], r"unknown scaling '0-2'; valid scalings: [0,1]"),
     (["--input-size", "240"], "the spec says input_size 240 but the model's input is 16x16"),
-    (["--arch", "model_1"], "a onnx file carries its own network: remove --arch"),
+    (["--arch", "model_1"], "this onnx file carries its own network: remove --arch"),
     (["--spec", "{tmp}/none.yaml"], "none.yaml: spec file not found"),
 ], ids=["color", "scaling", "size", "arch", "spec-file"])
 def test_predict_command_rejects_wrong_specs_in_one_line(onnx_nhwc, tiny_dataset, tmp_path, options, message):

@@ -102,8 +102,8 @@ def load_model_source(
 def _load_path(path: Path, user: ExternalSpec, *, arch: str | None, device: torch.device, hint: str) -> Predictor:
     fmt = _loaders.sniff_format(path)
     if arch is not None and fmt != "torch":
-        raise ValueError(f"{path}: --arch names the network of a PyTorch state dict; a {fmt} file "
-                         "carries its own network: remove --arch")
+        raise ValueError(f"{path}: --arch names the network of a PyTorch state dict; this "
+                         f"{fmt} file carries its own network: remove --arch")
     if fmt == "onnx":
         predictor = _loaders.load_onnx(path, user, device=device, hint=hint)
     elif fmt == "keras":
