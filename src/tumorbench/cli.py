@@ -33,8 +33,10 @@ def friendly_errors(fn):
         except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, OSError) as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
-            raise click.ClickException("interrupted; finished results are kept (re-run with --resume "
-                                       "to complete a run)") from None
+            # Said for every command: files already written are whole (atomic writes); only a
+            # training run has something to resume.
+            raise click.ClickException("interrupted; every file already written is complete (an interrupted "
+                                       "`tumorbench run` is finished with --resume and the same --out)") from None
 
     return wrapper
 
