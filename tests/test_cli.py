@@ -22,6 +22,8 @@ def test_models_lists_every_model_with_its_input():
     assert result.exit_code == 0
     assert "model_1" in result.output and "256 px L" in result.output
     assert "baseline" in result.output and "299 px RGB" in result.output and "ImageNet" in result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines()}
+    assert "balance augment_balance" in rows["model_2"] and "balance -" in rows["model_1"]
 
 
 @pytest.mark.parametrize("args, message", [

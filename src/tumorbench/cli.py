@@ -250,8 +250,8 @@ def models_cmd() -> None:
         e = get_model_entry(name)
         p = e.preprocess
         scaling = "ImageNet mean/std" if p.standardize else "[0, 1]" if p.normalize else "0-255"
-        extra = f", balance {e.balance}" if e.balance != "none" else ""
-        click.echo(f"{name:20s} {p.size:4d} px {p.mode:3s} {scaling:17s}{extra}  {e.description}")
+        balance = e.balance if e.balance != "none" else "-"
+        click.echo(f"{name:20s} {p.size:4d} px {p.mode:3s} {scaling:17s} balance {balance:15s} {e.description}")
 
 
 @main.command()
