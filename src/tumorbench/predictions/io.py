@@ -13,6 +13,7 @@ NaN, duplicate images, scores that are not probabilities) and states every corre
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -23,6 +24,19 @@ from tumorbench._io import atomic_write
 from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS, canonical_class
 
 COLUMNS: tuple[str, ...] = ("image", "label", *PROB_COLUMNS)
+
+# File stems that name a split, not a model (`predictions_test.csv`): such a file is known by its folder.
+GENERIC_STEMS = re.compile(r"^(predictions?|preds?)([_-].*)?$|^(test|val|validation|train)$", re.I)
+
+
+def info_path(predictions: str | os.PathLike) -> Path:
+    """Where a predictions file's model details live: `FILE.info.json` beside `FILE.csv` (what
+    `tumorbench predict` writes), or the `info.json` of a run folder's model folder."""
+    predictions = Path(predictions)
+    beside = predictions.with_suffix(".info.json")
+    if beside.is_file() or not GENERIC_STEMS.match(predictions.stem):
+        return beside
+    return predictions.parent / "info.json"
 
 
 def predictions_frame(

@@ -16,16 +16,13 @@ from markupsafe import Markup
 from tumorbench._io import atomic_write, read_json, write_json, write_text
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.metrics import metrics_table
-from tumorbench.predictions.io import check_same_images, read_predictions
+from tumorbench.predictions.io import GENERIC_STEMS, check_same_images, info_path, read_predictions
 from tumorbench.report import figures_plotly as fp
 from tumorbench.report import figures_static as fs
 from tumorbench.report._render import FigureView, render_html, render_markdown
 from tumorbench.report._run import load_run
 from tumorbench.report.model_result import ModelResult, evaluate_model
 from tumorbench.report.recommend import Recommendation, recommend
-
-# Stems that say which split, not which model: such files are named after their folder instead.
-_GENERIC_STEMS = re.compile(r"^(predictions?|preds?)([_-].*)?$|^(test|val|validation|train)$", re.I)
 
 SCHEMA_VERSION = 1
 
@@ -47,21 +44,11 @@ class Section:
 def default_name(path: Path) -> str:
     """A model name for a predictions file: its stem, or its folder's name when the stem is generic."""
     path = Path(path)
-    if _GENERIC_STEMS.match(path.stem):
+    if GENERIC_STEMS.match(path.stem):
         folder = path.resolve().parent.name
         if folder:
             return folder
     return path.stem
-
-
-def info_path(predictions: Path) -> Path:
-    """Where a predictions file's model details live: `FILE.info.json` beside `FILE.csv` (what
-    `tumorbench predict` writes), or the `info.json` of a run folder's model folder."""
-    predictions = Path(predictions)
-    beside = predictions.with_suffix(".info.json")
-    if beside.is_file() or not _GENERIC_STEMS.match(predictions.stem):
-        return beside
-    return predictions.parent / "info.json"
 
 
 def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir: Path) -> Path:
