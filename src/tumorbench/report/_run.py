@@ -80,7 +80,7 @@ def read_skipped_files(path: Path) -> pd.DataFrame | None:
     return frame.loc[:, ["path", "reason"]] if len(frame) else None
 
 
-def duplicated_test_images(run_dir: Path, test_images: list[str]) -> dict[str, str] | None:
+def run_test_duplicates(run_dir: Path, test_images: list[str]) -> dict[str, str] | None:
     """Test images of the run with an exact or near duplicate in its training or validation split,
     from the run's audit.json and split lists (`{image: 'exact' | 'near'}`); None without audit.json.
 
@@ -133,7 +133,7 @@ def load_run(run_dir: Path) -> RunContents:
     check_same_images({str(models_dir / n / TEST_PREDICTIONS): f for n, f in frames.items()})
 
     first = next(iter(frames.values()))  # every model has the same test images (checked above)
-    duplicated = duplicated_test_images(run_dir, first["image"].tolist())
+    duplicated = run_test_duplicates(run_dir, first["image"].tolist())
     results = []
     validations: dict[str, pd.DataFrame] = {}
     for name, frame in frames.items():
