@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from tumorbench.external.cli_commands import export, model_spec_options, spec_from_options, zoo
+from tumorbench.external.cli_commands import export, model_spec_options, spec_from_options, trust_pickle_option, zoo
 
 log = logging.getLogger("tumorbench")
 
@@ -41,14 +42,50 @@ def friendly_errors(fn):
     return wrapper
 
 
+class _Failures:
+    """What `_report_despite_failures` caught: models that could not be trained, if any."""
+
+    def __init__(self):
+        self.error = None
+
+    @property
+    def complete_models(self) -> bool:
+        return self.error is None or len(self.error.failures) < self.error.n_models
+
+    def raise_if_any(self) -> None:
+        if self.error is not None:
+            raise click.ClickException(str(self.error))
+
+
+@contextlib.contextmanager
+def _report_despite_failures():
+    """A model that diverged does not cost the others their report: the command writes it, then fails."""
+    from tumorbench.run import ModelsFailed
+
+    failures = _Failures()
+    try:
+        yield failures
+    except ModelsFailed as exc:
+        failures.error = exc
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="tumorbench")
 @click.option("-v", "--verbose", count=True, help="More log output (-v: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
-def main(verbose: int, quiet: bool) -> None:
+@click.option("--max-pixels", metavar="N", help="Largest image decoded, in pixels (default 67108864 = 8192 x 8192, "
+              "or $TUMORBENCH_MAX_PIXELS); larger files are skipped and listed like unreadable ones.")
+def main(verbose: int, quiet: bool, max_pixels: str | None) -> None:
     """Train, evaluate and compare brain-tumour MRI classifiers (glioma, meningioma, no tumour,
     pituitary) and write benchmark reports."""
     _setup_logging(-1 if quiet else verbose)
+    if max_pixels is not None:
+        from tumorbench.data.images import set_max_pixels
+
+        try:
+            set_max_pixels(max_pixels)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc).partition(": ")[2], param_hint="--max-pixels") from None
 
 
 def _cli_layer(**options) -> dict:
@@ -122,11 +159,13 @@ def run(data, config_file, out, resume, sets, **options) -> None:
     started = time.perf_counter()
     data_root, config = _resolve(data, config_file, sets, options)
     out = Path(out or config.out or default_run_dir())
-    run_benchmark(config, data_root=data_root, out=out, resume=resume)
-    click.echo(summary_table(out).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    report = write_full_report(out)
-    click.echo(f"report: {report}")
+    with _report_despite_failures() as failed:
+        run_benchmark(config, data_root=data_root, out=out, resume=resume)
+    if failed.complete_models:
+        click.echo(summary_table(out).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        click.echo(f"report: {write_full_report(out)}")
     click.echo(f"results: {out} ({time.perf_counter() - started:.0f} s)")
+    failed.raise_if_any()
 
 
 @main.group()
@@ -157,10 +196,12 @@ def study_imbalance(data, config_file, out, sets, models, strategies, seeds, **o
     chosen = [s.strip() for s in (strategies or ",".join(STRATEGIES)).split(",") if s.strip()]
     config = imbalance_config(base, models=names, strategies=chosen, seeds=seeds)
     out = Path(out or base.out or default_run_dir())
-    run_imbalance_study(config, data_root=data_root, out=out)
-    report = write_full_report(out)
-    click.echo(f"report: {report}")
+    with _report_despite_failures() as failed:
+        run_imbalance_study(config, data_root=data_root, out=out)
+    if failed.complete_models:
+        click.echo(f"report: {write_full_report(out)}")
     click.echo(f"results: {out} ({time.perf_counter() - started:.0f} s)")
+    failed.raise_if_any()
 
 
 @main.command()
@@ -222,8 +263,10 @@ def report(run_dir) -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", default=64, show_default=True, type=int)
 @model_spec_options
+@trust_pickle_option
 @friendly_errors
-def predict(checkpoint, data, split, out, info, device, batch_size, spec_file, arch, **spec_options) -> None:
+def predict(checkpoint, data, split, out, info, device, batch_size, spec_file, arch, trust_pickle,
+            **spec_options) -> None:
     """Write the predictions file (image, label, prob_<class>...) of a model on a dataset split.
 
     Foreign models are read with their own preprocessing: from the zoo entry, the sidecar
@@ -234,7 +277,8 @@ def predict(checkpoint, data, split, out, info, device, batch_size, spec_file, a
 
     path, rows, bad = predict_folder(checkpoint, data, split=split, out=out, device=select_device(device),
                                      batch_size=batch_size, spec=spec_from_options(**spec_options),
-                                     spec_file=spec_file, arch=arch, info=info or info_path(out))
+                                     spec_file=spec_file, arch=arch, info=info or info_path(out),
+                                     trust_pickle=trust_pickle)
     for rel, reason in bad:
         click.echo(f"skipped unreadable image {rel}: {reason}", err=True)
     click.echo(f"wrote {rows} predictions to {path}" + (f" ({len(bad)} unreadable image(s) skipped)" if bad else ""))

@@ -34,13 +34,13 @@ from tumorbench.data.preprocess import PreprocessSpec
 from tumorbench.data.split import stratified_split, write_split_list
 from tumorbench.device import seed_everything, select_device
 from tumorbench.predictions.io import predictions_frame, read_predictions, write_predictions
+from tumorbench.runfolder import FAILED_FILE, MODEL_FILES
 from tumorbench.training.arrays import ImageArrays
 from tumorbench.training.checkpoint import save_checkpoint
-from tumorbench.training.fit import fit, predict_proba
+from tumorbench.training.fit import TrainingDiverged, fit, predict_proba
 
 log = logging.getLogger(__name__)
 
-MODEL_FILES = ("checkpoint.pt", "history.json", "info.json", "predictions_val.csv", "predictions_test.csv")
 
 
 class RunFolderError(ValueError):
@@ -72,6 +72,12 @@ def prepare_run_dir(out: Path, *, resume: bool) -> None:
 
 def model_is_complete(folder: Path) -> bool:
     return all((folder / name).is_file() for name in MODEL_FILES)
+
+
+def read_failure(folder: Path) -> dict | None:
+    """The failure record of a model folder (`failed.json`), or None when the model has not failed."""
+    path = folder / FAILED_FILE
+    return read_json(path) if path.is_file() else None
 
 
 class ArrayCache:
@@ -208,6 +214,9 @@ def train_and_predict(rm: ResolvedModel, splits: SplitRecords, cache: ArrayCache
     write_json(folder / "history.json", result.history)
     for split_name, arrays in (("val", val), ("test", test)):
         probs = predict_proba(result.model, arrays, spec=spec, device=device, batch_size=rm.batch_size * 2)
+        if not np.isfinite(probs).all():
+            raise TrainingDiverged(f"the best epoch's weights give non-finite probabilities on the {split_name} "
+                                   "split; lower the learning rate", epoch=result.best_epoch)
         frame = predictions_frame(arrays.paths, arrays.labels, probs)
         write_predictions(folder / f"predictions_{split_name}.csv", frame)
     write_json(folder / "info.json", info)  # written last: its presence marks the model as complete
@@ -242,14 +251,47 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     if len(skipped):
         log.warning("%d unreadable image(s) skipped; listed in %s", len(skipped), out / "skipped_files.csv")
 
-    for rm in models:
+    failures: dict[str, dict] = {}
+    for k, rm in enumerate(models, 1):
         folder = out / "models" / rm.name
         if resume and model_is_complete(folder):
             log.info("%s: already complete in %s, kept", rm.name, folder)
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        train_and_predict(rm, splits, cache, folder, config=config, device=device, resolved=resolved)
+        try:
+            train_and_predict(rm, splits, cache, folder, config=config, device=device, resolved=resolved)
+        except TrainingDiverged as exc:
+            # One model that cannot be trained must not cost the others: record it, go on.
+            failures[rm.name] = record_failure(folder, rm.name, exc)
+            continue
+        (folder / FAILED_FILE).unlink(missing_ok=True)  # a retried model that now trains is no failure
+    if failures:
+        raise ModelsFailed(out, failures, len(models))
     return out
+
+
+class ModelsFailed(RuntimeError):
+    """Some models could not be trained; the others finished and the run folder is usable."""
+
+    def __init__(self, out: Path, failures: dict[str, dict], n_models: int):
+        self.out, self.failures, self.n_models = out, failures, n_models
+        listed = "; ".join(f"{name}: epoch {f['epoch']}: {f['reason']}" for name, f in failures.items())
+        super().__init__(f"{len(failures)} of {n_models} model(s) failed ({listed}); the others are complete. "
+                         f"Fix the setting and finish with `tumorbench run --resume --out {out}` (failed models "
+                         "are retried, complete ones kept)")
+
+
+def record_failure(folder: Path, name: str, exc: TrainingDiverged) -> dict:
+    """Write `failed.json` (model, epoch, reason) and say so; the model is not marked complete."""
+    failure = {"name": name, "epoch": exc.epoch, "reason": exc.reason, "error": "diverged",
+               "time": _dt.datetime.now().isoformat(timespec="seconds")}
+    # Files of an earlier attempt would make the folder look complete or mix two trainings.
+    for stale in MODEL_FILES:
+        (folder / stale).unlink(missing_ok=True)
+    write_json(folder / FAILED_FILE, failure)
+    log.error("%s failed at epoch %s: %s; the other models go on (details in %s)", name, exc.epoch, exc.reason,
+              folder / FAILED_FILE)
+    return failure
 
 
 def summary_table(out: Path) -> pd.DataFrame:

@@ -10,18 +10,17 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 import imagehash
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from tumorbench.data.images import _to_mode
+from tumorbench.data.images import DECODE_ERRORS, _to_mode, open_image
 
 # Bumped whenever a feature's definition changes, so cached entries of the old definition are recomputed.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: images over tumorbench's pixel limit are errors, not decoded
 
 HASH_SIZE = 16  # pHash side: 16 x 16 = 256 bits, from the DCT of a 64 x 64 grayscale thumbnail
 HASH_BITS = HASH_SIZE * HASH_SIZE
@@ -41,8 +40,6 @@ CROPS: tuple[tuple[float, float, float, float], ...] = (
     (0.0, 0.0, 0.015, 0.0),
     (0.0, 0.0, 0.0, 0.015),
 )
-
-_DECODE_ERRORS = (OSError, ValueError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError)
 
 
 def bytes_hash(data: bytes) -> str:
@@ -108,18 +105,18 @@ def extract_features(path: str | os.PathLike) -> dict[str, Any]:
         feats["error"] = "empty file (0 bytes)"
         return feats
     try:
-        with warnings.catch_warnings():
-            # A decompression-bomb sized image is recorded as a bad file, not decoded.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                feats["format"] = img.format
-                feats["mode"] = img.mode
-                feats["width"], feats["height"] = img.size
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                feats["pixel_hash"] = pixel_hash(img)
-                feats["phash"] = perceptual_hashes(img)
-    except (*_DECODE_ERRORS, Image.DecompressionBombWarning) as exc:
-        feats["error"] = str(exc) or type(exc).__name__
+        # An image over the pixel limit is recorded as a bad file, not decoded.
+        buffer = io.BytesIO(data)
+        with open_image(buffer) as img:
+            feats["format"] = img.format
+            feats["mode"] = img.mode
+            feats["width"], feats["height"] = img.size
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            feats["pixel_hash"] = pixel_hash(img)
+            feats["phash"] = perceptual_hashes(img)
+    except DECODE_ERRORS as exc:
+        # Pillow names the buffer it was given ("<_io.BytesIO object at 0x...>"): name the file instead.
+        feats["error"] = (str(exc) or type(exc).__name__).replace(repr(buffer), path.name)
         feats["pixel_hash"] = feats["phash"] = None
     return feats

@@ -39,17 +39,17 @@ def thumbnail_uri(root: str | os.PathLike | None, rel: str, size: int = THUMB_PX
     """A small PNG of `root/rel` as a data URI, or None when the file cannot be read."""
     if root is None:
         return None
+    from tumorbench.data.images import DECODE_ERRORS, _to_mode, open_image
+
     try:
-        with Image.open(Path(root) / rel) as img:
+        with open_image(Path(root) / rel) as img:
             img.load()
             img = ImageOps.exif_transpose(img)
-            from tumorbench.data.images import _to_mode
-
             img = _to_mode(img, "RGB")
             img.thumbnail((size, size), Image.Resampling.LANCZOS)
             buf = io.BytesIO()
             img.save(buf, format="PNG", optimize=True)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except DECODE_ERRORS:
         return None
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -269,6 +269,12 @@ def audit_markdown(audit: dict[str, Any]) -> str:
         lines.append("")
     lines.append(f"Near duplicates: pHash distance <= {audit['near_duplicates']['threshold']} of "
                  f"{audit['near_duplicates']['hash_bits']} bits; {len(audit['near_duplicates']['pairs'])} pair(s).")
+    if audit["unreadable"]:
+        lines += ["", "Unreadable files (left out of every split):", "", "| file | reason |", "|---|---|"]
+        lines += [f"| {name(u['path'])} | {str(u['reason']).replace('|', '/')} |"
+                  for u in audit["unreadable"][:MAX_ROWS_SHOWN]]
+        if len(audit["unreadable"]) > MAX_ROWS_SHOWN:
+            lines.append(f"\n... and {len(audit['unreadable']) - MAX_ROWS_SHOWN} more, listed in audit.json.")
     return "\n".join(lines) + "\n"
 
 

@@ -7,15 +7,16 @@ reported (never raised, never silently dropped) so the caller can skip it and re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from tumorbench.data.preprocess import PreprocessSpec
 
@@ -29,6 +30,72 @@ _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,
     "lanczos": Image.Resampling.LANCZOS,
 }
+
+
+# The largest image decoded: 8192 x 8192. MRI slices are far smaller (a 4k x 4k film scan is 16 MP);
+# a larger file is more likely a decompression bomb than a slice, and decoding one costs gigabytes.
+# Checked on the header before any pixel is decoded, so an over-limit file costs nothing.
+DEFAULT_MAX_PIXELS = 8192 * 8192
+MAX_PIXELS_ENV = "TUMORBENCH_MAX_PIXELS"
+_max_pixels_override: int | None = None
+
+
+class ImageTooLargeError(ValueError):
+    """The image has more pixels than the limit; it is skipped like any unreadable file."""
+
+
+def max_pixels() -> int:
+    """The pixel limit in force: `set_max_pixels`, else $TUMORBENCH_MAX_PIXELS, else DEFAULT_MAX_PIXELS."""
+    if _max_pixels_override is not None:
+        return _max_pixels_override
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    return parse_max_pixels(raw, where=f"${MAX_PIXELS_ENV}")
+
+
+def parse_max_pixels(value: object, *, where: str) -> int:
+    """A pixel limit from text or a number (`64000000`, `64e6`); errors name `where` and the fix."""
+    try:
+        number = float(str(value).replace("_", ""))
+    except ValueError:
+        number = float("nan")
+    if not number == number or number < 1 or number == float("inf") or number != int(number):
+        raise ValueError(f"{where}: the pixel limit must be a whole number of pixels >= 1 (e.g. "
+                         f"{DEFAULT_MAX_PIXELS} for 8192 x 8192), got {value!r}")
+    return int(number)
+
+
+def set_max_pixels(limit: int | None) -> None:
+    """Set the pixel limit for this process (None: back to $TUMORBENCH_MAX_PIXELS or the default)."""
+    global _max_pixels_override
+    _max_pixels_override = None if limit is None else parse_max_pixels(limit, where="max_pixels")
+
+
+# What Pillow raises for a file it cannot decode. DecompressionBombWarning is listed because a warnings
+# filter set to "error" (pytest -W error, a user's own) turns Pillow's warning for big images into an
+# exception; tumorbench never sets warning filters while decoding (they are not thread-safe).
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+
+@contextlib.contextmanager
+def open_image(source: str | os.PathLike | IO[bytes]) -> Iterator[Image.Image]:
+    """`Image.open` that refuses, before decoding, an image over the pixel limit (ImageTooLargeError)."""
+    try:
+        img = Image.open(source)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own, higher limit: the header says so before we could look.
+        raise ImageTooLargeError(f"{exc}; tumorbench's limit is {max_pixels()} pixels "
+                                 f"(raise it with ${MAX_PIXELS_ENV} or --max-pixels)") from None
+    with img:
+        width, height = img.size
+        limit = max_pixels()
+        if width * height > limit:
+            raise ImageTooLargeError(
+                f"{width} x {height} pixels ({width * height / 1e6:.1f} megapixels) is over the limit of "
+                f"{limit / 1e6:.1f} megapixels; not decoded (raise the limit with ${MAX_PIXELS_ENV} or "
+                "--max-pixels if the image is genuine)")
+        yield img
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -58,17 +125,15 @@ def _to_mode(img: Image.Image, mode: str) -> Image.Image:
 def load_image(path: str | os.PathLike, spec: PreprocessSpec) -> np.ndarray:
     """Decode one file to a uint8 array (C, size, size) in the spec's colour mode.
 
-    Raises OSError/ValueError (from Pillow) when the file is not a readable image.
+    Raises one of DECODE_ERRORS when the file is not a readable image, and ImageTooLargeError (a
+    ValueError) when it has more pixels than `max_pixels()`.
     """
-    with warnings.catch_warnings():
-        # A truncated JPEG is an error here, not a warning: it is recorded as a bad file.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            img = _to_mode(img, spec.mode)
-            img = img.resize((spec.size, spec.size), _RESAMPLE[spec.resize])
-            arr = np.asarray(img, dtype=np.uint8)
+    with open_image(path) as img:
+        img.load()  # a truncated JPEG raises here (Pillow's default), so it is recorded as a bad file
+        img = ImageOps.exif_transpose(img)
+        img = _to_mode(img, spec.mode)
+        img = img.resize((spec.size, spec.size), _RESAMPLE[spec.resize])
+        arr = np.asarray(img, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[None]
     else:
@@ -79,7 +144,7 @@ def load_image(path: str | os.PathLike, spec: PreprocessSpec) -> np.ndarray:
 def _try_load(path: Path, spec: PreprocessSpec) -> tuple[np.ndarray | None, str | None]:
     try:
         return load_image(path, spec), None
-    except (OSError, ValueError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError) as exc:
+    except DECODE_ERRORS as exc:
         reason = str(exc) or type(exc).__name__
         if os.path.exists(path) and os.path.getsize(path) == 0:
             reason = "empty file (0 bytes)"

@@ -28,6 +28,7 @@ from tumorbench.external.spec import (
     resolve_spec,
     spec_of_preprocess,
 )
+from tumorbench.safe_load import UnsafePickleError, torch_load
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +85,14 @@ def _torch_forward(model, device: torch.device, *, softmax: bool):
 _SPEC_KEYS = ("input_size", "color", "scaling", "layout", "resize", "classes", "outputs")
 
 
-def load_checkpoint_predictor(path: Path, user: ExternalSpec, *, device: torch.device) -> Predictor:
-    """A tumorbench checkpoint carries its own preprocessing; a spec may only repeat it."""
+def load_checkpoint_predictor(path: Path, user: ExternalSpec, *, device: torch.device,
+                              payload: Mapping) -> Predictor:
+    """A tumorbench checkpoint (already read as `payload`) carries its own preprocessing; a spec may only
+    repeat it."""
     from tumorbench.classes import canonical_class
-    from tumorbench.training.checkpoint import load_checkpoint
+    from tumorbench.training.checkpoint import checkpoint_from_payload
 
-    loaded = load_checkpoint(path, device=device)
+    loaded = checkpoint_from_payload(payload, path, device=device)
     own = spec_of_preprocess(loaded.spec)
     names = tuple(loaded.meta.get("class_names") or CLASS_NAMES)
     own = ExternalSpec(input_size=own.input_size, color=own.color, scaling=own.scaling, layout="NCHW",
@@ -142,21 +145,22 @@ def _unwrap_state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], l
 
 
 def load_torch_file(path: Path, user: ExternalSpec, *, arch: str | None, device: torch.device,
-                    hint: str) -> Predictor:
-    """A torch.save file: a tumorbench checkpoint, or a state dict of a registered architecture."""
+                    hint: str, trust_pickle: bool = False) -> Predictor:
+    """A torch.save file: a tumorbench checkpoint, or a state dict of a registered architecture.
+
+    Read once, with the weights-only unpickler unless `trust_pickle` (see `tumorbench.safe_load`)."""
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a pickle of arbitrary objects, a damaged file, not a torch file at all
-        raise ValueError(
-            f"{path}: cannot read as a PyTorch file with weights only ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}); tumorbench reads tumorbench checkpoints, "
-            "state dicts (with --arch), TorchScript, .onnx, .keras and .h5 files"
-        ) from None
+        obj = torch_load(path, trust_pickle=trust_pickle)
+    except UnsafePickleError:
+        raise
+    except ValueError as exc:
+        raise ValueError(f"{exc}; tumorbench reads tumorbench checkpoints, state dicts (with --arch), "
+                         "TorchScript, .onnx, .keras and .h5 files") from None
     if isinstance(obj, Mapping) and obj.get("format") == "tumorbench-checkpoint":
         if arch is not None:
             raise SpecError(f"{path}: a tumorbench checkpoint names its own architecture "
                             f"({obj.get('architecture')}); remove --arch")
-        return load_checkpoint_predictor(path, user, device=device)
+        return load_checkpoint_predictor(path, user, device=device, payload=obj)
     state, notes = _unwrap_state_dict(obj, path)
     if arch is None:
         from tumorbench.models import list_models

@@ -31,6 +31,12 @@ def _friendly(fn):
 
 # --- predict options ---------------------------------------------------------------------------------
 
+trust_pickle_option = click.option(
+    "--trust-pickle", is_flag=True,
+    help="DANGEROUS: also read PyTorch files that hold arbitrary pickled Python objects. Unpickling can run "
+         "any code the file's author wrote; use only for files whose origin you trust. Without it, such "
+         "files are refused and only tensors and plain data are read.")
+
 def model_spec_options(fn):
     """The options that describe a foreign model's preprocessing, for `predict` (and `run`-like commands)."""
     options = [
@@ -125,12 +131,13 @@ def zoo_fetch(names, wheel, find_links, index_url, cache_dir, out, force) -> Non
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
               help="File to write (default: beside the checkpoint, <name>.onnx).")
 @click.option("--opset", type=int, help="ONNX opset version (default: the exporter's).")
+@trust_pickle_option
 @_friendly
-def export(checkpoint, fmt, out, opset) -> None:
+def export(checkpoint, fmt, out, opset, trust_pickle) -> None:
     """Export a tumorbench checkpoint (with its preprocessing sidecar) for use outside tumorbench."""
     from tumorbench.external.export import export_onnx
     from tumorbench.external.spec import sidecar_path
 
     out = out or checkpoint.with_suffix(".onnx")
-    path = export_onnx(checkpoint, out, opset=opset)
+    path = export_onnx(checkpoint, out, opset=opset, trust_pickle=trust_pickle)
     click.echo(f"wrote {path} and {sidecar_path(path)}")

@@ -79,8 +79,11 @@ def _export_graph(module: nn.Module, example: torch.Tensor, folder: Path, opset:
     return path
 
 
-def export_onnx(checkpoint: str | os.PathLike, out_path: str | os.PathLike, *, opset: int | None = None) -> Path:
+def export_onnx(checkpoint: str | os.PathLike, out_path: str | os.PathLike, *, opset: int | None = None,
+                trust_pickle: bool = False) -> Path:
     """Write `out_path` (.onnx, one self-contained file) and its sidecar; returns the ONNX path.
+
+    The checkpoint is read without unpickling arbitrary objects unless `trust_pickle`.
 
     >>> export_onnx("runs/x/models/model_1/checkpoint.pt", "model_1.onnx")  # doctest: +SKIP
     >>> load_model_source("model_1.onnx").predict_proba(x)   # same probabilities  # doctest: +SKIP
@@ -91,7 +94,7 @@ def export_onnx(checkpoint: str | os.PathLike, out_path: str | os.PathLike, *, o
     checkpoint, out_path = Path(checkpoint), Path(out_path)
     if out_path.suffix.lower() != ".onnx":
         raise ValueError(f"{out_path}: the ONNX file name must end in .onnx (the loader recognises it by that)")
-    loaded = load_checkpoint(checkpoint, device="cpu")
+    loaded = load_checkpoint(checkpoint, device="cpu", trust_pickle=trust_pickle)
     spec, meta = loaded.spec, loaded.meta
     module = _WithPreprocessing(loaded.model.float().eval(), spec).eval()
     example = torch.full((2, spec.channels, spec.size, spec.size), 127.0)

@@ -41,6 +41,7 @@ def load_model_source(
     spec_file: str | os.PathLike | None = None,
     arch: str | None = None,
     device: torch.device | str | None = "cpu",
+    trust_pickle: bool = False,
 ) -> Predictor:
     """Load any model tumorbench can benchmark, with the preprocessing it needs.
 
@@ -49,7 +50,8 @@ def load_model_source(
     use, see `tumorbench zoo list`). The preprocessing is layered: the zoo entry or the sidecar
     `<model file>.tumorbench.yaml` (replaced by `spec_file` when given), then `spec` (an ExternalSpec
     or a mapping of its keys; a path is taken as `spec_file`). What the model file declares (input
-    shape) fills the gaps and must agree.
+    shape) fills the gaps and must agree. PyTorch files are read without unpickling arbitrary objects
+    unless `trust_pickle` (see `tumorbench.safe_load`).
 
     >>> p = load_model_source("model.onnx", spec={"scaling": "[0,1]", "classes": ["glioma",
     ...     "meningioma", "notumor", "pituitary"]})                        # doctest: +SKIP
@@ -72,7 +74,8 @@ def load_model_source(
         if spec_file is not None:
             base = base.updated(read_spec_file(spec_file))
         hint = f"the zoo entry {entry.name!r} states it; override with {_OPTIONS}"
-        predictor = _load_path(path, base.updated(overrides), arch=arch, device=dev, hint=hint)
+        predictor = _load_path(path, base.updated(overrides), arch=arch, device=dev, hint=hint,
+                               trust_pickle=trust_pickle)
         predictor.source = text
         if entry.caution:
             predictor.notes.append(f"caution: {entry.caution}")
@@ -96,10 +99,11 @@ def load_model_source(
     else:
         base, where = ExternalSpec(), sidecar_path(path)
     hint = f"in {where} or with {_OPTIONS}"
-    return _load_path(path, base.updated(overrides), arch=arch, device=dev, hint=hint)
+    return _load_path(path, base.updated(overrides), arch=arch, device=dev, hint=hint, trust_pickle=trust_pickle)
 
 
-def _load_path(path: Path, user: ExternalSpec, *, arch: str | None, device: torch.device, hint: str) -> Predictor:
+def _load_path(path: Path, user: ExternalSpec, *, arch: str | None, device: torch.device, hint: str,
+               trust_pickle: bool) -> Predictor:
     fmt = _loaders.sniff_format(path)
     if arch is not None and fmt != "torch":
         raise ValueError(f"{path}: --arch names the network of a PyTorch state dict; this "
@@ -111,7 +115,8 @@ def _load_path(path: Path, user: ExternalSpec, *, arch: str | None, device: torc
     elif fmt == "torchscript":
         predictor = _loaders.load_torchscript(path, user, device=device, hint=hint)
     else:
-        predictor = _loaders.load_torch_file(path, user, arch=arch, device=device, hint=hint)
+        predictor = _loaders.load_torch_file(path, user, arch=arch, device=device, hint=hint,
+                                             trust_pickle=trust_pickle)
     if user.description:
         predictor.provenance = user.description
     return predictor

@@ -15,6 +15,7 @@ import torch
 import torchvision
 
 from tumorbench.models.transfer import BACKBONES
+from tumorbench.safe_load import UnsafePickleError, torch_load
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,11 @@ def load_weights_file(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: weights file not found")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a file that is not a checkpoint
-        raise ValueError(f"{path}: not a PyTorch weights file ({type(exc).__name__}: {exc})") from None
+        obj = torch_load(path, fix="save the weights alone with torch.save(model.state_dict(), PATH)")
+    except UnsafePickleError:
+        raise
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a PyTorch weights file ({str(exc).partition(': ')[2]})") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

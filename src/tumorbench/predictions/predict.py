@@ -35,20 +35,23 @@ def predict_folder(
     spec_file: str | os.PathLike | None = None,
     arch: str | None = None,
     info: str | os.PathLike | None = None,
+    trust_pickle: bool = False,
 ) -> tuple[Path, int, list[tuple[str, str]]]:
     """Predict every image of `split` under `data`; returns (file written, rows, skipped files).
 
     `checkpoint` is any model source (a tumorbench checkpoint, `.onnx`, `.keras`/`.h5`, TorchScript,
     a state dict with `arch`, `zoo:NAME`) or an already loaded Predictor; `spec`/`spec_file` give the
     preprocessing of foreign models (see `load_model_source`). `info`, when given, receives the model's
-    details and notes as JSON (a run folder's `info.json`, which the report reads).
+    details and notes as JSON (a run folder's `info.json`, which the report reads). PyTorch files are
+    read without unpickling arbitrary objects unless `trust_pickle`.
     """
     if isinstance(checkpoint, Predictor):
         if spec is not None or spec_file is not None or arch is not None:
             raise ValueError("spec, spec_file and arch apply when loading a model; this Predictor is loaded")
         predictor = checkpoint
     else:
-        predictor = load_model_source(checkpoint, spec=spec, spec_file=spec_file, arch=arch, device=device)
+        predictor = load_model_source(checkpoint, spec=spec, spec_file=spec_file, arch=arch, device=device,
+                                      trust_pickle=trust_pickle)
     index = scan_dataset(data)
     records = index.records(split)
     if not records:

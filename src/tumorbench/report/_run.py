@@ -16,9 +16,8 @@ import yaml
 from tumorbench._io import read_json
 from tumorbench.predictions.io import check_same_images, read_predictions
 from tumorbench.report.model_result import ModelResult, evaluate_model
+from tumorbench.runfolder import FAILED_FILE, TEST_PREDICTIONS, VAL_PREDICTIONS
 
-TEST_PREDICTIONS = "predictions_test.csv"
-VAL_PREDICTIONS = "predictions_val.csv"
 
 
 @dataclass
@@ -117,6 +116,15 @@ def load_run(run_dir: Path) -> RunContents:
     frames: dict[str, pd.DataFrame] = {}
     for name in model_order(run_dir, folders, notes):
         path = models_dir / name / TEST_PREDICTIONS
+        failed = models_dir / name / FAILED_FILE
+        if failed.is_file():
+            failure = read_json(failed)
+            notes.append(
+                f"{name} FAILED and is left out of the report: training stopped at epoch "
+                f"{failure.get('epoch', '?')}: {failure.get('reason', 'no reason recorded')}. "
+                "`tumorbench run --resume` with the same --out retries it."
+            )
+            continue
         if not path.is_file():
             notes.append(
                 f"models/{name} has no {TEST_PREDICTIONS} and is left out of the report (its training "

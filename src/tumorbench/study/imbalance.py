@@ -21,7 +21,7 @@ from tumorbench.config import ModelConfig, RunConfig, make_config
 from tumorbench.data.balance import STRATEGIES, check_strategy
 from tumorbench.metrics import compute_metrics
 from tumorbench.predictions.io import read_predictions
-from tumorbench.run import model_is_complete, run_benchmark
+from tumorbench.run import ModelsFailed, model_is_complete, run_benchmark
 
 CELL = re.compile(r"^(?P<model>.+)\.(?P<strategy>[a-z_]+)\.seed(?P<seed>\d+)$")
 SUMMARY_FILE = "study_imbalance.json"
@@ -57,12 +57,22 @@ def imbalance_config(base: RunConfig, *, models: Sequence[str], strategies: Sequ
 def run_imbalance_study(config: RunConfig, *, data_root: Path, out: Path) -> Path:
     """Train every unfinished cell (finished ones are kept), then write the study summary."""
     resume = (out / "config.yaml").is_file()
-    run_benchmark(config, data_root=data_root, out=out, resume=resume)
+    try:
+        run_benchmark(config, data_root=data_root, out=out, resume=resume)
+    except ModelsFailed as failed:
+        # The finished cells still make a summary; the caller reports the failed ones.
+        if len(failed.failures) < failed.n_models:
+            _write_summary(out)
+        raise
+    _write_summary(out)
+    return out
+
+
+def _write_summary(out: Path) -> None:
     summary = summarize_imbalance(out)
     write_json(out / SUMMARY_FILE, summary)
     frame = pd.DataFrame(summary["rows"])
     atomic_write(out / "study_imbalance.csv", lambda p: frame.to_csv(p, index=False))
-    return out
 
 
 def _cell_metrics(folder: Path) -> dict:

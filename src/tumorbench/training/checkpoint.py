@@ -15,6 +15,7 @@ from tumorbench._io import atomic_write
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.data.preprocess import PreprocessSpec
 from tumorbench.models import create_model, get_model_entry
+from tumorbench.safe_load import torch_load
 
 FORMAT = "tumorbench-checkpoint"
 VERSION = 1
@@ -39,16 +40,22 @@ class LoadedModel:
     column_order: list[int]  # model output column for each class of CLASS_NAMES
 
 
-def load_checkpoint(path: str | os.PathLike, *, device: torch.device | str = "cpu") -> LoadedModel:
-    """Load a tumorbench checkpoint; errors name the file and the fix."""
+def load_checkpoint(path: str | os.PathLike, *, device: torch.device | str = "cpu",
+                    trust_pickle: bool = False) -> LoadedModel:
+    """Load a tumorbench checkpoint; errors name the file and the fix.
+
+    Read with PyTorch's weights-only unpickler (see `tumorbench.safe_load`): a checkpoint holds
+    tensors, plain containers and strings only, so a file that needs more did not come from
+    tumorbench and is refused unless `trust_pickle`.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a truncated zip, a pickle error, a file from another program...
-        raise ValueError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc}); it may be "
-                         "incomplete: re-run training, or pass a file written by tumorbench") from None
+    return checkpoint_from_payload(torch_load(path, trust_pickle=trust_pickle), path, device=device)
+
+
+def checkpoint_from_payload(ckpt: Any, path: str | os.PathLike, *, device: torch.device | str = "cpu") -> LoadedModel:
+    """The model of a checkpoint already read from `path` (named in errors)."""
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path}: not a tumorbench checkpoint (for other model files see "
                          "`tumorbench predict --help`)")

@@ -10,6 +10,7 @@ about as cheap as training a linear model, on the CPU too.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -32,6 +33,20 @@ from tumorbench.training.losses import make_loss
 log = logging.getLogger(__name__)
 
 CACHE_LIMIT_BYTES = 4 << 30  # frozen outputs above this are recomputed each epoch instead of kept
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the model cannot be trained with these settings.
+
+    `epoch` (1-based) and `reason` say where and what; the run records the model as failed and goes on.
+    """
+
+    def __init__(self, reason: str, *, epoch: int | None = None):
+        self.reason, self.epoch = reason, epoch
+        super().__init__(reason if epoch is None else f"epoch {epoch}: {reason}")
+
+    def at_epoch(self, epoch: int) -> TrainingDiverged:
+        return TrainingDiverged(self.reason, epoch=epoch)
 
 
 @dataclass
@@ -139,16 +154,22 @@ def train_one_epoch(phase: Phase, data: ImageArrays, cached: torch.Tensor | None
     else:
         batches = plan_batches(data, plan, batch_size=rm.batch_size, spec=rm.preprocess, device=device,
                                augment=augment, generator=generator)
-    for x, y in tqdm(batches, total=n_batches, desc=desc, leave=False, disable=None):
+    for step, (x, y) in enumerate(tqdm(batches, total=n_batches, desc=desc, leave=False, disable=None), 1):
         if not use_cache:
             with torch.no_grad():
                 x = phase.frozen(x)
         logits = phase.trainable(x)
         loss = loss_fn(logits, y)
+        value = float(loss.detach())  # the value is needed for the epoch's mean anyway: no extra sync
+        if not math.isfinite(value):
+            # Checked before the step: one NaN gradient would turn every weight into NaN.
+            raise TrainingDiverged(f"the training loss became {value} at batch {step} of {n_batches} "
+                                   f"(learning rate {optimizer.param_groups[0]['lr']:g}); lower the learning "
+                                   "rate (train.lr or <model>.lr)")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_sum += float(loss.detach()) * len(y)
+        loss_sum += value * len(y)
         correct += int((logits.argmax(1) == y).sum())
         total += len(y)
     return {"loss": loss_sum / max(total, 1), "accuracy": correct / max(total, 1),
@@ -196,9 +217,17 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
             epoch += 1
             t0 = time.perf_counter()
             desc = f"{rm.name} epoch {epoch}" + (f" ({phase.name})" if len(phases) > 1 else "")
-            fit_stats = train_one_epoch(phase, train, cached_train, loss_fn=loss_fn, optimizer=optimizer,
-                                        rm=rm, rng=rng, generator=generator, device=device, desc=desc)
+            try:
+                fit_stats = train_one_epoch(phase, train, cached_train, loss_fn=loss_fn, optimizer=optimizer,
+                                            rm=rm, rng=rng, generator=generator, device=device, desc=desc)
+            except TrainingDiverged as exc:
+                raise exc.at_epoch(epoch) from None
             val_stats = _evaluate(phase, val, cached_val, loss_fn, rm, device)
+            if not math.isfinite(val_stats["loss"]):
+                # Finite training losses can still leave weights that overflow on other images.
+                raise TrainingDiverged(f"the validation loss became {val_stats['loss']} (learning rate "
+                                       f"{phase.lr:g}); lower the learning rate (train.lr or <model>.lr)",
+                                       epoch=epoch)
             row = {"epoch": epoch, "phase": phase.name, "loss": fit_stats["loss"],
                    "accuracy": fit_stats["accuracy"], "val_loss": val_stats["loss"],
                    "val_accuracy": val_stats["accuracy"], "lr": phase.lr,
