@@ -128,19 +128,19 @@ def _resolve(data, config_file, sets, options, *, presets=("embedded",)):
     and --set."""
     from tumorbench.config import load_yaml, make_config, preset
 
-    layers = []
+    layers = [(f"preset {name}", preset(name)) for name in presets] if data is None else []
+    if config_file:
+        layers.append((str(config_file), load_yaml(config_file)))
+    layers.append(("command line", _cli_layer(**options)))
+    config = make_config(*layers, sets=list(sets))  # every value checked before any work starts
     if data is None:
         from tumorbench.data.synthetic import ensure_default_dataset
 
         data_root = ensure_default_dataset()
-        layers.extend(preset(name) for name in presets)
         click.echo(f"dataset: embedded synthetic dataset (not clinical data) at {data_root}", err=True)
     else:
         data_root = Path(data)
-    if config_file:
-        layers.append(load_yaml(config_file))
-    layers.append(_cli_layer(**options))
-    return data_root, make_config(*layers, sets=list(sets))
+    return data_root, config
 
 
 @main.command()

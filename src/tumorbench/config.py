@@ -9,6 +9,7 @@ Precedence, lowest first: field defaults here, the built-in preset (`configs/*.y
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field, fields
 from importlib import resources
@@ -23,6 +24,95 @@ from tumorbench.models import get_model_entry
 
 DEFAULT_MODELS = ("baseline", "model_1", "model_2", "model_3")
 DEDUP_MODES = ("none", "drop_test", "group_split")
+MONITORS = ("val_accuracy", "val_loss")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Type and range of one config key; one table serves the run, `train` and every model entry."""
+
+    kind: type  # int, float, bool or str
+    min: float | None = None  # smallest valid value (inclusive)
+    positive: bool = False  # must be > 0
+    below: float | None = None  # values must be below this (exclusive)
+    choices: tuple[str, ...] = ()  # the valid strings, when the set is closed
+    optional: bool = False  # None (unset) is valid
+
+
+RULES: dict[str, Rule] = {
+    # run-wide
+    "data": Rule(str, optional=True), "out": Rule(str, optional=True),
+    "seed": Rule(int, min=0), "val_fraction": Rule(float, positive=True, below=1.0),
+    "dedup": Rule(str, choices=DEDUP_MODES), "device": Rule(str), "deterministic": Rule(bool),
+    "image_size": Rule(int, min=8, optional=True), "weights": Rule(str),
+    # train settings, and the same keys per model
+    "epochs": Rule(int, min=1), "batch_size": Rule(int, min=1), "lr": Rule(float, positive=True),
+    "finetune_epochs": Rule(int, min=0), "finetune_lr_factor": Rule(float, positive=True),
+    "monitor": Rule(str, choices=MONITORS), "focal_gamma": Rule(float, min=0.0), "focal_weighted": Rule(bool),
+    # model entries only
+    "name": Rule(str), "architecture": Rule(str, optional=True), "balance": Rule(str, optional=True),
+}
+
+_KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+
+
+def check_value(key: str, value: Any, *, where: str, dotted: str | None = None, optional: bool = False) -> Any:
+    """`value` of config key `key`, type-checked and range-checked (ints given as 2.0 become 2, numbers
+    given as text such as `1e-3` become floats). ValueError names `where` (a file, `--set ...` or
+    `config`), the key, the value and what is valid."""
+    rule = RULES[key]
+    dotted = dotted or key
+    if value is None and (optional or rule.optional):
+        return None
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"{where}: {dotted} must be {what}, got {value!r}")
+
+    if rule.kind is bool:
+        # YAML reads yes/no/true/false as booleans; a quoted "no" is a string that would count as true.
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if rule.kind is str:
+        if not isinstance(value, str) or not value.strip():
+            raise bad("a non-empty string")
+        if rule.choices and value not in rule.choices:
+            raise ValueError(f"{where}: unknown {dotted} {value!r}; valid: {', '.join(rule.choices)}")
+        return value
+    if isinstance(value, bool):
+        raise bad(_KIND_NAMES[rule.kind])
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            value = float(value)
+        except ValueError:
+            raise bad(_KIND_NAMES[rule.kind]) from None
+    if not isinstance(value, (int, float)):
+        raise bad(_KIND_NAMES[rule.kind])
+    if not math.isfinite(value):
+        raise bad(f"a finite {'whole number' if rule.kind is int else 'number'}")
+    if rule.kind is int:
+        if value != int(value):
+            raise bad("a whole number")
+        value = int(value)
+    else:
+        value = float(value)
+    if rule.positive and value <= 0:
+        raise ValueError(f"{where}: {dotted} must be positive, got {value:g}")
+    if rule.min is not None and value < rule.min:
+        raise ValueError(f"{where}: {dotted} must be at least {rule.min:g}, got {value:g}")
+    if rule.below is not None and value >= rule.below:
+        raise ValueError(f"{where}: {dotted} must be below {rule.below:g}, got {value:g}")
+    return value
+
+
+def _check_fields(obj: Any, prefix: str, *, optional: bool = False) -> None:
+    """Check (and normalise) every field of a config dataclass against RULES, in place."""
+    for f in fields(obj):
+        if f.name in RULES:
+            dotted = f"{prefix}.{f.name}" if prefix else f.name
+            value = check_value(f.name, getattr(obj, f.name), where="config", dotted=dotted,
+                                optional=optional and f.name != "name")
+            object.__setattr__(obj, f.name, value)
 
 
 @dataclass
@@ -37,15 +127,7 @@ class TrainSettings:
     focal_weighted: bool = False  # balance focal: also weight classes with the 'balanced' weights
 
     def __post_init__(self) -> None:
-        if self.monitor not in ("val_accuracy", "val_loss"):
-            raise ValueError(f"unknown monitor {self.monitor!r}; valid: val_accuracy, val_loss")
-        for key in ("epochs", "batch_size"):
-            if int(getattr(self, key)) < 1:
-                raise ValueError(f"train.{key} must be at least 1, got {getattr(self, key)}")
-        if self.finetune_epochs < 0:
-            raise ValueError(f"train.finetune_epochs must be >= 0, got {self.finetune_epochs}")
-        if self.lr <= 0:
-            raise ValueError(f"train.lr must be positive, got {self.lr}")
+        _check_fields(self, "train")
 
 
 @dataclass
@@ -60,6 +142,10 @@ class ModelConfig:
     finetune_epochs: int | None = None  # overrides train.finetune_epochs
     weights: str | None = None  # transfer models: "imagenet", "none" or a local weights file
     seed: int | None = None  # training seed (initialisation, data order); default: the run's seed
+
+    def __post_init__(self) -> None:
+        # Every per-model value is checked exactly like its run-wide twin; None means "inherit".
+        _check_fields(self, f"model {self.name!r}" if isinstance(self.name, str) else "model", optional=True)
 
 
 @dataclass
@@ -77,8 +163,7 @@ class RunConfig:
     models: list[ModelConfig] = field(default_factory=lambda: [ModelConfig(m) for m in DEFAULT_MODELS])
 
     def __post_init__(self) -> None:
-        if self.dedup not in DEDUP_MODES:
-            raise ValueError(f"unknown dedup {self.dedup!r}; valid: {', '.join(DEDUP_MODES)}")
+        _check_fields(self, "")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -110,10 +195,15 @@ class ResolvedModel:
         return out
 
 
+def _first(own: Any, inherited: Any) -> Any:
+    """A model's own value when set (0 included: it is checked, not ignored), else the run-wide one."""
+    return inherited if own is None else own
+
+
 def resolve_model(mc: ModelConfig, run: RunConfig) -> ResolvedModel:
     arch = mc.architecture or mc.name
     entry = get_model_entry(arch)
-    size = mc.image_size or run.image_size
+    size = mc.image_size if mc.image_size is not None else run.image_size
     spec = entry.preprocess.with_size(size)
     if spec.size < entry.min_size:
         raise ValueError(f"model {mc.name!r}: image size {spec.size} is below the {entry.min_size} px "
@@ -122,8 +212,8 @@ def resolve_model(mc: ModelConfig, run: RunConfig) -> ResolvedModel:
     return ResolvedModel(
         name=mc.name, architecture=arch, balance=check_strategy(mc.balance or entry.balance),
         preprocess=spec, transfer=entry.transfer, weights=mc.weights or run.weights,
-        epochs=int(mc.epochs or t.epochs), batch_size=int(mc.batch_size or t.batch_size),
-        lr=float(mc.lr or t.lr),
+        epochs=int(_first(mc.epochs, t.epochs)), batch_size=int(_first(mc.batch_size, t.batch_size)),
+        lr=float(_first(mc.lr, t.lr)),
         finetune_epochs=int(t.finetune_epochs if mc.finetune_epochs is None else mc.finetune_epochs),
         finetune_lr_factor=t.finetune_lr_factor, monitor=t.monitor, focal_gamma=t.focal_gamma,
         focal_weighted=bool(t.focal_weighted), seed=int(run.seed if mc.seed is None else mc.seed),
@@ -134,34 +224,49 @@ def resolve_model(mc: ModelConfig, run: RunConfig) -> ResolvedModel:
 # Building a RunConfig from nested dicts (YAML) with early, explicit errors
 
 
-def _build(cls, data: Any, where: str):
-    if data is None:
-        return cls() if cls is not ModelConfig else None
+def _clean(cls, data: Any, source: str, path: str = "") -> dict:
+    """One layer (a YAML file, the CLI options, a preset) checked key by key against `cls` and RULES,
+    before it is merged with the others, so an error names the layer it came from. Returns the layer
+    with normalised values."""
+    here = path or "the config"
     if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
+        raise ValueError(f"{source}: {here} must be a mapping of keys to values, got {type(data).__name__}")
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(data) - set(known), key=str)
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {', '.join(known)}")
-    kwargs = {}
+        at = f"{source}: {path}" if path else source
+        raise ValueError(f"{at}: unknown key(s) {unknown}; valid keys: {', '.join(known)}")
+    out: dict = {}
     for key, value in data.items():
-        if key == "train":
-            value = _build(TrainSettings, value, f"{where}.train")
-        elif key == "models":
-            value = [_model_config(item, f"{where}.models[{i}]") for i, item in enumerate(value or [])]
-        kwargs[key] = value
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+        dotted = f"{path}.{key}" if path else key
+        if cls is RunConfig and key == "train":
+            out[key] = _clean(TrainSettings, value or {}, source, "train")
+        elif cls is RunConfig and key == "models":
+            if not isinstance(value, list):
+                raise ValueError(f"{source}: models must be a list of model names or mappings, got {value!r}")
+            out[key] = [_clean_model(item, source, f"models[{i}]") for i, item in enumerate(value)]
+        else:
+            out[key] = check_value(key, value, where=source, dotted=dotted, optional=cls is ModelConfig)
+    return out
 
 
-def _model_config(item: Any, where: str) -> ModelConfig:
-    if isinstance(item, str):
-        return ModelConfig(item)
+def _clean_model(item: Any, source: str, path: str) -> str | dict:
+    if isinstance(item, str) and item.strip():
+        return item
     if isinstance(item, dict) and "name" in item:
-        return _build(ModelConfig, item, where)
-    raise ValueError(f"{where}: a model is a registry name or a mapping with a 'name' key, got {item!r}")
+        name = check_value("name", item["name"], where=source, dotted=f"{path}.name")
+        return _clean(ModelConfig, item, source, f"{path} ({name})")
+    raise ValueError(f"{source}: {path}: a model is a registry name or a mapping with a 'name' key, got {item!r}")
+
+
+def _build(data: dict) -> RunConfig:
+    """A RunConfig from a merged, already checked mapping."""
+    kwargs = dict(data)
+    if "train" in kwargs:
+        kwargs["train"] = TrainSettings(**kwargs["train"])
+    if "models" in kwargs:
+        kwargs["models"] = [ModelConfig(m) if isinstance(m, str) else ModelConfig(**m) for m in kwargs["models"]]
+    return RunConfig(**kwargs)
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -175,13 +280,19 @@ def _merge(base: dict, override: dict) -> dict:
 
 
 def load_yaml(path: str | os.PathLike) -> dict:
+    """A config file as a mapping; errors name the file (safe_load: YAML tags that build Python objects
+    are refused, never run)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a folder; --config takes a YAML file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file; a config file is YAML text (UTF-8)") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+        raise ValueError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a config file is a mapping of keys to values")
     return data
@@ -193,8 +304,21 @@ def preset(name: str) -> dict:
     return yaml.safe_load(text) or {}
 
 
-def _parse_scalar(text: str) -> Any:
-    return yaml.safe_load(text) if text != "" else None
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line from a YAML error: what is wrong and where."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}" if mark is not None else problem
+
+
+def _parse_scalar(text: str, assignment: str) -> Any:
+    if text == "":
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"--set {assignment!r}: the value is not valid YAML ({_yaml_problem(exc)}); give a "
+                         "plain number, word or true/false") from None
 
 
 def apply_set(data: dict, assignment: str) -> dict:
@@ -203,22 +327,23 @@ def apply_set(data: dict, assignment: str) -> dict:
     if "=" not in assignment:
         raise ValueError(f"--set {assignment!r}: expected KEY=VALUE, e.g. train.epochs=2 or model_1.image_size=128")
     key, raw = assignment.split("=", 1)
-    value = _parse_scalar(raw)
+    value = _parse_scalar(raw, assignment)
     head, _, rest = key.strip().partition(".")
+    source = f"--set {assignment}"
     run_keys = {f.name for f in fields(RunConfig)}
     if head in run_keys:
         if head == "train" and rest:
-            return _merge(data, {"train": {rest: value}})
+            return _merge(data, _clean(RunConfig, {"train": {rest: value}}, source))
         if rest:
             raise ValueError(f"--set {assignment!r}: {head!r} has no sub-keys")
-        return _merge(data, {head: value})
+        return _merge(data, _clean(RunConfig, {head: value}, source))
     if not rest:
         raise ValueError(f"--set {assignment!r}: unknown key {head!r}; valid keys: "
                          f"{', '.join(sorted(run_keys))}, train.<key>, or <model>.<key>")
     models = [m if isinstance(m, dict) else {"name": m} for m in data.get("models", list(DEFAULT_MODELS))]
     for m in models:
         if m["name"] == head:
-            m[rest] = value
+            m.update(_clean(ModelConfig, {rest: value}, source, head))
             break
     else:
         raise ValueError(f"--set {assignment!r}: no model named {head!r} in this run; models: "
@@ -226,14 +351,19 @@ def apply_set(data: dict, assignment: str) -> dict:
     return {**data, "models": models}
 
 
-def make_config(*layers: dict, sets: list[str] = ()) -> RunConfig:
-    """Merge dict layers (lowest precedence first), apply `--set`s, validate, return a RunConfig."""
+def make_config(*layers: dict | tuple[str, dict], sets: list[str] = ()) -> RunConfig:
+    """Merge dict layers (lowest precedence first), apply `--set`s, validate, return a RunConfig.
+
+    A layer is a mapping, or a (source, mapping) pair whose source (a file name, "command line") is
+    named in its errors. Every layer is checked on its own before any work starts.
+    """
     data: dict = {}
     for layer in layers:
-        data = _merge(data, layer)
+        source, mapping = layer if isinstance(layer, tuple) else ("config", layer)
+        data = _merge(data, _clean(RunConfig, mapping, source))
     for assignment in sets:
         data = apply_set(data, assignment)
-    config = _build(RunConfig, data, "config")
+    config = _build(data)
     names = [m.name for m in config.models]
     if not names:
         raise ValueError("config: no models to train; list at least one under 'models'")

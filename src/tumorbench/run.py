@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +32,10 @@ from tumorbench.config import ResolvedModel, RunConfig, resolve_model
 from tumorbench.data.folder import DatasetIndex, ImageRecord, scan_dataset
 from tumorbench.data.images import load_images
 from tumorbench.data.preprocess import PreprocessSpec
-from tumorbench.data.split import stratified_split, write_split_list
+from tumorbench.data.split import check_trainable, coverage_warnings, stratified_split, write_split_list
 from tumorbench.device import seed_everything, select_device
 from tumorbench.predictions.io import predictions_frame, read_predictions, write_predictions
-from tumorbench.runfolder import FAILED_FILE, MODEL_FILES
+from tumorbench.runfolder import CONFIG_FILE, FAILED_FILE, MODEL_FILES
 from tumorbench.training.arrays import ImageArrays
 from tumorbench.training.checkpoint import save_checkpoint
 from tumorbench.training.fit import TrainingDiverged, fit, predict_proba
@@ -55,19 +56,33 @@ class SplitRecords:
 
 
 def default_run_dir() -> Path:
-    return Path("runs") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    """runs/<timestamp>, with a -2, -3... suffix when that folder is already there."""
+    stamp = Path("runs") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate, k = stamp, 1
+    while candidate.exists():
+        k += 1
+        candidate = stamp.with_name(f"{stamp.name}-{k}")
+    return candidate
 
 
 def prepare_run_dir(out: Path, *, resume: bool) -> None:
-    """Refuse to mix two benchmarks in one folder; `resume` continues an interrupted run."""
+    """Refuse to mix two benchmarks in one folder; `resume` continues an interrupted run.
+
+    A new run claims its folder with an exclusive create of config.yaml (filled in right after), so
+    two runs started at the same moment with the same --out can never share it: one of them stops."""
     if out.exists() and any(out.iterdir()):
-        if not (out / "config.yaml").is_file():
+        if not (out / CONFIG_FILE).is_file():
             raise RunFolderError(f"{out}: folder exists, is not empty and is not a tumorbench run; "
                                  "choose another --out")
         if not resume:
             raise RunFolderError(f"{out}: a run folder already exists here; pass --resume to finish it "
                                  "(finished models are kept) or choose another --out")
+        return
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(out / CONFIG_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        raise RunFolderError(f"{out}: another run claimed this folder a moment ago; choose another --out") from None
 
 
 def model_is_complete(folder: Path) -> bool:
@@ -223,29 +238,49 @@ def train_and_predict(rm: ResolvedModel, splits: SplitRecords, cache: ArrayCache
     return info
 
 
+def _read_previous_config(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        previous = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"{path}: the run's config is damaged ({type(exc).__name__}); --resume cannot tell "
+                             "how the run was started: choose another --out") from None
+    if previous is not None and not isinstance(previous, dict):
+        raise RunFolderError(f"{path}: not a tumorbench run config; choose another --out")
+    return previous
+
+
 def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool = False) -> Path:
-    """Train and predict every model of `config` into the run folder `out`; returns `out`."""
-    prepare_run_dir(out, resume=resume)
-    seed_everything(config.seed, deterministic=config.deterministic)
+    """Train and predict every model of `config` into the run folder `out`; returns `out`.
+
+    Raises ModelsFailed, after every other model finished, when some models' training diverged."""
+    # The dataset is checked before the run folder exists: a bad layout leaves nothing to clean up.
+    index = scan_dataset(data_root)
+    check_trainable(index.records("train"), where=str(index.root))
     device = select_device(config.device)
     models = [resolve_model(m, config) for m in config.models]
+    prepare_run_dir(out, resume=resume)
+    seed_everything(config.seed, deterministic=config.deterministic)
     resolved = {**config.to_dict(), "data": str(data_root), "out": str(out),
                 "resolved_models": [m.to_dict() for m in models], "environment": environment()}
-    config_path = out / "config.yaml"
-    if resume and config_path.is_file():
-        previous = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    config_path = out / CONFIG_FILE
+    previous = _read_previous_config(config_path) if resume else None
+    if previous:  # empty: the folder was claimed but the run stopped before its config was written
         if (previous.get("resolved_models") != resolved["resolved_models"] or previous.get("seed") != config.seed
                 or previous.get("dedup", "none") != config.dedup):
             raise RunFolderError(f"{out}: --resume with a different config than the run was started with; "
                                  "use the same options or another --out")
     write_text(config_path, yaml.safe_dump(resolved, sort_keys=False))
 
-    index = scan_dataset(data_root)
     audit = audit_into(out, data_root)
     cache = ArrayCache(index.root, [r for split in ("train", "val", "test") for r in index.splits.get(split, [])])
     splits = split_dataset(index, cache, models[0].preprocess, config, audit)
     for name, recs in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
         write_split_list(out / "splits" / f"{name}.csv", recs)
+    check_trainable(splits.train, where=str(index.root))  # unreadable files or dedup may have emptied a class
+    for warning in coverage_warnings({"training": splits.train, "validation": splits.val, "test": splits.test}):
+        log.warning("%s (the report says so too)", warning)
     skipped = pd.DataFrame(sorted(cache.bad.items()), columns=["path", "reason"])
     atomic_write(out / "skipped_files.csv", lambda p: skipped.to_csv(p, index=False))
     if len(skipped):

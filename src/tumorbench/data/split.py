@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tumorbench._io import atomic_write
+from tumorbench.classes import CLASS_NAMES
 from tumorbench.data.folder import ImageRecord
 
 
@@ -34,8 +35,46 @@ def stratified_split(
             "validation split needs at least 2 per class"
         )
     n_val = max(len(counts), round(fraction * len(ordered)))
-    train, val = train_test_split(ordered, test_size=n_val, stratify=labels, random_state=seed)
+    if len(ordered) - n_val < len(counts):
+        # Stratification needs every class on both sides; say which setting to change, not scikit-learn's words.
+        raise ValueError(
+            f"val_fraction {fraction:g} leaves {len(ordered) - n_val} of {len(ordered)} training images for "
+            f"training, fewer than the {len(counts)} classes; lower val_fraction (default 0.2)"
+        )
+    try:
+        train, val = train_test_split(ordered, test_size=n_val, stratify=labels, random_state=seed)
+    except ValueError as exc:  # scikit-learn's words name its own arguments, not ours
+        raise ValueError(f"cannot draw a stratified validation split of val_fraction {fraction:g} from "
+                         f"{len(ordered)} training images ({dict(counts)}): {exc}; change val_fraction") from None
     return sorted(train, key=lambda r: r.path), sorted(val, key=lambda r: r.path)
+
+
+def missing_classes(records: Sequence[ImageRecord]) -> list[str]:
+    """The classes of CLASS_NAMES with no labelled image among `records`, in class order."""
+    present = {r.label for r in records}
+    return [c for c in CLASS_NAMES if c not in present]
+
+
+def coverage_warnings(splits: dict[str, Sequence[ImageRecord]]) -> list[str]:
+    """A sentence for each split that lacks classes: its scores say nothing about those classes."""
+    out = []
+    for name, records in splits.items():
+        missing = missing_classes(records)
+        if missing and records:
+            out.append(f"the {name} split has no image of {', '.join(missing)}: its scores say nothing about "
+                       f"{'that class' if len(missing) == 1 else 'those classes'}")
+    return out
+
+
+def check_trainable(records: Sequence[ImageRecord], *, where: str) -> None:
+    """Refuse a training split with fewer than two classes: any model would score 100 % by predicting it."""
+    present = sorted({r.label for r in records if r.label is not None})
+    if len(present) < 2:
+        raise ValueError(
+            f"{where}: the training split has {'only the class ' + present[0] if present else 'no labelled image'}"
+            f"; a classifier needs at least two classes to learn anything (expected class folders: "
+            f"{', '.join(CLASS_NAMES)})"
+        )
 
 
 def write_split_list(path: str | os.PathLike, records: Sequence[ImageRecord]) -> Path:

@@ -100,6 +100,16 @@ def run_test_duplicates(run_dir: Path, test_images: list[str]) -> dict[str, str]
     return duplicated_images(audit, test_images, reference)
 
 
+def split_notes(run_dir: Path) -> list[str]:
+    """Warnings about the run's split lists: a split without some class (its scores say nothing of it)."""
+    from tumorbench.data.split import coverage_warnings, read_split_list
+
+    lists = {label: run_dir / "splits" / f"{name}.csv"
+             for label, name in (("training", "train"), ("validation", "val"), ("test", "test"))}
+    present = {label: read_split_list(path) for label, path in lists.items() if path.is_file()}
+    return [f"Warning: {w[0].upper()}{w[1:]}." for w in coverage_warnings(present)]
+
+
 def load_run(run_dir: Path) -> RunContents:
     """Every complete model of a run folder, evaluated; raises when none is complete."""
     run_dir = Path(run_dir)
@@ -111,7 +121,7 @@ def load_run(run_dir: Path) -> RunContents:
             f"{run_dir}: not a run folder (no models/ sub-folder); create one with `tumorbench run`, "
             "or evaluate predictions files directly with `tumorbench evaluate`"
         )
-    notes: list[str] = []
+    notes: list[str] = split_notes(run_dir)
     folders = sorted(p.name for p in models_dir.iterdir() if p.is_dir())
     frames: dict[str, pd.DataFrame] = {}
     for name in model_order(run_dir, folders, notes):
