@@ -74,3 +74,17 @@ def require_sartaj() -> Path:
         pytest.skip(f"the shared Sartaj dataset is not at {SARTAJ} (tests read ../shared in place; "
                     "clone the project beside shared/ to run them)")
     return SARTAJ
+
+
+# Property-based tests (hypothesis): a few seconds in CI; `HYPOTHESIS_PROFILE=long python -m pytest
+# tests/test_fuzz.py` runs thousands of cases per property.
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("ci", max_examples=60, deadline=None,
+                              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    settings.register_profile("long", max_examples=5000, deadline=None,
+                              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # the test extra installs hypothesis; without it only the fuzz tests skip
+    pass

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from tumorbench.data.balance import check_strategy
@@ -62,6 +63,8 @@ def check_value(key: str, value: Any, *, where: str, dotted: str | None = None, 
     `config`), the key, the value and what is valid."""
     rule = RULES[key]
     dotted = dotted or key
+    if isinstance(value, np.generic):  # numpy scalars read as plain numbers, and print as such in errors
+        value = value.item()
     if value is None and (optional or rule.optional):
         return None
 

@@ -35,7 +35,7 @@ from tumorbench.data.preprocess import PreprocessSpec
 from tumorbench.data.split import check_trainable, coverage_warnings, stratified_split, write_split_list
 from tumorbench.device import seed_everything, select_device
 from tumorbench.predictions.io import predictions_frame, read_predictions, write_predictions
-from tumorbench.runfolder import CONFIG_FILE, FAILED_FILE, MODEL_FILES
+from tumorbench.runfolder import CONFIG_FILE, FAILED_FILE, MODEL_FILES, MODELS_DIR
 from tumorbench.training.arrays import ImageArrays
 from tumorbench.training.checkpoint import save_checkpoint
 from tumorbench.training.fit import TrainingDiverged, fit, predict_proba
@@ -251,6 +251,22 @@ def _read_previous_config(path: Path) -> dict | None:
     return previous
 
 
+def _check_resumable(out: Path, previous: dict, resolved: dict, config: RunConfig) -> None:
+    """--resume keeps the split (seed, dedup, validation share) and every complete model as they were;
+    a model that failed or never finished may come back with new settings (a lower learning rate)."""
+    changed = [key for key in ("seed", "dedup", "val_fraction")
+               if previous.get(key, RunConfig.__dataclass_fields__[key].default) != resolved[key]]
+    before = {m["name"]: m for m in previous.get("resolved_models") or []}
+    for model in resolved["resolved_models"]:
+        folder = out / MODELS_DIR / model["name"]
+        if model_is_complete(folder) and before.get(model["name"]) != model:
+            changed.append(f"the settings of complete model {model['name']}")
+    if changed:
+        raise RunFolderError(f"{out}: --resume with a different config than the run was started with "
+                             f"({', '.join(changed)}); use the same options (only unfinished or failed models may "
+                             "change) or another --out")
+
+
 def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool = False) -> Path:
     """Train and predict every model of `config` into the run folder `out`; returns `out`.
 
@@ -267,10 +283,7 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     config_path = out / CONFIG_FILE
     previous = _read_previous_config(config_path) if resume else None
     if previous:  # empty: the folder was claimed but the run stopped before its config was written
-        if (previous.get("resolved_models") != resolved["resolved_models"] or previous.get("seed") != config.seed
-                or previous.get("dedup", "none") != config.dedup):
-            raise RunFolderError(f"{out}: --resume with a different config than the run was started with; "
-                                 "use the same options or another --out")
+        _check_resumable(out, previous, resolved, config)
     write_text(config_path, yaml.safe_dump(resolved, sort_keys=False))
 
     audit = audit_into(out, data_root)

@@ -35,10 +35,13 @@ _IMPORT_OPS = {"GLOBAL", "STACK_GLOBAL", "INST"}
 _SCAN_LIMIT = 64 << 20  # bytes of a plain pickle scanned for the objects it names
 
 
-def _named_globals(path: Path) -> list[str] | None:
-    """The Python objects a plain (non-zip) pickle file imports, read with pickletools without running
-    anything; None when the file is not a pickle at all."""
-    data = path.read_bytes()[:_SCAN_LIMIT]
+# Objects PyTorch's own archives name (tensor rebuilding, storages, ordered dicts): not worth quoting.
+_PLAIN_PREFIXES = ("torch.", "collections.OrderedDict")
+
+
+def _named_globals(data: bytes) -> list[str] | None:
+    """The Python objects a pickle imports, read with pickletools without running anything, PyTorch's
+    own left out; None when the bytes are not a pickle at all."""
     names: list[str] = []
     strings: list[str] = []
     try:
@@ -51,24 +54,31 @@ def _named_globals(path: Path) -> list[str] | None:
                 names.append(".".join(strings[-2:]) if len(strings) >= 2 else "?")
     except Exception:  # pickletools raises ValueError and others on bytes that are no pickle
         return None
-    return names
+    return [n for n in names if not n.startswith(_PLAIN_PREFIXES)]
+
+
+def _pickle_bytes(path: Path) -> bytes:
+    """The pickle of a file: the file itself, or the data.pkl inside a torch.save zip archive."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            inner = [n for n in zf.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+            return zf.read(inner[0])[:_SCAN_LIMIT] if inner else b""
+    with open(path, "rb") as fh:
+        return fh.read(_SCAN_LIMIT)
 
 
 def _reason(exc: BaseException, path: Path) -> str | None:
     """What the weights-only unpickler objected to, without PyTorch's advice to turn the check off;
     None when the file is no pickle at all (damaged, or another format)."""
+    names = _named_globals(_pickle_bytes(path))
+    if names:
+        return f"it names the Python object(s) {', '.join(sorted(set(names))[:5])}"
     found = re.search(r"unsupported GLOBAL ([\w.]+)", str(exc), re.I)
     if found:
         return f"it names the Python object {found.group(1)}"
-    if zipfile.is_zipfile(path):
-        return "it holds objects other than tensors and plain data"
-    names = _named_globals(path)
-    if names is None:
+    if names is None and not zipfile.is_zipfile(path):
         return None
-    if names:
-        shown = ", ".join(sorted(set(names))[:5])
-        return f"it is a pickle that names the Python object(s) {shown}"
-    return "it is a pickle that PyTorch's weights-only reader does not accept"
+    return "it holds objects other than tensors and plain data"
 
 
 def torch_load(path: str | os.PathLike, *, trust_pickle: bool = False, fix: str | None = None) -> Any:

