@@ -7,7 +7,6 @@ values, the logits guess, one-class datasets, stub run folders, audit wording, z
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle

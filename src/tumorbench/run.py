@@ -18,7 +18,6 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -27,18 +26,17 @@ import tumorbench
 from tumorbench._io import atomic_write, read_json, write_json, write_text
 from tumorbench.audit import AUDIT_FILE, audit_dataset, drop_duplicated_test, group_split, shortcut_sentence
 from tumorbench.audit.dedup import clean_validation
-from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS, class_index
-from tumorbench.config import ResolvedModel, RunConfig, resolve_model
+from tumorbench.classes import PROB_COLUMNS, class_index
+from tumorbench.config import RunConfig, resolve_model
 from tumorbench.data.folder import DatasetIndex, ImageRecord, scan_dataset
 from tumorbench.data.images import load_images
 from tumorbench.data.preprocess import PreprocessSpec
 from tumorbench.data.split import check_trainable, coverage_warnings, stratified_split, write_split_list
 from tumorbench.device import seed_everything, select_device
-from tumorbench.predictions.io import predictions_frame, read_predictions, write_predictions
-from tumorbench.runfolder import CONFIG_FILE, FAILED_FILE, MODEL_FILES, MODELS_DIR
+from tumorbench.executors.base import CellFailure, CellJob, DecodedImages, LocalExecutor
+from tumorbench.predictions.io import read_predictions
+from tumorbench.runfolder import CONFIG_FILE, FAILED_FILE, MODELS_DIR, model_is_complete, record_failure, write_model
 from tumorbench.training.arrays import ImageArrays
-from tumorbench.training.checkpoint import save_checkpoint
-from tumorbench.training.fit import TrainingDiverged, fit, predict_proba
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +83,9 @@ def prepare_run_dir(out: Path, *, resume: bool) -> None:
         raise RunFolderError(f"{out}: another run claimed this folder a moment ago; choose another --out") from None
 
 
-def model_is_complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in MODEL_FILES)
-
-
-def read_failure(folder: Path) -> dict | None:
-    """The failure record of a model folder (`failed.json`), or None when the model has not failed."""
-    path = folder / FAILED_FILE
-    return read_json(path) if path.is_file() else None
+def images_key(spec: PreprocessSpec) -> tuple:
+    """What decoding depends on: models with the same size, colour mode and filter share their arrays."""
+    return (spec.size, spec.mode, spec.resize)
 
 
 class ArrayCache:
@@ -105,20 +98,22 @@ class ArrayCache:
     def __init__(self, root: Path, records: list[ImageRecord]):
         self.root = root
         self.records = records
-        self._arrays: dict[tuple, tuple] = {}
+        self._decoded: dict[tuple, DecodedImages] = {}
         self.bad: dict[str, str] = {}
 
-    def get(self, records: list[ImageRecord], spec: PreprocessSpec) -> ImageArrays:
-        key = (spec.size, spec.mode, spec.resize)
-        if key not in self._arrays:
+    def decoded(self, spec: PreprocessSpec) -> DecodedImages:
+        key = images_key(spec)
+        if key not in self._decoded:
             paths = [r.path for r in self.records]
             x, ok, bad = load_images(self.root, paths, spec)
             self.bad.update(dict(bad))
-            self._arrays[key] = (x, {paths[i]: n for n, i in enumerate(ok)})
-        x, position = self._arrays[key]
-        keep = [r for r in records if r.path in position]
-        rows = [position[r.path] for r in keep]
-        return ImageArrays.from_numpy(x[rows], [r.label for r in keep], [r.path for r in keep])
+            self._decoded[key] = DecodedImages(x, [paths[i] for i in ok], [self.records[i].label for i in ok])
+        return self._decoded[key]
+
+    def get(self, records: list[ImageRecord], spec: PreprocessSpec) -> ImageArrays:
+        decoded = self.decoded(spec)
+        readable = set(decoded.paths)
+        return decoded.arrays([r.path for r in records if r.path in readable])
 
 
 def split_dataset(index: DatasetIndex, cache: ArrayCache, spec: PreprocessSpec, config: RunConfig,
@@ -203,41 +198,6 @@ def environment() -> dict:
             "platform": platform.platform(), "cuda": torch.cuda.is_available()}
 
 
-def train_and_predict(rm: ResolvedModel, splits: SplitRecords, cache: ArrayCache, folder: Path, *,
-                      config: RunConfig, device: torch.device, resolved: dict) -> dict:
-    spec = rm.preprocess
-    train, val, test = (cache.get(recs, spec) for recs in (splits.train, splits.val, splits.test))
-    log.info("training %s (%s, %d px %s, balance %s) on %d images, validating on %d", rm.name,
-             rm.architecture, spec.size, spec.mode, rm.balance, len(train), len(val))
-    result = fit(rm, train, val, device=device)
-    for note in result.notes:
-        log.warning("%s: %s", rm.name, note)
-    n_params = sum(p.numel() for p in result.model.parameters())
-    info = {
-        "name": rm.name, "architecture": rm.architecture, "balance": rm.balance,
-        "weights": result.weights_source, "notes": result.notes, "preprocessing": spec.to_dict(),
-        "epochs": len(result.history["epoch"]), "best_epoch": result.best_epoch,
-        "train_seconds": result.train_seconds, "n_params": n_params, "device": str(device),
-        "class_weights": result.class_weights, "train_images": len(train), "seed": rm.seed,
-        "train_class_counts": dict(zip(CLASS_NAMES, np.bincount(train.y.numpy(), minlength=len(CLASS_NAMES)).tolist())),
-        "epoch_class_counts": dict(zip(CLASS_NAMES, result.history["class_counts"][0])),
-    }
-    save_checkpoint(folder / "checkpoint.pt", model=result.model, architecture=rm.architecture, spec=spec,
-                    meta={"name": rm.name, "config": resolved, "model_config": rm.to_dict(),
-                          "history": result.history, "best_epoch": result.best_epoch,
-                          "weights": result.weights_source, "notes": result.notes})
-    write_json(folder / "history.json", result.history)
-    for split_name, arrays in (("val", val), ("test", test)):
-        probs = predict_proba(result.model, arrays, spec=spec, device=device, batch_size=rm.batch_size * 2)
-        if not np.isfinite(probs).all():
-            raise TrainingDiverged(f"the best epoch's weights give non-finite probabilities on the {split_name} "
-                                   "split; lower the learning rate", epoch=result.best_epoch)
-        frame = predictions_frame(arrays.paths, arrays.labels, probs)
-        write_predictions(folder / f"predictions_{split_name}.csv", frame)
-    write_json(folder / "info.json", info)  # written last: its presence marks the model as complete
-    return info
-
-
 def _read_previous_config(path: Path) -> dict | None:
     if not path.is_file():
         return None
@@ -267,10 +227,13 @@ def _check_resumable(out: Path, previous: dict, resolved: dict, config: RunConfi
                              "change) or another --out")
 
 
-def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool = False) -> Path:
+def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool = False,
+                  executor=None) -> Path:
     """Train and predict every model of `config` into the run folder `out`; returns `out`.
 
-    Raises ModelsFailed, after every other model finished, when some models' training diverged."""
+    `executor` (see `tumorbench.executors.make_executor`; default: local, one model after the other)
+    trains the models; the run folder is written here only. Raises ModelsFailed, after every other
+    model finished, when some models could not be trained."""
     # The dataset is checked before the run folder exists: a bad layout leaves nothing to clean up.
     index = scan_dataset(data_root)
     check_trainable(index.records("train"), where=str(index.root))
@@ -299,20 +262,27 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     if len(skipped):
         log.warning("%d unreadable image(s) skipped; listed in %s", len(skipped), out / "skipped_files.csv")
 
+    jobs = []
+    for rm in models:
+        if resume and model_is_complete(out / MODELS_DIR / rm.name):
+            log.info("%s: already complete in %s, kept", rm.name, out / MODELS_DIR / rm.name)
+            continue
+        cache.decoded(rm.preprocess)  # decoded here, once per spec, whoever trains the model
+        jobs.append(CellJob(rm, images_key(rm.preprocess), [r.path for r in splits.train],
+                            [r.path for r in splits.val], [r.path for r in splits.test]))
+    images = {images_key(rm.preprocess): cache.decoded(rm.preprocess) for rm in models}
     failures: dict[str, dict] = {}
-    for k, rm in enumerate(models, 1):
-        folder = out / "models" / rm.name
-        if resume and model_is_complete(folder):
-            log.info("%s: already complete in %s, kept", rm.name, folder)
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            train_and_predict(rm, splits, cache, folder, config=config, device=device, resolved=resolved)
-        except TrainingDiverged as exc:
-            # One model that cannot be trained must not cost the others: record it, go on.
-            failures[rm.name] = record_failure(folder, rm.name, exc)
-            continue
-        (folder / FAILED_FILE).unlink(missing_ok=True)  # a retried model that now trains is no failure
+    with executor or LocalExecutor() as ex:
+        for job, outcome in ex.map(jobs, images, device=str(device), resolved=resolved):
+            folder = out / MODELS_DIR / job.model.name
+            if isinstance(outcome, CellFailure):
+                # One model that cannot be trained must not cost the others: record it, go on.
+                failures[job.model.name] = record_failure(folder, job.model.name, epoch=outcome.epoch,
+                                                          reason=outcome.reason, error=outcome.error)
+                log.error("%s failed at epoch %s: %s; the other models go on (details in %s)", job.model.name,
+                          outcome.epoch, outcome.reason, folder / FAILED_FILE)
+                continue
+            write_model(folder, outcome)
     if failures:
         raise ModelsFailed(out, failures, len(models))
     return out
@@ -323,23 +293,11 @@ class ModelsFailed(RuntimeError):
 
     def __init__(self, out: Path, failures: dict[str, dict], n_models: int):
         self.out, self.failures, self.n_models = out, failures, n_models
-        listed = "; ".join(f"{name}: epoch {f['epoch']}: {f['reason']}" for name, f in failures.items())
+        listed = "; ".join(f"{name}: " + (f"epoch {f['epoch']}: " if f.get("epoch") else "") + f["reason"]
+                           for name, f in failures.items())
         super().__init__(f"{len(failures)} of {n_models} model(s) failed ({listed}); the others are complete. "
                          f"Fix the setting and finish with `tumorbench run --resume --out {out}` (failed models "
                          "are retried, complete ones kept)")
-
-
-def record_failure(folder: Path, name: str, exc: TrainingDiverged) -> dict:
-    """Write `failed.json` (model, epoch, reason) and say so; the model is not marked complete."""
-    failure = {"name": name, "epoch": exc.epoch, "reason": exc.reason, "error": "diverged",
-               "time": _dt.datetime.now().isoformat(timespec="seconds")}
-    # Files of an earlier attempt would make the folder look complete or mix two trainings.
-    for stale in MODEL_FILES:
-        (folder / stale).unlink(missing_ok=True)
-    write_json(folder / FAILED_FILE, failure)
-    log.error("%s failed at epoch %s: %s; the other models go on (details in %s)", name, exc.epoch, exc.reason,
-              folder / FAILED_FILE)
-    return failure
 
 
 def summary_table(out: Path) -> pd.DataFrame:

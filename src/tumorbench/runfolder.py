@@ -10,6 +10,13 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the report reads this module and must not pay for importing PyTorch
+    from tumorbench.training.cell import CellResult
+
 CONFIG_FILE = "config.yaml"
 MODELS_DIR = "models"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -19,3 +26,45 @@ VAL_PREDICTIONS = "predictions_val.csv"
 TEST_PREDICTIONS = "predictions_test.csv"
 FAILED_FILE = "failed.json"
 MODEL_FILES = (CHECKPOINT_FILE, HISTORY_FILE, INFO_FILE, VAL_PREDICTIONS, TEST_PREDICTIONS)
+
+
+def write_model(folder: Path, result: CellResult) -> None:
+    """Write a trained cell into its model folder; info.json last, so a folder is complete only when
+    every file is whole. A failure record of an earlier attempt is removed."""
+    from tumorbench._io import write_json
+    from tumorbench.predictions.io import write_predictions
+    from tumorbench.training.checkpoint import write_checkpoint
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_checkpoint(folder / CHECKPOINT_FILE, result.checkpoint)
+    write_json(folder / HISTORY_FILE, result.history)
+    write_predictions(folder / VAL_PREDICTIONS, result.predictions["val"])
+    write_predictions(folder / TEST_PREDICTIONS, result.predictions["test"])
+    write_json(folder / INFO_FILE, result.info)
+    (folder / FAILED_FILE).unlink(missing_ok=True)
+
+
+def model_is_complete(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in MODEL_FILES)
+
+
+def record_failure(folder: Path, name: str, *, epoch: int | None, reason: str, error: str = "diverged") -> dict:
+    """Write `failed.json` (model, epoch, reason); files of an earlier attempt are removed so the folder
+    can never look complete or mix two trainings."""
+    from tumorbench._io import write_json
+
+    failure = {"name": name, "epoch": epoch, "reason": reason, "error": error,
+               "time": _dt.datetime.now().isoformat(timespec="seconds")}
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in MODEL_FILES:
+        (folder / stale).unlink(missing_ok=True)
+    write_json(folder / FAILED_FILE, failure)
+    return failure
+
+
+def read_failure(folder: Path) -> dict | None:
+    """The failure record of a model folder, or None when the model has not failed."""
+    from tumorbench._io import read_json
+
+    path = folder / FAILED_FILE
+    return read_json(path) if path.is_file() else None

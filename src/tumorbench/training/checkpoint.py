@@ -21,15 +21,25 @@ FORMAT = "tumorbench-checkpoint"
 VERSION = 1
 
 
-def save_checkpoint(path: str | os.PathLike, *, model: nn.Module, architecture: str, spec: PreprocessSpec,
-                    meta: dict[str, Any]) -> Path:
-    payload = {
+def checkpoint_payload(*, model: nn.Module, architecture: str, spec: PreprocessSpec,
+                       meta: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint holds: tensors, plain containers, strings and numbers only, so that it loads
+    with PyTorch's weights-only unpickler (see `tumorbench.safe_load`)."""
+    return {
         "format": FORMAT, "version": VERSION, "architecture": architecture,
         "class_names": list(CLASS_NAMES), "preprocess": spec.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         **meta,
     }
+
+
+def write_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     return atomic_write(path, lambda p: torch.save(payload, p))
+
+
+def save_checkpoint(path: str | os.PathLike, *, model: nn.Module, architecture: str, spec: PreprocessSpec,
+                    meta: dict[str, Any]) -> Path:
+    return write_checkpoint(path, checkpoint_payload(model=model, architecture=architecture, spec=spec, meta=meta))
 
 
 @dataclass

@@ -1,0 +1,112 @@
+"""The executor-independent part: the job, the decoded images it reads, the function a worker runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tumorbench.config import ResolvedModel
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class DecodedImages:
+    """Every image of the dataset decoded at one preprocessing spec: what a cell's arrays are sliced from.
+
+    Sent to Ray's object store once per spec (numpy arrays are shared zero-copy by the workers of a node
+    and cross the network once per node), never once per task."""
+
+    x: np.ndarray  # uint8 (N, C, H, W)
+    paths: list[str]
+    labels: list[str | None]
+
+    def arrays(self, paths: Sequence[str]):
+        from tumorbench.training.arrays import ImageArrays
+
+        position = {p: i for i, p in enumerate(self.paths)}
+        rows = [position[p] for p in paths]
+        return ImageArrays.from_numpy(self.x[rows], [self.labels[i] for i in rows], list(paths))
+
+
+@dataclass
+class CellJob:
+    """One model to train: its resolved settings and the image paths of its three splits."""
+
+    model: ResolvedModel
+    images_key: tuple  # which DecodedImages it reads (its preprocessing: size, mode, resize)
+    train: list[str]
+    val: list[str]
+    test: list[str]
+
+
+@dataclass
+class CellFailure:
+    """A cell that could not be trained: where and why (written to the model's failed.json)."""
+
+    epoch: int | None
+    reason: str
+    error: str = "diverged"
+
+
+def run_cell(job: CellJob, images: DecodedImages, *, device: str, resolved: dict, threads: int | None = None):
+    """Train one cell; returns a CellResult, or a CellFailure when training diverged.
+
+    Runs in the driver (local executor) or in a Ray worker; `threads` sets PyTorch's intra-op threads
+    (a worker gets the CPUs Ray reserved for it)."""
+    import torch
+
+    from tumorbench.device import select_device
+    from tumorbench.training.cell import train_cell
+    from tumorbench.training.fit import TrainingDiverged
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return train_cell(job.model, images.arrays(job.train), images.arrays(job.val), images.arrays(job.test),
+                          device=select_device(device), resolved=resolved)
+    except TrainingDiverged as exc:
+        return CellFailure(exc.epoch, exc.reason)
+
+
+class LocalExecutor:
+    """One cell after the other, in this process."""
+
+    name = "local"
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def describe(self) -> dict:
+        return {"executor": "local"}
+
+    def map(self, jobs: Sequence[CellJob], images: dict[tuple, DecodedImages], *, device: str,
+            resolved: dict) -> Iterator[tuple[CellJob, object]]:
+        for job in jobs:
+            yield job, run_cell(job, images[job.images_key], device=device, resolved=resolved)
+
+
+def make_executor(name: str = "local", *, address: str | None = None, cpus_per_task: int | None = None,
+                  gpus_per_task: float | None = None, num_cpus: int | None = None):
+    """An executor by name (`local` or `ray`); errors list the valid names and the extra to install."""
+    if name == "local":
+        return LocalExecutor()
+    if name == "ray":
+        from tumorbench.executors.ray_tasks import RayExecutor
+
+        return RayExecutor(address=address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,
+                           num_cpus=num_cpus)
+    raise ValueError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
+
+
+def default_cpus_per_task() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
