@@ -69,6 +69,12 @@ def _report_despite_failures():
         failures.error = exc
 
 
+def _finish_tracking(tracker, failed: _Failures) -> None:
+    if tracker is not None and tracker.state:
+        tracker.finish(status="FINISHED" if failed.error is None else "FAILED")
+        click.echo(f"mlflow: run {tracker.state['run_id']} in {tracker.uri}")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="tumorbench")
 @click.option("-v", "--verbose", count=True, help="More log output (-v: debug).")
@@ -123,6 +129,47 @@ def training_options(fn):
     return fn
 
 
+def executor_options(fn):
+    """Who trains the cells: this process, or Ray tasks (local instance or an existing cluster)."""
+    from tumorbench.executors import EXECUTORS
+
+    options = [
+        click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
+                     help="local: one model after the other in this process; ray: each model (cell) a Ray task "
+                          "(pip install 'tumorbench[ray]')."),
+        click.option("--ray-address", metavar="ADDRESS", help="Join this Ray cluster (e.g. ray://head:10001 or "
+                     "auto) instead of starting a local Ray instance for the run."),
+        click.option("--cpus-per-task", type=click.IntRange(min=1), help="CPU threads each Ray task reserves and "
+                     "uses (default: 2, or fewer on a smaller machine)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+mlflow_option = click.option(
+    "--mlflow", "mlflow_uri", is_flag=False, flag_value="default", default=None, metavar="[URI]",
+    help="Track in MLflow: one run for the benchmark, a nested run per model. Without a value, a SQLite store "
+         "in the output folder (mlflow.db); or a tracking URI such as http://host:5000 "
+         "(pip install 'tumorbench[mlflow]').")
+
+
+def _tracker(mlflow_uri: str | None, out: Path):
+    if mlflow_uri is None:
+        return None
+    from tumorbench.tracking import MlflowTracker
+
+    return MlflowTracker(out, tracking_uri=mlflow_uri)
+
+
+def _executor(executor: str, ray_address: str | None, cpus_per_task: int | None):
+    from tumorbench.executors import make_executor
+
+    if executor == "local" and (ray_address or cpus_per_task):
+        raise click.UsageError("--ray-address and --cpus-per-task apply to --executor ray")
+    return make_executor(executor, address=ray_address, cpus_per_task=cpus_per_task)
+
+
 def _resolve(data, config_file, sets, options, *, presets=("embedded",)):
     """The dataset root and the RunConfig from presets (embedded dataset only), config file, options
     and --set."""
@@ -150,8 +197,10 @@ def _resolve(data, config_file, sets, options, *, presets=("embedded",)):
 @click.option("--dedup", type=click.Choice(["none", "drop_test", "group_split"]), help="Duplicates the audit "
               "finds: none (default: report full and de-duplicated test metrics), drop_test (leave duplicated "
               "test images out) or group_split (re-split every image by duplicate groups).")
+@executor_options
+@mlflow_option
 @friendly_errors
-def run(data, config_file, out, resume, sets, **options) -> None:
+def run(data, config_file, out, resume, sets, executor, ray_address, cpus_per_task, mlflow_uri, **options) -> None:
     """Train the configured models, predict the test split, write the run folder and its report."""
     from tumorbench.run import default_run_dir, run_benchmark, summary_table
     from tumorbench.sections import write_full_report
@@ -159,11 +208,14 @@ def run(data, config_file, out, resume, sets, **options) -> None:
     started = time.perf_counter()
     data_root, config = _resolve(data, config_file, sets, options)
     out = Path(out or config.out or default_run_dir())
+    tracker = _tracker(mlflow_uri, out)
     with _report_despite_failures() as failed:
-        run_benchmark(config, data_root=data_root, out=out, resume=resume)
+        run_benchmark(config, data_root=data_root, out=out, resume=resume,
+                      executor=_executor(executor, ray_address, cpus_per_task), tracker=tracker)
     if failed.complete_models:
         click.echo(summary_table(out).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         click.echo(f"report: {write_full_report(out)}")
+    _finish_tracking(tracker, failed)
     click.echo(f"results: {out} ({time.perf_counter() - started:.0f} s)")
     failed.raise_if_any()
 
@@ -179,8 +231,11 @@ def study() -> None:
 @click.option("--strategies", default=None, help="Comma-separated balancing strategies (default: all: "
               "none, oversample, undersample, class_weight, augment_balance, weighted_sampler, focal).")
 @click.option("--seeds", default=2, show_default=True, type=int, help="Training seeds per cell.")
+@executor_options
+@mlflow_option
 @friendly_errors
-def study_imbalance(data, config_file, out, sets, models, strategies, seeds, **options) -> None:
+def study_imbalance(data, config_file, out, sets, models, strategies, seeds, executor, ray_address, cpus_per_task,
+                    mlflow_uri, **options) -> None:
     """Train models x balancing strategies x seeds into one run folder and report the comparison.
 
     Stopped and restarted with the same options and --out, it keeps the finished cells."""
@@ -196,10 +251,13 @@ def study_imbalance(data, config_file, out, sets, models, strategies, seeds, **o
     chosen = [s.strip() for s in (strategies or ",".join(STRATEGIES)).split(",") if s.strip()]
     config = imbalance_config(base, models=names, strategies=chosen, seeds=seeds)
     out = Path(out or base.out or default_run_dir())
+    tracker = _tracker(mlflow_uri, out)
     with _report_despite_failures() as failed:
-        run_imbalance_study(config, data_root=data_root, out=out)
+        run_imbalance_study(config, data_root=data_root, out=out,
+                            executor=_executor(executor, ray_address, cpus_per_task), tracker=tracker)
     if failed.complete_models:
         click.echo(f"report: {write_full_report(out)}")
+    _finish_tracking(tracker, failed)
     click.echo(f"results: {out} ({time.perf_counter() - started:.0f} s)")
     failed.raise_if_any()
 
@@ -208,14 +266,22 @@ def study_imbalance(data, config_file, out, sets, models, strategies, seeds, **o
 @click.argument("predictions", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--names", help="Comma-separated model names, one per file (default: from the file names).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the report.")
+@mlflow_option
 @friendly_errors
-def evaluate(predictions, names, out) -> None:
+def evaluate(predictions, names, out, mlflow_uri) -> None:
     """Metrics, figures and report from predictions files alone (models trained anywhere)."""
+    from tumorbench._io import read_json
     from tumorbench.report import evaluate_files
 
     name_list = [n.strip() for n in names.split(",")] if names else None
     report = evaluate_files(list(predictions), names=name_list, out_dir=out)
     click.echo(f"report: {report}")
+    if mlflow_uri is not None:
+        from tumorbench.tracking import track_evaluation
+
+        used = list(read_json(Path(out) / "metrics.json")["models"])  # the names the report gave the files
+        run_id = track_evaluation(Path(out), list(predictions), used, tracking_uri=mlflow_uri)
+        click.echo(f"mlflow: run {run_id}")
 
 
 @main.command()

@@ -228,12 +228,13 @@ def _check_resumable(out: Path, previous: dict, resolved: dict, config: RunConfi
 
 
 def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool = False,
-                  executor=None) -> Path:
+                  executor=None, tracker=None) -> Path:
     """Train and predict every model of `config` into the run folder `out`; returns `out`.
 
     `executor` (see `tumorbench.executors.make_executor`; default: local, one model after the other)
-    trains the models; the run folder is written here only. Raises ModelsFailed, after every other
-    model finished, when some models could not be trained."""
+    trains the models; the run folder is written here only. `tracker` (a `tumorbench.tracking.MlflowTracker`)
+    is started once the config is written and told of every model as it lands. Raises ModelsFailed, after
+    every other model finished, when some models could not be trained."""
     # The dataset is checked before the run folder exists: a bad layout leaves nothing to clean up.
     index = scan_dataset(data_root)
     check_trainable(index.records("train"), where=str(index.root))
@@ -248,6 +249,9 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     if previous:  # empty: the folder was claimed but the run stopped before its config was written
         _check_resumable(out, previous, resolved, config)
     write_text(config_path, yaml.safe_dump(resolved, sort_keys=False))
+    if tracker is not None:
+        tracker.start()
+        tracker.models_done()  # models kept from before a --resume
 
     audit = audit_into(out, data_root)
     cache = ArrayCache(index.root, [r for split in ("train", "val", "test") for r in index.splits.get(split, [])])
@@ -283,6 +287,8 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
                           outcome.epoch, outcome.reason, folder / FAILED_FILE)
                 continue
             write_model(folder, outcome)
+            if tracker is not None:
+                tracker.model_done(folder)
     if failures:
         raise ModelsFailed(out, failures, len(models))
     return out

@@ -7,11 +7,24 @@ same seeds give the same models whichever executor ran them; the run folder is w
 only, atomically, as results come back.
 
     >>> with make_executor("ray", cpus_per_task=1) as ex:                  # doctest: +SKIP
-    ...     for job, outcome in ex.map(jobs, images): ...
+    ...     for job, outcome in ex.map(jobs, images, device="cpu", resolved={}): ...
+
+The names below load on first use: `tumorbench --help` reads EXECUTORS without importing PyTorch.
 """
 
 from __future__ import annotations
 
-from tumorbench.executors.base import EXECUTORS, CellFailure, CellJob, DecodedImages, make_executor, run_cell
+import importlib
+from typing import Any
 
-__all__ = ["EXECUTORS", "CellFailure", "CellJob", "DecodedImages", "make_executor", "run_cell"]
+EXECUTORS = ("local", "ray")
+
+_LAZY = {name: "base" for name in ("CellFailure", "CellJob", "DecodedImages", "LocalExecutor", "make_executor",
+                                   "run_cell")}
+__all__ = ["EXECUTORS", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,7 @@ from tumorbench.config import ResolvedModel
 
 log = logging.getLogger(__name__)
 
-EXECUTORS = ("local", "ray")
+from tumorbench.executors import EXECUTORS
 
 
 @dataclass

@@ -53,11 +53,13 @@ def imbalance_config(base: RunConfig, *, models: Sequence[str], strategies: Sequ
     return make_config(data)
 
 
-def run_imbalance_study(config: RunConfig, *, data_root: Path, out: Path) -> Path:
-    """Train every unfinished cell (finished ones are kept), then write the study summary."""
+def run_imbalance_study(config: RunConfig, *, data_root: Path, out: Path, executor=None, tracker=None) -> Path:
+    """Train every unfinished cell (finished ones are kept), then write the study summary.
+
+    `executor` trains the cells (see `tumorbench.executors`; default: one after the other here)."""
     resume = (out / "config.yaml").is_file()
     try:
-        run_benchmark(config, data_root=data_root, out=out, resume=resume)
+        run_benchmark(config, data_root=data_root, out=out, resume=resume, executor=executor, tracker=tracker)
     except ModelsFailed as failed:
         # The finished cells still make a summary; the caller reports the failed ones.
         if len(failed.failures) < failed.n_models:
