@@ -11,7 +11,14 @@ from pathlib import Path
 
 import click
 
-from tumorbench.external.cli_commands import export, model_spec_options, spec_from_options, trust_pickle_option, zoo
+from tumorbench.external.cli_commands import (
+    export,
+    model_spec_options,
+    spec_from_options,
+    trust_pickle_option,
+    zoo,
+)
+from tumorbench.external.formats import formats_sentence
 
 log = logging.getLogger("tumorbench")
 
@@ -319,7 +326,7 @@ def report(run_dir) -> None:
 @main.command()
 # A string, not a click.Path: `zoo:NAME` is a model too.
 @click.option("--model", "checkpoint", required=True, metavar="FILE|zoo:NAME",
-              help="tumorbench checkpoint, .onnx, .keras/.h5, TorchScript, state dict (with --arch), or zoo:NAME.")
+              help=f"A model file ({formats_sentence()}) or zoo:NAME.")
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="Dataset root.")
 @click.option("--split", default="Testing", show_default=True, help="Split folder to predict.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Predictions CSV to write.")

@@ -19,9 +19,23 @@ from typing import Any
 
 EXECUTORS = ("local", "ray")
 
-_LAZY = {name: "base" for name in ("CellFailure", "CellJob", "DecodedImages", "LocalExecutor", "make_executor",
-                                   "run_cell")}
-__all__ = ["EXECUTORS", *_LAZY]
+_LAZY = {name: "base" for name in ("CellFailure", "CellJob", "DecodedImages", "LocalExecutor", "run_cell")}
+__all__ = ["EXECUTORS", "make_executor", *_LAZY]
+
+
+def make_executor(name: str = "local", *, address: str | None = None, cpus_per_task: int | None = None,
+                  gpus_per_task: float | None = None, num_cpus: int | None = None):
+    """An executor by name (`local` or `ray`); errors list the valid names and the extra to install."""
+    if name == "local":
+        from tumorbench.executors.base import LocalExecutor
+
+        return LocalExecutor()
+    if name == "ray":
+        from tumorbench.executors.ray_tasks import RayExecutor
+
+        return RayExecutor(address=address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,
+                           num_cpus=num_cpus)
+    raise ValueError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
 
 
 def __getattr__(name: str) -> Any:

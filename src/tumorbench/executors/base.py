@@ -13,7 +13,6 @@ from tumorbench.config import ResolvedModel
 
 log = logging.getLogger(__name__)
 
-from tumorbench.executors import EXECUTORS
 
 
 @dataclass
@@ -93,19 +92,6 @@ class LocalExecutor:
             resolved: dict) -> Iterator[tuple[CellJob, object]]:
         for job in jobs:
             yield job, run_cell(job, images[job.images_key], device=device, resolved=resolved)
-
-
-def make_executor(name: str = "local", *, address: str | None = None, cpus_per_task: int | None = None,
-                  gpus_per_task: float | None = None, num_cpus: int | None = None):
-    """An executor by name (`local` or `ray`); errors list the valid names and the extra to install."""
-    if name == "local":
-        return LocalExecutor()
-    if name == "ray":
-        from tumorbench.executors.ray_tasks import RayExecutor
-
-        return RayExecutor(address=address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,
-                           num_cpus=num_cpus)
-    raise ValueError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
 
 
 def default_cpus_per_task() -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.external._extras import import_keras, require
+from tumorbench.external.formats import LoadOptions, formats_sentence
 from tumorbench.external.predictor import Predictor
 from tumorbench.external.spec import (
     Declared,
@@ -31,32 +31,6 @@ from tumorbench.external.spec import (
 from tumorbench.safe_load import UnsafePickleError, torch_load
 
 log = logging.getLogger(__name__)
-
-FORMATS = ("checkpoint", "state_dict", "torchscript", "onnx", "keras")
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-
-
-def sniff_format(path: Path) -> str:
-    """'onnx', 'keras', 'torchscript' or 'torch' (a checkpoint or state dict: told apart on loading)."""
-    suffix = path.suffix.lower()
-    if suffix == ".onnx":
-        return "onnx"
-    if suffix in (".keras", ".h5", ".hdf5"):
-        return "keras"
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-        if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
-            return "torchscript"
-        if "config.json" in names and any(n.endswith(".weights.h5") for n in names):
-            return "keras"
-        return "torch"
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head == _HDF5_MAGIC:
-        return "keras"
-    return "torch"
-
 
 def _predictor(path: Path, fmt: str, description: str, resolved: ResolvedSpec, forward, *,
                name: str | None, notes: list[str] | None = None) -> Predictor:
@@ -144,18 +118,18 @@ def _unwrap_state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], l
     return state, notes
 
 
-def load_torch_file(path: Path, user: ExternalSpec, *, arch: str | None, device: torch.device,
-                    hint: str, trust_pickle: bool = False) -> Predictor:
+def load_torch_file(path: Path, user: ExternalSpec, *, device: torch.device, hint: str,
+                    options: LoadOptions = LoadOptions()) -> Predictor:
     """A torch.save file: a tumorbench checkpoint, or a state dict of a registered architecture.
 
     Read once, with the weights-only unpickler unless `trust_pickle` (see `tumorbench.safe_load`)."""
+    arch = options.arch
     try:
-        obj = torch_load(path, trust_pickle=trust_pickle)
+        obj = torch_load(path, trust_pickle=options.trust_pickle)
     except UnsafePickleError:
         raise
     except ValueError as exc:
-        raise ValueError(f"{exc}; tumorbench reads tumorbench checkpoints, state dicts (with --arch), "
-                         "TorchScript, .onnx, .keras and .h5 files") from None
+        raise ValueError(f"{exc}; tumorbench reads {formats_sentence()}") from None
     if isinstance(obj, Mapping) and obj.get("format") == "tumorbench-checkpoint":
         if arch is not None:
             raise SpecError(f"{path}: a tumorbench checkpoint names its own architecture "
@@ -201,7 +175,8 @@ def load_state_dict_predictor(path: Path, state: dict, user: ExternalSpec, *, ar
 
 # --- TorchScript ------------------------------------------------------------------------------------
 
-def load_torchscript(path: Path, user: ExternalSpec, *, device: torch.device, hint: str) -> Predictor:
+def load_torchscript(path: Path, user: ExternalSpec, *, device: torch.device, hint: str,
+                     options: LoadOptions = LoadOptions()) -> Predictor:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=FutureWarning)  # torch.jit's deprecation notice
@@ -221,7 +196,8 @@ def load_torchscript(path: Path, user: ExternalSpec, *, device: torch.device, hi
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
 
 
-def load_onnx(path: Path, user: ExternalSpec, *, device: torch.device, hint: str) -> Predictor:
+def load_onnx(path: Path, user: ExternalSpec, *, device: torch.device, hint: str,
+              options: LoadOptions = LoadOptions()) -> Predictor:
     ort = require("onnxruntime")
     providers = ["CPUExecutionProvider"]
     if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
@@ -256,7 +232,8 @@ def load_onnx(path: Path, user: ExternalSpec, *, device: torch.device, hint: str
 
 # --- Keras ------------------------------------------------------------------------------------------
 
-def load_keras(path: Path, user: ExternalSpec, *, device: torch.device, hint: str) -> Predictor:
+def load_keras(path: Path, user: ExternalSpec, *, device: torch.device, hint: str,
+               options: LoadOptions = LoadOptions()) -> Predictor:
     keras = import_keras()
     if path.suffix.lower() in (".h5", ".hdf5"):
         require("h5py")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from tumorbench.external import _loaders
+from tumorbench.external.formats import LoadOptions, detect_format, formats_sentence
 from tumorbench.external.predictor import Predictor
 from tumorbench.external.spec import ExternalSpec, read_spec_file, sidecar_path
 
@@ -84,8 +84,8 @@ def load_model_source(
     path = Path(text).expanduser()
     if not path.exists():
         raise FileNotFoundError(
-            f"{path}: checkpoint not found: no model file at this path (tumorbench reads its own "
-            "checkpoints, .onnx, .keras/.h5, TorchScript files, state dicts with --arch, and zoo:NAME)"
+            f"{path}: checkpoint not found: no model file at this path (tumorbench reads "
+            f"{formats_sentence()}, and zoo:NAME)"
         )
     if path.is_dir():
         raise ValueError(
@@ -104,19 +104,12 @@ def load_model_source(
 
 def _load_path(path: Path, user: ExternalSpec, *, arch: str | None, device: torch.device, hint: str,
                trust_pickle: bool) -> Predictor:
-    fmt = _loaders.sniff_format(path)
-    if arch is not None and fmt != "torch":
+    fmt = detect_format(path)
+    if arch is not None and not fmt.takes_arch:
         raise ValueError(f"{path}: --arch names the network of a PyTorch state dict; this "
-                         f"{fmt} file carries its own network: remove --arch")
-    if fmt == "onnx":
-        predictor = _loaders.load_onnx(path, user, device=device, hint=hint)
-    elif fmt == "keras":
-        predictor = _loaders.load_keras(path, user, device=device, hint=hint)
-    elif fmt == "torchscript":
-        predictor = _loaders.load_torchscript(path, user, device=device, hint=hint)
-    else:
-        predictor = _loaders.load_torch_file(path, user, arch=arch, device=device, hint=hint,
-                                             trust_pickle=trust_pickle)
+                         f"{fmt.name} file carries its own network: remove --arch")
+    predictor = fmt.load(path, user, device=device, hint=hint,
+                         options=LoadOptions(arch=arch, trust_pickle=trust_pickle))
     if user.description:
         predictor.provenance = user.description
     return predictor
