@@ -124,9 +124,16 @@ def test_existing_run_folder_is_never_overwritten_and_resume_finishes_it(trained
 
 
 def test_model_2_sees_balanced_augmented_epochs(tiny_dataset, tmp_path):
+    """Every epoch of model_2 shows each class as often as the majority class, the extra images being
+    augmented copies of training images (the seed's Model 2), while the training split stays as it is."""
     out = run_benchmark(_config(models=("model_2",)), data_root=tiny_dataset, out=tmp_path / "run")
     info = json.loads((out / "models" / "model_2" / "info.json").read_text())
-    assert info["balance"] == "augment_balance"
+    history = json.loads((out / "models" / "model_2" / "history.json").read_text())
+    counts = list(info["train_class_counts"].values())
+    assert len(set(counts)) > 1  # the training split itself is imbalanced
+    for seen, augmented in zip(history["class_counts"], history["augmented"]):
+        assert seen == [max(counts)] * len(counts)
+        assert augmented == sum(max(counts) - c for c in counts)
 
 
 def test_transfer_model_with_local_weights_trains_head_then_finetunes(tiny_dataset, tmp_path):

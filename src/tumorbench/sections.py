@@ -8,8 +8,7 @@ from pathlib import Path
 import yaml
 
 from tumorbench._io import read_json
-from tumorbench.report import build_report
-
+from tumorbench.report import Section, build_report
 
 _DEDUP_NOTES = {
     "drop_test": "This run left the test images with a duplicate in training out of its test split "
@@ -29,8 +28,23 @@ def _dedup_note(run_dir: Path) -> str | None:
     return _DEDUP_NOTES.get(config.get("dedup")) if isinstance(config, dict) else None
 
 
+def audit_section(audit: dict, root=None, *, note: str | None = None) -> Section:
+    """The audit as a report Section (title, HTML, Markdown), shown at the top of the report; `note`
+    (plain text) is a first paragraph, e.g. how the run used the audit. Built here, on the report's
+    side, so that the audit package never imports the report (which reads the audit)."""
+    from markupsafe import Markup, escape
+
+    from tumorbench.audit import audit_markdown, audit_section_html
+
+    html, markdown = audit_section_html(audit, root), audit_markdown(audit)
+    if note:
+        html = Markup("<p><strong>{}</strong></p>\n").format(note) + html
+        markdown = f"**{escape(note)}**\n\n{markdown}"
+    return Section("Dataset audit", html, markdown, at_top=True)
+
+
 def run_sections(run_dir: Path) -> list:
-    from tumorbench.audit import AUDIT_FILE, audit_section, load_audit
+    from tumorbench.audit import AUDIT_FILE, load_audit
     from tumorbench.study.imbalance import SUMMARY_FILE, imbalance_section
 
     run_dir = Path(run_dir)

@@ -20,7 +20,6 @@ from tumorbench.audit.dedup import (
 from tumorbench.audit.render import (
     audit_markdown,
     audit_page_html,
-    audit_section,
     audit_section_html,
     audit_summary,
     shortcut_sentence,
@@ -33,7 +32,6 @@ __all__ = [
     "audit_dataset",
     "audit_markdown",
     "audit_page_html",
-    "audit_section",
     "audit_section_html",
     "audit_summary",
     "default_cache_dir",

@@ -314,17 +314,3 @@ def write_audit(audit: dict[str, Any], out_dir: str | os.PathLike, *, root: str 
     write_json(out_dir / AUDIT_FILE, audit)
     write_text(out_dir / "audit.md", f"# {_title(audit)}\n\n{audit_markdown(audit)}")
     return write_text(out_dir / "audit.html", audit_page_html(audit, root))
-
-
-def audit_section(audit: dict[str, Any], root: str | os.PathLike | None = None, *, note: str | None = None):
-    """The audit as a `tumorbench.report.Section` (title, HTML, Markdown) for `build_report`, shown at
-    the top of the report; `note` (plain text) is a first paragraph, e.g. how the run used the audit."""
-    from markupsafe import escape
-
-    from tumorbench.report import Section
-
-    html, markdown = audit_section_html(audit, root), audit_markdown(audit)
-    if note:
-        html = Markup("<p><strong>{}</strong></p>\n").format(note) + html
-        markdown = f"**{escape(note)}**\n\n{markdown}"
-    return Section("Dataset audit", html, markdown, at_top=True)
