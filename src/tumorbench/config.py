@@ -14,14 +14,15 @@ import os
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 
 from tumorbench.data.balance import check_strategy
-from tumorbench.data.preprocess import PreprocessSpec
-from tumorbench.models import get_model_entry
+
+if TYPE_CHECKING:  # the CLI reads this module's choices for --help, which must not import PyTorch
+    from tumorbench.data.preprocess import PreprocessSpec
 
 DEFAULT_MODELS = ("baseline", "model_1", "model_2", "model_3")
 DEDUP_MODES = ("none", "drop_test", "group_split")
@@ -204,6 +205,8 @@ def _first(own: Any, inherited: Any) -> Any:
 
 
 def resolve_model(mc: ModelConfig, run: RunConfig) -> ResolvedModel:
+    from tumorbench.models import get_model_entry
+
     arch = mc.architecture or mc.name
     entry = get_model_entry(arch)
     size = mc.image_size if mc.image_size is not None else run.image_size

@@ -6,6 +6,10 @@ and no conclusion about any real scanner, patient or tumour should be drawn from
 job is to exercise the whole pipeline (training, predictions, metrics, report) with a task that is
 neither trivial nor impossible.
 
+One module, over 400 lines, because it is cohesive: the anatomy, the lesions, the nuisances and the
+per-image random streams define one dataset version together (any change to one changes every image,
+and the version in README.txt pins them all), so they are read and changed as one piece.
+
 How an image is made:
 
 * **Anatomy.** The brains are 2-D slices of the ICBM 2009a MNI152 T1 template, with its white-matter

@@ -6,6 +6,9 @@ in CLI options, each layer overriding the one before. What the model file itself
 Keras input shape such as `[N, 240, 240, 3]`) fills the gaps and is checked against the spec, so a
 224 px spec for a 240 px model is an error that names the file and the fix, not a silent resize.
 
+Over 400 lines but cohesive: the spec's keys, their parsing from every layer (sidecar, file, options),
+and their checking against the model's declaration are one contract, read top to bottom.
+
 Sidecar example::
 
     input_size: 240

@@ -14,14 +14,11 @@ from pathlib import Path
 import torch
 import torchvision
 
+from tumorbench._env import offline
 from tumorbench.models.transfer import BACKBONES
 from tumorbench.safe_load import UnsafePickleError, torch_load
 
 log = logging.getLogger(__name__)
-
-
-def offline() -> bool:
-    return os.environ.get("TUMORBENCH_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _torchvision_weights(arch: str):

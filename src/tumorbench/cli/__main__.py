@@ -1,0 +1,3 @@
+from tumorbench.cli import main
+
+main()

@@ -1,0 +1,43 @@
+"""`tumorbench evaluate` and `tumorbench report`: reports from predictions files and run folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tumorbench.cli._main import main
+from tumorbench.cli.errors import friendly_errors
+from tumorbench.cli.options import mlflow_option
+
+
+@main.command()
+@click.argument("predictions", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--names", help="Comma-separated model names, one per file (default: from the file names).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the report.")
+@mlflow_option
+@friendly_errors
+def evaluate(predictions, names, out, mlflow_uri) -> None:
+    """Metrics, figures and report from predictions files alone (models trained anywhere)."""
+    from tumorbench._io import read_json
+    from tumorbench.report import evaluate_files
+
+    name_list = [n.strip() for n in names.split(",")] if names else None
+    report = evaluate_files(list(predictions), names=name_list, out_dir=out)
+    click.echo(f"report: {report}")
+    if mlflow_uri is not None:
+        from tumorbench.tracking import track_evaluation
+
+        used = list(read_json(Path(out) / "metrics.json")["models"])  # the names the report gave the files
+        run_id = track_evaluation(Path(out), list(predictions), used, tracking_uri=mlflow_uri)
+        click.echo(f"mlflow: run {run_id}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@friendly_errors
+def report(run_dir) -> None:
+    """Rebuild the report of a run folder (no model, no GPU needed)."""
+    from tumorbench.sections import write_full_report
+
+    click.echo(f"report: {write_full_report(run_dir)}")

@@ -1,0 +1,139 @@
+"""Options shared by several commands, and turning them into the library's arguments.
+
+Nothing heavier than click (and numpy, through the choices) at import time: `tumorbench --help` must not
+wait for PyTorch. Choices are read from the modules that define them; values are checked by the config
+and spec layers, which list the valid ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tumorbench.config import DEDUP_MODES
+from tumorbench.executors import EXECUTORS
+
+
+def cli_layer(**options) -> dict:
+    layer: dict = {}
+    train = {k: options.pop(k) for k in ("epochs", "batch_size", "lr") if options.get(k) is not None}
+    if train:
+        layer["train"] = train
+    models = options.pop("models", None)
+    if models:
+        layer["models"] = [m.strip() for m in models.split(",") if m.strip()]
+    layer.update({k: v for k, v in options.items() if v is not None})
+    return layer
+
+
+def training_options(fn):
+    """Options shared by every command that trains: data, config, run folder and overrides."""
+    options = [
+        click.option("--data", type=click.Path(path_type=Path), help="Dataset root "
+                     "(<root>/<split>/<class>/<image>). Default: the embedded synthetic dataset."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML config file."),
+        click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: runs/<timestamp>)."),
+        click.option("--epochs", type=int, help="Epochs for every model."),
+        click.option("--batch-size", type=int, help="Batch size for every model."),
+        click.option("--lr", type=float, help="Adam learning rate for every model."),
+        click.option("--image-size", type=int, help="Input side in px for every model (e.g. 128 on a CPU)."),
+        click.option("--seed", type=int, help="Seed for the split, initialisation and data order."),
+        click.option("--device", help="auto (default), cpu, cuda or cuda:N."),
+        click.option("--deterministic", is_flag=True, default=None, help="Ask PyTorch for deterministic kernels."),
+        click.option("--weights", help="Transfer models: imagenet (default), none, or a local weights file."),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                     help="Any config value, e.g. train.finetune_epochs=2 or model_1.image_size=128 (repeatable)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def executor_options(fn):
+    """Who trains the cells: this process, or Ray tasks (local instance or an existing cluster)."""
+    options = [
+        click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
+                     help="local: one model after the other in this process; ray: each model (cell) a Ray task "
+                          "(pip install 'tumorbench[ray]')."),
+        click.option("--ray-address", metavar="ADDRESS", help="Join this Ray cluster (e.g. ray://head:10001 or "
+                     "auto) instead of starting a local Ray instance for the run."),
+        click.option("--cpus-per-task", type=click.IntRange(min=1), help="CPU threads each Ray task reserves and "
+                     "uses (default: 2, or fewer on a smaller machine)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+mlflow_option = click.option(
+    "--mlflow", "mlflow_uri", is_flag=False, flag_value="default", default=None, metavar="[URI]",
+    help="Track in MLflow: one run for the benchmark, a nested run per model. Without a value, a SQLite store "
+         "in the output folder (mlflow.db); or a tracking URI such as http://host:5000 "
+         "(pip install 'tumorbench[mlflow]').")
+
+
+dedup_option = click.option(
+    "--dedup", type=click.Choice(DEDUP_MODES), help="Duplicates the audit finds: none (default: report full and "
+    "de-duplicated test metrics), drop_test (leave duplicated test images out) or group_split (re-split every "
+    "image by duplicate groups).")
+
+
+trust_pickle_option = click.option(
+    "--trust-pickle", is_flag=True,
+    help="DANGEROUS: also read PyTorch files that hold arbitrary pickled Python objects. Unpickling can run "
+         "any code the file's author wrote; use only for files whose origin you trust. Without it, such "
+         "files are refused and only tensors and plain data are read.")
+
+def model_spec_options(fn):
+    """The options that describe a foreign model's preprocessing, for `predict` (and `run`-like commands)."""
+    options = [
+        click.option("--spec", "spec_file", type=click.Path(path_type=Path, dir_okay=False),
+                     help="Preprocessing spec (YAML/JSON) of a foreign model; default: <model file>"
+                          ".tumorbench.yaml when present."),
+        click.option("--arch", help="Registered architecture of a PyTorch state dict (see `tumorbench models`)."),
+        click.option("--input-size", type=int, help="Input side in px (read from ONNX/Keras models when they say)."),
+        click.option("--color", metavar="L|RGB", help="Colour mode the model takes: L (one channel) or RGB."),
+        click.option("--scaling", metavar="SCALING",
+                     help="Pixel scaling: [0,1], [-1,1], imagenet, raw (0-255), caffe, or a Keras application "
+                          "name (xception, resnet50, ...)."),
+        click.option("--layout", metavar="NHWC|NCHW",
+                     help="Channel layout (read from the model's input shape when it says)."),
+        click.option("--classes", metavar="A,B,C,D",
+                     help="The model's class of each output index, e.g. glioma,meningioma,notumor,pituitary."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def spec_from_options(*, input_size=None, color=None, scaling=None, layout=None, classes=None, **_ignored):
+    """The CLI layer of the spec (an ExternalSpec, or None when no option was given).
+
+    An invalid value is a SpecError (a ValueError) listing the valid ones, which the commands turn into
+    one clear line.
+    """
+    from tumorbench.external.spec import ExternalSpec
+
+    spec = ExternalSpec(input_size=input_size, color=color, scaling=scaling, layout=layout, classes=classes)
+    return None if spec.is_empty() else spec
+
+
+def resolve_config(data, config_file, sets, options, *, presets=("embedded",)):
+    """The dataset root and the RunConfig from presets (embedded dataset only), config file, options
+    and --set."""
+    from tumorbench.config import load_yaml, make_config, preset
+
+    layers = [(f"preset {name}", preset(name)) for name in presets] if data is None else []
+    if config_file:
+        layers.append((str(config_file), load_yaml(config_file)))
+    layers.append(("command line", cli_layer(**options)))
+    config = make_config(*layers, sets=list(sets))  # every value checked before any work starts
+    if data is None:
+        from tumorbench.data.synthetic import ensure_default_dataset
+
+        data_root = ensure_default_dataset()
+        click.echo(f"dataset: embedded synthetic dataset (not clinical data) at {data_root}", err=True)
+    else:
+        data_root = Path(data)
+    return data_root, config
