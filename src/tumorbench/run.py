@@ -24,18 +24,36 @@ import yaml
 
 import tumorbench
 from tumorbench._io import atomic_write, read_json, write_json, write_text
-from tumorbench.audit import AUDIT_FILE, audit_dataset, drop_duplicated_test, group_split, shortcut_sentence
+from tumorbench.audit import (
+    AUDIT_FILE,
+    audit_dataset,
+    drop_duplicated_test,
+    group_split,
+    shortcut_sentence,
+)
 from tumorbench.audit.dedup import clean_validation
 from tumorbench.classes import PROB_COLUMNS, class_index
 from tumorbench.config import RunConfig, resolve_model
 from tumorbench.data.folder import DatasetIndex, ImageRecord, scan_dataset
 from tumorbench.data.images import load_images
 from tumorbench.data.preprocess import PreprocessSpec
-from tumorbench.data.split import check_trainable, coverage_warnings, stratified_split, write_split_list
+from tumorbench.data.split import (
+    check_trainable,
+    coverage_warnings,
+    stratified_split,
+    write_split_list,
+)
 from tumorbench.device import seed_everything, select_device
 from tumorbench.executors.base import CellFailure, CellJob, DecodedImages, LocalExecutor
 from tumorbench.predictions.io import read_predictions
-from tumorbench.runfolder import CONFIG_FILE, FAILED_FILE, MODELS_DIR, model_is_complete, record_failure, write_model
+from tumorbench.runfolder import (
+    CONFIG_FILE,
+    FAILED_FILE,
+    MODELS_DIR,
+    model_is_complete,
+    record_failure,
+    write_model,
+)
 from tumorbench.training.arrays import ImageArrays
 
 log = logging.getLogger(__name__)

@@ -14,13 +14,13 @@ The names below load on first use: `tumorbench --help` reads EXECUTORS without i
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tumorbench._lazy import lazy_exports
 
 EXECUTORS = ("local", "ray")
 
-_LAZY = {name: "base" for name in ("CellFailure", "CellJob", "DecodedImages", "LocalExecutor", "run_cell")}
-__all__ = ["EXECUTORS", "make_executor", *_LAZY]
+__getattr__, _lazy = lazy_exports(__name__, {name: "base" for name in (
+    "CellFailure", "CellJob", "DecodedImages", "LocalExecutor", "run_cell")})
+__all__ = ["EXECUTORS", "make_executor", *_lazy]
 
 
 def make_executor(name: str = "local", *, address: str | None = None, cpus_per_task: int | None = None,
@@ -37,8 +37,3 @@ def make_executor(name: str = "local", *, address: str | None = None, cpus_per_t
                            num_cpus=num_cpus)
     raise ValueError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

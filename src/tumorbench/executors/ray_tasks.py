@@ -17,7 +17,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 
-from tumorbench.executors.base import CellFailure, CellJob, DecodedImages, default_cpus_per_task, run_cell
+from tumorbench.executors.base import (
+    CellFailure,
+    CellJob,
+    DecodedImages,
+    default_cpus_per_task,
+    run_cell,
+)
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ Optional runtimes: `pip install 'tumorbench[onnx]'` (onnxruntime, onnx, onnxscri
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tumorbench._lazy import lazy_exports
 
 # Names are imported on first use (PEP 562): the CLI imports `cli_commands` from this package to
 # register its commands, and must not pay PyTorch's import time for `tumorbench --help`.
@@ -28,16 +29,7 @@ _EXPORTS = {
     **{name: "zoo" for name in ("fetch", "fetch_many", "get_zoo_entry", "zoo_cache_dir", "zoo_entries")},
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tumorbench._lazy import lazy_exports
 
 # Names load on first use (PEP 562): the light modules of this package (read by the CLI's --help) must
 # not pull in the heavy ones.
@@ -21,11 +20,4 @@ _EXPORTS = {
     "make_loss": "losses",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
