@@ -20,9 +20,10 @@ from tumorbench.report.figures_static import (
     plot_metrics_by_model,
     plot_roc,
 )
-from tumorbench.report.history import TrainingCurves, training_curves
-from tumorbench.report.model_result import ModelResult, evaluate_model
-from tumorbench.report.recommend import Recommendation, rank_models, recommend
+# Computed in tumorbench.evaluation; re-exported here, where notebooks have always found them.
+from tumorbench.evaluation.history import TrainingCurves, training_curves
+from tumorbench.evaluation.model_result import ModelResult, evaluate_model
+from tumorbench.evaluation.recommend import Recommendation, rank_models, recommend
 
 __all__ = [
     "ModelResult",

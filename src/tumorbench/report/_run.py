@@ -15,7 +15,7 @@ import yaml
 
 from tumorbench._io import read_json
 from tumorbench.predictions.io import check_same_images, read_predictions
-from tumorbench.report.model_result import ModelResult, evaluate_model
+from tumorbench.evaluation.model_result import ModelResult, evaluate_model
 
 TEST_PREDICTIONS = "predictions_test.csv"
 VAL_PREDICTIONS = "predictions_val.csv"

@@ -21,8 +21,8 @@ from tumorbench.report import figures_plotly as fp
 from tumorbench.report import figures_static as fs
 from tumorbench.report._render import FigureView, render_html, render_markdown
 from tumorbench.report._run import load_run
-from tumorbench.report.model_result import ModelResult, evaluate_model
-from tumorbench.report.recommend import Recommendation, recommend
+from tumorbench.evaluation.model_result import ModelResult, evaluate_model
+from tumorbench.evaluation.recommend import Recommendation, recommend
 
 SCHEMA_VERSION = 1
 

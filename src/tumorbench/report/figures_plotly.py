@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tumorbench.classes import CLASS_NAMES
-from tumorbench.report.history import PANELS, TrainingCurves
+from tumorbench.evaluation.history import PANELS, TrainingCurves
 from tumorbench.report.style import (
     BEST_COLOUR,
     CLASS_COLOURS,

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from tumorbench.classes import CLASS_NAMES
-from tumorbench.report.history import PANELS, TrainingCurves
+from tumorbench.evaluation.history import PANELS, TrainingCurves
 from tumorbench.report.style import (
     BEST_COLOUR,
     CLASS_COLOURS,

@@ -1,4 +1,4 @@
-"""Metrics dicts as pandas tables, for notebooks and for metrics.csv."""
+"""Metrics dicts as pandas tables, for notebooks and for metrics.csv (columns from the metric registry)."""
 
 from __future__ import annotations
 
@@ -7,26 +7,31 @@ from collections.abc import Mapping
 import pandas as pd
 
 from tumorbench.classes import CLASS_NAMES
+from tumorbench.evaluation.registry import metrics
 
-_PER_CLASS_KEYS = ("precision", "recall", "f1", "support", "tp", "fp", "fn", "tn", "auc")
+_COUNT_KEYS = ("support", "tp", "fp", "fn", "tn")
+
+
+def _per_class_keys() -> list[str]:
+    """precision, recall, f1 first (the classification report), then the counts, then the rest."""
+    specs = [m for m in metrics(per_class=True)]
+    head = [m.path[-1] for m in specs[:3]]
+    return head + list(_COUNT_KEYS) + [m.path[-1] for m in specs[3:]]
 
 
 def metrics_table(metrics_by_model: Mapping[str, dict]) -> pd.DataFrame:
     """One row per model, flat columns (the layout of metrics.csv), index named `model`.
 
-    Columns: n, accuracy, loss, global_f1, weighted_precision, weighted_recall, weighted_f1,
-    macro_precision, macro_recall, macro_f1, macro_auc, micro_auc, then <class>_<key> for every class
-    and key of per_class. Undefined AUCs are NaN.
+    Columns: n, then every overall metric of the registry by its key (accuracy, loss, weighted_f1,
+    macro_f1, ...), then <class>_<key> for every class and per-class key (precision ... auc, ap, ...).
+    Undefined values (an AUC without positives) are NaN.
     """
     rows = []
     for name, m in metrics_by_model.items():
-        row = {"model": name, "n": m["n"], "accuracy": m["accuracy"], "loss": m["loss"],
-               "global_f1": m["global_f1"]}
-        row.update({f"weighted_{k}": v for k, v in m["weighted"].items()})
-        row.update({f"macro_{k}": v for k, v in m["macro"].items()})
-        row["micro_auc"] = m["micro_auc"]
+        row = {"model": name, "n": m["n"]}
+        row.update({spec.column(): spec.get(m) for spec in metrics(overall=True)})
         for cls in CLASS_NAMES:
-            row.update({f"{cls}_{k}": m["per_class"][cls][k] for k in _PER_CLASS_KEYS})
+            row.update({f"{cls}_{k}": m["per_class"][cls].get(k) for k in _per_class_keys()})
         rows.append(row)
     table = pd.DataFrame(rows).set_index("model")
     # None (undefined AUC) becomes NaN so the columns stay numeric.
@@ -34,10 +39,10 @@ def metrics_table(metrics_by_model: Mapping[str, dict]) -> pd.DataFrame:
 
 
 def per_class_table(metrics: dict) -> pd.DataFrame:
-    """The classification report of one model: one row per class, columns precision ... auc."""
+    """The classification report of one model: one row per class, columns precision ... auc, ap, ..."""
     frame = pd.DataFrame.from_dict(metrics["per_class"], orient="index").loc[list(CLASS_NAMES)]
     frame.index.name = "class"
-    return frame.loc[:, list(_PER_CLASS_KEYS)].apply(pd.to_numeric)
+    return frame.loc[:, _per_class_keys()].apply(pd.to_numeric)
 
 
 def confusion_frame(metrics: dict, *, normalize: bool = False) -> pd.DataFrame:

@@ -10,21 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score as _sk_accuracy,
-    confusion_matrix,
-    f1_score,
-    log_loss,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
+from sklearn.metrics import confusion_matrix, f1_score
 
 from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS
-
-# Probabilities are clipped to [LOSS_EPS, 1] before the log: Keras' epsilon, so the loss is on the same
-# scale as the seed notebook's `model.evaluate` loss, and one confidently wrong image (p = 0 gives an
-# infinite loss) cannot dominate the mean.
-LOSS_EPS = 1e-7
+from tumorbench.evaluation.catalogue import LOSS_EPS, clipped_probs
+from tumorbench.evaluation.registry import ScoreContext, metrics
+from tumorbench.evaluation.settings import EvaluationSettings
 
 _LABELS = np.arange(len(CLASS_NAMES))
 
@@ -69,14 +60,13 @@ def predicted_classes(probs: np.ndarray) -> np.ndarray:
 
 
 def accuracy_score(y_true: np.ndarray, probs: np.ndarray) -> float:
-    return float(_sk_accuracy(y_true, predicted_classes(probs)))
+    return float((np.asarray(y_true) == predicted_classes(probs)).mean())
 
 
 def cross_entropy_loss(y_true: np.ndarray, probs: np.ndarray) -> float:
     """Mean categorical cross-entropy, probabilities clipped at LOSS_EPS (see there)."""
-    clipped = np.clip(np.asarray(probs, dtype=np.float64), LOSS_EPS, 1.0)
-    clipped /= clipped.sum(axis=1, keepdims=True)
-    return float(log_loss(y_true, clipped, labels=_LABELS))
+    p = clipped_probs(probs)[np.arange(len(y_true)), np.asarray(y_true)]
+    return float(-np.log(p).mean())
 
 
 def macro_f1_score(y_true: np.ndarray, probs: np.ndarray) -> float:
@@ -85,26 +75,9 @@ def macro_f1_score(y_true: np.ndarray, probs: np.ndarray) -> float:
     )
 
 
-def _class_auc(y_true: np.ndarray, probs: np.ndarray, k: int) -> float | None:
-    positives = int((y_true == k).sum())
-    # One-vs-rest AUC needs both positives and negatives of class k; otherwise it does not exist.
-    if positives == 0 or positives == len(y_true):
-        return None
-    return float(roc_auc_score(y_true == k, probs[:, k]))
-
-
-def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
-    """Every metric of the benchmark from class indices and probabilities, as a JSON-ready dict.
-
-    Keys (a public contract, see metrics.json): n, accuracy, loss, confusion_matrix (counts, rows =
-    true class, columns = predicted class, CLASS_NAMES order), confusion_matrix_normalized (rows sum
-    to 1), per_class.<class>.{precision, recall, f1, support, tp, fp, fn, tn, auc}, weighted.{precision,
-    recall, f1}, global_f1, macro.{precision, recall, f1, auc}, micro_auc, notes.
-
-    >>> m = classification_metrics(np.array([0, 1]), np.array([[.9, .1, 0, 0], [.2, .8, 0, 0]]))
-    >>> m["accuracy"], m["per_class"]["glioma"]["tp"]
-    (1.0, 1)
-    """
+def score_context(y_true: np.ndarray, probs: np.ndarray, settings: EvaluationSettings | None = None) -> ScoreContext:
+    """Checked arrays and the confusion matrix every metric function reads."""
+    settings = settings or EvaluationSettings()
     y_true = np.asarray(y_true, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2 or probs.shape != (len(y_true), len(CLASS_NAMES)):
@@ -114,31 +87,45 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
     if len(y_true) == 0:
         raise ValueError("no labelled predictions to score")
     y_pred = predicted_classes(probs)
-    n = len(y_true)
+    return ScoreContext(y_true=y_true, probs=probs, y_pred=y_pred,
+                        confusion=confusion_matrix(y_true, y_pred, labels=_LABELS),
+                        cost_matrix=settings.costs, bins=settings.calibration_bins)
 
-    counts = confusion_matrix(y_true, y_pred, labels=_LABELS)
+
+def classification_metrics(y_true: np.ndarray, probs: np.ndarray, *,
+                           settings: EvaluationSettings | None = None) -> dict:
+    """Every metric of the registry from class indices and probabilities, as a JSON-ready dict.
+
+    Keys (a public contract, see metrics.json): n, confusion_matrix (counts, rows = true class, columns
+    = predicted class, CLASS_NAMES order), confusion_matrix_normalized (rows sum to 1),
+    per_class.<class>.{support, tp, fp, fn, tn} and every registered metric at its path (accuracy, loss,
+    per_class.<class>.{precision, recall, f1, auc, ...}, weighted.{precision, recall, f1}, global_f1,
+    macro.{precision, recall, f1, auc, ap}, micro_auc, ...), notes.
+
+    >>> m = classification_metrics(np.array([0, 1]), np.array([[.9, .1, 0, 0], [.2, .8, 0, 0]]))
+    >>> m["accuracy"], m["per_class"]["glioma"]["tp"]
+    (1.0, 1)
+    """
+    ctx = score_context(y_true, probs, settings)
+    counts = ctx.confusion
+    n = len(ctx.y_true)
     row_sums = counts.sum(axis=1, keepdims=True)
     normalized = np.divide(counts, row_sums, out=np.zeros(counts.shape), where=row_sums > 0)
     tp = np.diag(counts)
     fp = counts.sum(axis=0) - tp
     fn = counts.sum(axis=1) - tp
-    tn = n - tp - fp - fn
-
-    # zero_division=0 is the decision the report states: a class never predicted has precision 0
-    # (and a class never present has recall 0). Passing it explicitly also keeps scikit-learn quiet.
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=_LABELS, zero_division=0
-    )
-    w_precision, w_recall, w_f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=_LABELS, average="weighted", zero_division=0
-    )
-    m_precision, m_recall, m_f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=_LABELS, average="macro", zero_division=0
-    )
-    aucs = [_class_auc(y_true, probs, k) for k in _LABELS]
-    defined = [a for a in aucs if a is not None]
-    onehot = (y_true[:, None] == _LABELS[None, :]).astype(int)
-    micro_auc = float(roc_auc_score(onehot, probs, average="micro"))
+    support = counts.sum(axis=1)
+    result: dict = {"n": n, "confusion_matrix": counts.tolist(), "confusion_matrix_normalized": normalized.tolist(),
+                    "per_class": {name: {"support": int(support[k]), "tp": int(tp[k]), "fp": int(fp[k]),
+                                         "fn": int(fn[k]), "tn": int(n - tp[k] - fp[k] - fn[k])}
+                                  for k, name in enumerate(CLASS_NAMES)}}
+    for spec in metrics():
+        value = spec.point(ctx)
+        if spec.per_class:
+            for cls, v in zip(CLASS_NAMES, value):
+                spec.put(result, None if v is None else float(v), cls)
+        else:
+            spec.put(result, None if value is None else float(value))
 
     notes = []
     never_predicted = [CLASS_NAMES[k] for k in _LABELS if tp[k] + fp[k] == 0 and support[k] > 0]
@@ -149,52 +136,17 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
         )
     absent = [CLASS_NAMES[k] for k in _LABELS if support[k] == 0]
     if absent:
+        defined = sum(result["per_class"][c]["auc"] is not None for c in CLASS_NAMES)
         notes.append(
             f"No true images of: {', '.join(absent)}. Their recall is reported as 0 and their AUC is "
             "undefined (left empty); the macro averages still count them, macro AUC averages the "
-            f"{len(defined)} classes whose AUC exists."
+            f"{defined} classes whose AUC exists."
         )
-
-    return {
-        "n": n,
-        "accuracy": accuracy_score(y_true, probs),
-        "loss": cross_entropy_loss(y_true, probs),
-        "confusion_matrix": counts.tolist(),
-        "confusion_matrix_normalized": normalized.tolist(),
-        "per_class": {
-            name: {
-                "precision": float(precision[k]),
-                "recall": float(recall[k]),
-                "f1": float(f1[k]),
-                "support": int(support[k]),
-                "tp": int(tp[k]),
-                "fp": int(fp[k]),
-                "fn": int(fn[k]),
-                "tn": int(tn[k]),
-                "auc": aucs[k],
-            }
-            for k, name in enumerate(CLASS_NAMES)
-        },
-        # weighted.f1 is scikit-learn's "weighted avg" F1: the support-weighted mean of per-class F1.
-        "weighted": {"precision": float(w_precision), "recall": float(w_recall), "f1": float(w_f1)},
-        # The seed notebook's "F1 global": the harmonic mean of weighted precision and weighted recall.
-        "global_f1": _harmonic_mean(float(w_precision), float(w_recall)),
-        "macro": {
-            "precision": float(m_precision),
-            "recall": float(m_recall),
-            "f1": float(m_f1),
-            "auc": float(np.mean(defined)) if defined else None,
-        },
-        "micro_auc": micro_auc,
-        "notes": notes,
-    }
+    result["notes"] = notes
+    return result
 
 
-def _harmonic_mean(a: float, b: float) -> float:
-    return 0.0 if a + b == 0 else 2 * a * b / (a + b)
-
-
-def compute_metrics(frame: pd.DataFrame) -> dict:
+def compute_metrics(frame: pd.DataFrame, *, settings: EvaluationSettings | None = None) -> dict:
     """Metrics of one predictions table (see `classification_metrics` for the keys).
 
     `notes` gathers, in order, the corrections `read_predictions` made to the file, rows left out for
@@ -204,6 +156,6 @@ def compute_metrics(frame: pd.DataFrame) -> dict:
     >>> compute_metrics(read_predictions("predictions_test.csv"))["macro"]["f1"]  # doctest: +SKIP
     """
     y_true, probs, notes = labelled_arrays(frame)
-    metrics = classification_metrics(y_true, probs)
+    metrics = classification_metrics(y_true, probs, settings=settings)
     metrics["notes"] = [*frame.attrs.get("notes", []), *notes, *metrics["notes"]]
     return metrics

@@ -3,6 +3,10 @@
 Models are ranked by macro-F1, then accuracy, then loss. Macro-F1 comes first because it weighs the
 four classes equally: a missed glioma counts as much as a missed no-tumour image whatever the class
 sizes, which accuracy and the weighted averages do not guarantee.
+
+Whether the first two differ is not judged by a fixed margin but by the paired tests on the reported
+(test) split (`paired.py`): McNemar for accuracy, the paired bootstrap for macro-F1, after Holm's
+correction over all pairs compared; with several seeds per model, the share of seed pairs each wins.
 """
 
 from __future__ import annotations
@@ -11,10 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tumorbench.classes import CLASS_NAMES
+from tumorbench.evaluation.paired import Comparison, PairedTest
+from tumorbench.evaluation.seeds import split_seed
 
-# Below this macro-F1 margin two models are called practically tied: on a few hundred test images it is
-# about the effect of one or two images changing class.
-SMALL_MARGIN = 0.01
 _MAX_PAIRS = 5
 # A model within this accuracy of "always answer the largest class" has learned next to nothing.
 NEAR_MAJORITY = 0.05
@@ -61,18 +64,22 @@ def recommend(
     selection_metrics: Mapping[str, dict] | None = None,
     selection_basis: str = "validation split",
     evaluated_on: str = "test split",
+    comparison: Comparison | None = None,
+    seeds: dict | None = None,
 ) -> Recommendation:
     """Rank and recommend.
 
     `metrics_by_model` are the reported metrics (normally the test split). When `selection_metrics`
     (normally the validation split) covers every model, the ranking uses them, as model choice should
     not be made on the test split; otherwise the ranking uses `metrics_by_model` and says so.
+    `comparison` (paired tests on the reported split) and `seeds` (seed_summary) say whether the
+    preferred model really differs from the runner-up.
     """
     selecting = bool(selection_metrics) and set(selection_metrics) >= set(metrics_by_model)
     ranked_on = {n: selection_metrics[n] for n in metrics_by_model} if selecting else metrics_by_model
     basis = selection_basis if selecting else evaluated_on
     result = Recommendation(ranking=rank_models(ranked_on), basis=basis)
-    _summary(result, ranked_on, metrics_by_model, selecting, evaluated_on)
+    _summary(result, ranked_on, metrics_by_model, selecting, evaluated_on, comparison, seeds)
     for name in metrics_by_model:
         sentence = _weakest_sentence(name, metrics_by_model[name])
         if sentence:
@@ -82,7 +89,7 @@ def recommend(
 
 
 def _summary(result: Recommendation, ranked_on: Mapping[str, dict], reported: Mapping[str, dict],
-             selecting: bool, evaluated_on: str) -> None:
+             selecting: bool, evaluated_on: str, comparison: Comparison | None, seeds: dict | None) -> None:
     best = result.ranking[0]
     m = ranked_on[best]
     if all(predicted_only(m) is not None for m in reported.values()):
@@ -96,7 +103,9 @@ def _summary(result: Recommendation, ranked_on: Mapping[str, dict], reported: Ma
             f"reaches macro-F1 {m['macro']['f1']:.3f} and accuracy {m['accuracy']:.3f}."
         )
     else:
-        second = result.ranking[1]
+        group = split_seed(best)[0]
+        # The runner-up is another model, not another seed of the same one.
+        second = next((n for n in result.ranking[1:] if split_seed(n)[0] != group), result.ranking[1])
         s = ranked_on[second]
         margin = m["macro"]["f1"] - s["macro"]["f1"]
         if margin >= 0.0005:
@@ -106,12 +115,14 @@ def _summary(result: Recommendation, ranked_on: Mapping[str, dict], reported: Ma
             why = (f"it ties with {second} on macro-F1 on the {result.basis} ({m['macro']['f1']:.3f}) "
                    f"and is preferred on accuracy ({m['accuracy']:.3f} vs {s['accuracy']:.3f})")
         result.summary.append(f"Prefer {best}: {why}.")
-        if margin < SMALL_MARGIN:
-            result.summary.append(
-                f"The margin over {second} is small (under {SMALL_MARGIN}): a different sample of "
-                "images could reverse the order, so treat the two as equally good unless other "
-                "considerations (size, speed, calibration) decide."
-            )
+        if comparison is not None:
+            sentence = difference_sentence(comparison, best, second, evaluated_on)
+            if sentence:
+                result.summary.append(sentence)
+        if seeds is not None:
+            sentence = seed_sentence(seeds, split_seed(best)[0], split_seed(second)[0])
+            if sentence:
+                result.summary.append(sentence)
     if selecting:
         r = reported[best]
         result.summary.append(
@@ -123,6 +134,75 @@ def _summary(result: Recommendation, ranked_on: Mapping[str, dict], reported: Ma
             f"The ranking uses the {evaluated_on} because validation predictions were not available "
             "for every model; a model chosen on the same images it is scored on looks better than it is."
         )
+
+
+def format_p(p: float) -> str:
+    """p = 0.71, p = 0.004, p < 0.001."""
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+
+
+def _points(t: PairedTest, confidence: float) -> str:
+    # Differences of scores in [0, 1] read best in points (hundredths); costs keep their own unit.
+    scale, unit = (100, " points") if t.metric != "expected_cost" else (1, "")
+    return (f"{t.label} {scale * t.difference:+.{1 if scale == 100 else 3}f}{unit}, {confidence:.0%} CI "
+            f"[{scale * t.low:.{1 if scale == 100 else 3}f}, {scale * t.high:.{1 if scale == 100 else 3}f}]")
+
+
+def describe_test(t: PairedTest, confidence: float = 0.95) -> str:
+    """'accuracy +0.5 points, 95% CI [-2.1, 3.0], McNemar p = 0.71 (12 vs 10 images flipped)'."""
+    text = _points(t, confidence)
+    if t.test.startswith("McNemar"):
+        return f"{text}, McNemar {format_p(t.p_value)} ({t.a_only} vs {t.b_only} images flipped)"
+    return f"{text}, {t.test} {format_p(t.p_value)}"
+
+
+def _representative(comparison: Comparison, name: str) -> str | None:
+    """The model of `name`'s seed group that the paired tests compared."""
+    if name in comparison.models:
+        return name
+    group = split_seed(name)[0]
+    return next((n for n in comparison.models if split_seed(n)[0] == group), None)
+
+
+def difference_sentence(comparison: Comparison, best: str, second: str, evaluated_on: str) -> str | None:
+    """Whether the preferred model and the runner-up differ on the reported split, in plain words."""
+    a, b = _representative(comparison, best), _representative(comparison, second)
+    if a is None or b is None or a == b:
+        return None
+    tests = [t for t in (comparison.pair(a, b, "accuracy"), comparison.pair(a, b, "macro_f1")) if t is not None]
+    if not tests:
+        return None
+    pairs = len(comparison.models) * (len(comparison.models) - 1) // 2
+    holm = (f"after Holm's correction over {pairs} pairs" if pairs > 1
+            else f"at the {100 * comparison.alpha:g} % level")
+    details = "; ".join(describe_test(t, comparison.confidence) for t in tests)
+    who = "" if (a, b) == (best, second) else f" (seed-0 trainings {a} and {b})"
+    winners = {t.better for t in tests if t.better}
+    if not winners:
+        return (f"On the {evaluated_on}, {a} and {b} do not differ{who}: {details}. No difference survives "
+                f"{holm.replace('after ', '')}; treat the two as equally good unless other considerations "
+                "(size, speed, calibration) decide.")
+    if len(winners) == 1:
+        winner = winners.pop()
+        loser = b if winner == a else a
+        return f"On the {evaluated_on}, {winner} is better than {loser}{who} ({holm}): {details}."
+    return f"On the {evaluated_on}, the tests disagree between {a} and {b}{who} ({holm}): {details}."
+
+
+def seed_sentence(seeds: dict, a: str, b: str) -> str | None:
+    """How often model a beat model b over their seed pairs, with the mean ± sd of both."""
+    pair = next((p for p in seeds["pairs"] if (p["a"], p["b"]) == (a, b)), None)
+    rows = {r["group"]: r for r in seeds["rows"]}
+    if pair is None or a not in rows or b not in rows:
+        return None
+    key = pair["metric"]
+    ra, rb = rows[a], rows[b]
+    wins = pair["share"] * pair["pairs"]
+    return (f"Over {ra['seeds']} and {rb['seeds']} training seeds, {a} beats {b} on {key.replace('_', '-')} "
+            f"in {wins:g} of {pair['pairs']} seed pairs ({100 * pair['share']:.0f} %; {ra[key + '.mean']:.3f} ± "
+            f"{ra[key + '.sd']:.3f} vs {rb[key + '.mean']:.3f} ± {rb[key + '.sd']:.3f}, mean ± sd over seeds).")
 
 
 def _weakest_sentence(name: str, metrics: dict) -> str | None:
