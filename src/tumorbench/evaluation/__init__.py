@@ -26,7 +26,7 @@ from tumorbench.evaluation.curves import compute_roc_curves, pr_curve_points, ro
 from tumorbench.evaluation.mistakes import confident_mistakes
 from tumorbench.evaluation.registry import Feature, MetricSpec, ScoreContext, metric, metrics, register, registered
 from tumorbench.evaluation.settings import BootstrapSettings, EvaluationSettings, evaluation_settings
-from tumorbench.evaluation.table import confusion_frame, metrics_table, per_class_table
+from tumorbench.evaluation.table import confusion_frame, intervals_table, metrics_table, per_class_table
 
 __all__ = [
     "BootstrapSettings",
@@ -46,6 +46,7 @@ __all__ = [
     "cross_entropy_loss",
     "evaluation_settings",
     "intervals",
+    "intervals_table",
     "labelled_arrays",
     "macro_f1_score",
     "metric",

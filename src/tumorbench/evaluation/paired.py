@@ -143,7 +143,7 @@ def holm(tests: list[PairedTest], alpha: float) -> None:
     for column in dict.fromkeys(t.metric for t in tests):
         family = [t for t in tests if t.metric == column]
         for t, p in zip(family, holm_adjust([t.p_value for t in family])):
-            t.p_holm, t.significant = float(p), bool(p < alpha)
+            t.p_holm, t.significant = float(p), bool(p <= alpha)
 
 
 def compare_models(contexts: dict[str, ScoreContext], points: dict[str, dict], replicates: Replicates, *,

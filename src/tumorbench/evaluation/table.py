@@ -38,6 +38,18 @@ def metrics_table(metrics_by_model: Mapping[str, dict]) -> pd.DataFrame:
     return table.apply(pd.to_numeric)
 
 
+def intervals_table(metrics_by_model: Mapping[str, dict]) -> pd.DataFrame:
+    """One row per model: `<column>_low` and `<column>_high` for every metric with an interval (the
+    `intervals` that `assess` adds); empty columns when none were computed."""
+    rows = []
+    for name, m in metrics_by_model.items():
+        row = {"model": name}
+        for column, ci in (m.get("intervals") or {}).items():
+            row[f"{column}_low"], row[f"{column}_high"] = ci if ci is not None else (None, None)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model").apply(pd.to_numeric)
+
+
 def per_class_table(metrics: dict) -> pd.DataFrame:
     """The classification report of one model: one row per class, columns precision ... auc, ap, ..."""
     frame = pd.DataFrame.from_dict(metrics["per_class"], orient="index").loc[list(CLASS_NAMES)]

@@ -11,6 +11,8 @@ from tumorbench.report.figures_plotly import (
     confusion_matrix_figure,
     history_figure,
     metrics_by_model_figure,
+    pr_figure,
+    reliability_figure,
     roc_figure,
 )
 from tumorbench.report.figures_static import (
@@ -18,6 +20,8 @@ from tumorbench.report.figures_static import (
     plot_confusion_matrix,
     plot_history,
     plot_metrics_by_model,
+    plot_pr,
+    plot_reliability,
     plot_roc,
 )
 # Computed in tumorbench.evaluation; re-exported here, where notebooks have always found them.
@@ -38,13 +42,17 @@ __all__ = [
     "evaluate_model",
     "history_figure",
     "metrics_by_model_figure",
+    "pr_figure",
     "plot_accuracy",
     "plot_confusion_matrix",
     "plot_history",
     "plot_metrics_by_model",
+    "plot_pr",
+    "plot_reliability",
     "plot_roc",
     "rank_models",
     "recommend",
+    "reliability_figure",
     "roc_figure",
     "training_curves",
     "write_report",

@@ -101,7 +101,7 @@ def run_test_duplicates(run_dir: Path, test_images: list[str]) -> dict[str, str]
     return duplicated_images(audit, test_images, reference)
 
 
-def load_run(run_dir: Path) -> RunContents:
+def load_run(run_dir: Path, *, settings=None) -> RunContents:
     """Every complete model of a run folder, evaluated; raises when none is complete."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -150,7 +150,7 @@ def load_run(run_dir: Path) -> RunContents:
             validations[str(val_path)] = validation
         result = evaluate_model(name, frame, source=folder / TEST_PREDICTIONS, history=history,
                                 history_source=str(folder / "history.json"), info=info,
-                                validation_frame=validation, duplicated=duplicated)
+                                validation_frame=validation, duplicated=duplicated, settings=settings)
         result.notes = model_notes + result.notes
         results.append(result)
     # Ranking on validation predictions is only fair when every model saw the same validation images.
