@@ -110,17 +110,22 @@ def _resolve(data, config_file, sets, options, *, presets=("embedded",)):
 @training_options
 @click.option("--models", help="Comma-separated model names (see `tumorbench models`).")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run in --out; complete models are kept.")
+@click.option("--seeds", default=1, show_default=True, type=int, help="Train every model this many times "
+              "(seeds seed..seed+N-1: initialisation and data order; same split): the report adds mean ± sd "
+              "over seeds and how often each model beats another. Replicas: models/<model>.seed<k>/.")
 @click.option("--dedup", type=click.Choice(["none", "drop_test", "group_split"]), help="Duplicates the audit "
               "finds: none (default: report full and de-duplicated test metrics), drop_test (leave duplicated "
               "test images out) or group_split (re-split every image by duplicate groups).")
 @friendly_errors
-def run(data, config_file, out, resume, sets, **options) -> None:
+def run(data, config_file, out, resume, sets, seeds, **options) -> None:
     """Train the configured models, predict the test split, write the run folder and its report."""
     from tumorbench.run import default_run_dir, run_benchmark, summary_table
     from tumorbench.sections import write_full_report
+    from tumorbench.study.replicas import with_seed_replicas
 
     started = time.perf_counter()
     data_root, config = _resolve(data, config_file, sets, options)
+    config = with_seed_replicas(config, seeds)
     out = Path(out or config.out or default_run_dir())
     run_benchmark(config, data_root=data_root, out=out, resume=resume)
     click.echo(summary_table(out).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -167,13 +172,27 @@ def study_imbalance(data, config_file, out, sets, models, strategies, seeds, **o
 @click.argument("predictions", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--names", help="Comma-separated model names, one per file (default: from the file names).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the report.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="YAML file whose `evaluation:` section sets the bootstrap, cost matrix and calibration bins.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="An evaluation value, e.g. evaluation.bootstrap.resamples=5000 (repeatable).")
 @friendly_errors
-def evaluate(predictions, names, out) -> None:
+def evaluate(predictions, names, out, config_file, sets) -> None:
     """Metrics, figures and report from predictions files alone (models trained anywhere)."""
+    from tumorbench.config import apply_set, load_yaml
+    from tumorbench.evaluation.settings import evaluation_settings
     from tumorbench.report import evaluate_files
 
+    data = {"evaluation": load_yaml(config_file).get("evaluation") or {}} if config_file else {}
+    for assignment in sets:
+        if not assignment.startswith("evaluation."):
+            raise click.BadParameter(f"{assignment!r}: evaluate takes evaluation.<key>=VALUE only, e.g. "
+                                     "evaluation.bootstrap.resamples=5000", param_hint="--set")
+        data = apply_set(data, assignment)
+    where = f"{config_file}: evaluation" if config_file else "evaluation"
+    settings = evaluation_settings(data.get("evaluation"), where=where)
     name_list = [n.strip() for n in names.split(",")] if names else None
-    report = evaluate_files(list(predictions), names=name_list, out_dir=out)
+    report = evaluate_files(list(predictions), names=name_list, out_dir=out, settings=settings)
     click.echo(f"report: {report}")
 
 

@@ -19,6 +19,7 @@ import yaml
 
 from tumorbench.data.balance import check_strategy
 from tumorbench.data.preprocess import PreprocessSpec
+from tumorbench.evaluation.settings import EvaluationSettings, evaluation_settings
 from tumorbench.models import get_model_entry
 
 DEFAULT_MODELS = ("baseline", "model_1", "model_2", "model_3")
@@ -75,6 +76,8 @@ class RunConfig:
     weights: str = "imagenet"  # transfer models: "imagenet" (download or torch cache), "none", or a file
     train: TrainSettings = field(default_factory=TrainSettings)
     models: list[ModelConfig] = field(default_factory=lambda: [ModelConfig(m) for m in DEFAULT_MODELS])
+    # report: bootstrap (resamples, seed, method, confidence), cost_matrix, calibration_bins, alpha
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
 
     def __post_init__(self) -> None:
         if self.dedup not in DEDUP_MODES:
@@ -149,6 +152,8 @@ def _build(cls, data: Any, where: str):
             value = _build(TrainSettings, value, f"{where}.train")
         elif key == "models":
             value = [_model_config(item, f"{where}.models[{i}]") for i, item in enumerate(value or [])]
+        elif key == "evaluation":
+            value = evaluation_settings(value, where=f"{where}.evaluation")
         kwargs[key] = value
     try:
         return cls(**kwargs)
@@ -209,6 +214,11 @@ def apply_set(data: dict, assignment: str) -> dict:
     if head in run_keys:
         if head == "train" and rest:
             return _merge(data, {"train": {rest: value}})
+        if head == "evaluation" and rest:  # evaluation.bootstrap.resamples=5000
+            nested: Any = value
+            for part in reversed(rest.split(".")):
+                nested = {part: nested}
+            return _merge(data, {"evaluation": nested})
         if rest:
             raise ValueError(f"--set {assignment!r}: {head!r} has no sub-keys")
         return _merge(data, {head: value})

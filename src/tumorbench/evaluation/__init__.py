@@ -9,54 +9,32 @@ the study, `tumorbench evaluate` and metrics.json all read (`assess`, `model_res
 >>> compute_metrics(read_predictions("predictions_test.csv"))["macro"]["f1"]  # doctest: +SKIP
 """
 
-from tumorbench.evaluation import catalogue as _catalogue  # noqa: F401  (registers the metrics)
-from tumorbench.evaluation.bootstrap import Replicates, bootstrap, intervals
-from tumorbench.evaluation.classification import (
-    LOSS_EPS,
-    accuracy_score,
-    classification_metrics,
-    compute_metrics,
-    cross_entropy_loss,
-    labelled_arrays,
-    macro_f1_score,
-    predicted_classes,
-    score_context,
-)
-from tumorbench.evaluation.curves import compute_roc_curves, pr_curve_points, roc_curve_points
-from tumorbench.evaluation.mistakes import confident_mistakes
-from tumorbench.evaluation.registry import Feature, MetricSpec, ScoreContext, metric, metrics, register, registered
-from tumorbench.evaluation.settings import BootstrapSettings, EvaluationSettings, evaluation_settings
-from tumorbench.evaluation.table import confusion_frame, intervals_table, metrics_table, per_class_table
+import importlib
 
-__all__ = [
-    "BootstrapSettings",
-    "EvaluationSettings",
-    "Feature",
-    "LOSS_EPS",
-    "MetricSpec",
-    "Replicates",
-    "ScoreContext",
-    "accuracy_score",
-    "bootstrap",
-    "classification_metrics",
-    "compute_metrics",
-    "compute_roc_curves",
-    "confident_mistakes",
-    "confusion_frame",
-    "cross_entropy_loss",
-    "evaluation_settings",
-    "intervals",
-    "intervals_table",
-    "labelled_arrays",
-    "macro_f1_score",
-    "metric",
-    "metrics",
-    "metrics_table",
-    "per_class_table",
-    "pr_curve_points",
-    "predicted_classes",
-    "register",
-    "registered",
-    "roc_curve_points",
-    "score_context",
-]
+# Loaded on first use (PEP 562), so that `tumorbench.config` can read the evaluation settings without
+# importing scikit-learn, scipy and statsmodels into every command.
+_EXPORTS = {
+    "Replicates": "bootstrap", "bootstrap": "bootstrap", "intervals": "bootstrap",
+    "LOSS_EPS": "catalogue",
+    "accuracy_score": "classification", "classification_metrics": "classification",
+    "compute_metrics": "classification", "cross_entropy_loss": "classification",
+    "labelled_arrays": "classification", "macro_f1_score": "classification",
+    "predicted_classes": "classification", "score_context": "classification",
+    "compute_roc_curves": "curves", "pr_curve_points": "curves", "roc_curve_points": "curves",
+    "confident_mistakes": "mistakes",
+    "Feature": "registry", "MetricSpec": "registry", "ScoreContext": "registry", "metric": "registry",
+    "metrics": "registry", "register": "registry", "registered": "registry",
+    "BootstrapSettings": "settings", "EvaluationSettings": "settings", "evaluation_settings": "settings",
+    "confusion_frame": "table", "intervals_table": "table", "metrics_table": "table", "per_class_table": "table",
+    "Assessment": "assess", "assess": "assess",
+    "Comparison": "paired", "PairedTest": "paired", "compare_models": "paired",
+    "seed_summary": "seeds", "split_seed": "seeds",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'tumorbench.evaluation' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"tumorbench.evaluation.{_EXPORTS[name]}"), name)

@@ -144,9 +144,15 @@ def registered(spec: MetricSpec, *features: Feature) -> Iterator[MetricSpec]:
             _FEATURES.pop(f.name, None)
 
 
+def _declared() -> None:
+    """Make sure the benchmark's own declarations are registered (catalogue imports this module)."""
+    import tumorbench.evaluation.catalogue  # noqa: F401
+
+
 def metrics(*, where: str | None = None, per_class: bool | None = None, overall: bool | None = None,
             interval: str | None = None) -> list[MetricSpec]:
     """Registered metrics in declaration order, filtered by place, scope or interval method."""
+    _declared()
     if where is not None and where not in PLACES:
         raise ValueError(f"unknown place {where!r}; valid: {', '.join(PLACES)}")
     out = list(_METRICS.values())
@@ -162,6 +168,7 @@ def metrics(*, where: str | None = None, per_class: bool | None = None, overall:
 
 
 def metric(key: str) -> MetricSpec:
+    _declared()
     try:
         return _METRICS[key]
     except KeyError:
@@ -169,6 +176,7 @@ def metric(key: str) -> MetricSpec:
 
 
 def feature(name: str) -> Feature:
+    _declared()
     return _FEATURES[name]
 
 

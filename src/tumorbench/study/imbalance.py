@@ -22,6 +22,7 @@ from tumorbench.data.balance import STRATEGIES, check_strategy
 from tumorbench.metrics import compute_metrics
 from tumorbench.predictions.io import read_predictions
 from tumorbench.run import model_is_complete, run_benchmark
+from tumorbench.study.replicas import check_seeds, model_cell
 
 CELL = re.compile(r"^(?P<model>.+)\.(?P<strategy>[a-z_]+)\.seed(?P<seed>\d+)$")
 SUMMARY_FILE = "study_imbalance.json"
@@ -36,8 +37,7 @@ def cell_name(model: str, strategy: str, seed: int) -> str:
 
 def imbalance_config(base: RunConfig, *, models: Sequence[str], strategies: Sequence[str], seeds: int) -> RunConfig:
     """`base` with its models replaced by the grid models x strategies x seeds."""
-    if seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    check_seeds(seeds)
     for s in strategies:
         check_strategy(s)
     overrides = {m.name: m for m in base.models}
@@ -46,9 +46,8 @@ def imbalance_config(base: RunConfig, *, models: Sequence[str], strategies: Sequ
         own = overrides.get(model, ModelConfig(model))
         for strategy in strategies:
             for k in range(seeds):
-                cells.append({**{key: value for key, value in vars(own).items() if value is not None},
-                              "name": cell_name(model, strategy, k), "architecture": own.architecture or model,
-                              "balance": strategy, "seed": base.seed + k})
+                cells.append(model_cell(own, name=cell_name(model, strategy, k), seed=base.seed + k,
+                                        balance=strategy))
     data = base.to_dict()
     data["models"] = cells
     return make_config(data)
