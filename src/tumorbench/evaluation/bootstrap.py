@@ -97,6 +97,7 @@ class Replicates:
     jackknife: dict[str, dict[str, np.ndarray]] | None
     settings: BootstrapSettings
     strata: np.ndarray
+    estimates: dict[str, dict[str, float]]  # the same arithmetic on every image once (the point values)
 
 
 def bootstrap(contexts: Mapping[str, ScoreContext], settings: BootstrapSettings | None = None) -> Replicates:
@@ -129,7 +130,9 @@ def bootstrap(contexts: Mapping[str, ScoreContext], settings: BootstrapSettings 
     jackknife = None
     if settings.method == "bca":
         jackknife = _evaluate(features.sum(axis=0)[None, :] - features, layout, contexts, specs)
-    return Replicates(values, jackknife, settings, first.y_true)
+    whole = _evaluate(features.sum(axis=0)[None, :], layout, contexts, specs)
+    estimates = {case: {c: float(v[0]) for c, v in cols.items()} for case, cols in whole.items()}
+    return Replicates(values, jackknife, settings, first.y_true, estimates)
 
 
 def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -163,11 +166,12 @@ def delta_interval(estimate: float, se: float, confidence: float) -> tuple[float
     return float(max(0.0, estimate - z * se)), float(min(1.0, estimate + z * se))
 
 
-def intervals(contexts: Mapping[str, ScoreContext], points: Mapping[str, dict],
+def intervals(contexts: Mapping[str, ScoreContext], points: Mapping[str, dict] | None = None,
               settings: BootstrapSettings | None = None, *, replicates: Replicates | None = None) -> dict:
     """{case: {column: [low, high]}} for every registered metric (None where the metric is undefined).
 
-    `points` are the cases' metric dicts (classification_metrics), whose values the intervals surround."""
+    `points` are the cases' metric dicts (classification_metrics), whose values the intervals surround;
+    without them the estimates come from the bootstrap's own arithmetic on all images."""
     settings = settings or BootstrapSettings()
     replicates = replicates or bootstrap(contexts, settings)
     out: dict[str, dict] = {}
@@ -175,7 +179,7 @@ def intervals(contexts: Mapping[str, ScoreContext], points: Mapping[str, dict],
         ci: dict[str, list[float] | None] = {}
         for spec in metrics(interval="bootstrap"):
             for column, cls in columns(spec):
-                estimate = spec.get(points[case], cls)
+                estimate = spec.get(points[case], cls) if points else replicates.estimates[case][column]
                 values = replicates.values[case][column]
                 if estimate is None or not np.isfinite(values).any():
                     ci[column] = None

@@ -145,9 +145,13 @@ def format_p(p: float) -> str:
 
 def _points(t: PairedTest, confidence: float) -> str:
     # Differences of scores in [0, 1] read best in points (hundredths); costs keep their own unit.
-    scale, unit = (100, " points") if t.metric != "expected_cost" else (1, "")
-    return (f"{t.label} {scale * t.difference:+.{1 if scale == 100 else 3}f}{unit}, {confidence:.0%} CI "
-            f"[{scale * t.low:.{1 if scale == 100 else 3}f}, {scale * t.high:.{1 if scale == 100 else 3}f}]")
+    scale, unit, digits = (100, " points", 1) if t.metric != "expected_cost" else (1, "", 3)
+
+    def show(x: float, sign: str = "") -> str:
+        text = f"{scale * x:{sign}.{digits}f}"
+        return text.replace("-0.0", "0.0") if float(text) == 0 else text  # no "-0.0"
+
+    return f"{t.label} {show(t.difference, '+')}{unit}, {confidence:.0%} CI [{show(t.low)}, {show(t.high)}]"
 
 
 def describe_test(t: PairedTest, confidence: float = 0.95) -> str:
