@@ -354,13 +354,15 @@ def test_recommendation_says_in_plain_words_whether_two_models_differ():
     points = {n: classification_metrics(y, p) for n, p in cases.items()}
     comparison = compare_models(contexts, points, bootstrap(contexts, BootstrapSettings(resamples=1000)))
     advice = recommend({"model_1": points["model_1"], "model_2": points["model_2"]}, comparison=comparison)
-    sentence = advice.summary[1]
+    assert advice.summary[1].startswith("Across the 3 compared models, the accuracies on the test split differ "
+                                        "(Cochran's Q = ")
+    sentence = advice.summary[2]
     assert sentence.startswith("On the test split, model_2 and model_1 do not differ: accuracy +0.7 points, "
                                "95% CI [0.0, 1.7]")
     assert "McNemar p = 0.25 (3 vs 0 images flipped)" in sentence
     assert "macro F1" in sentence and "paired bootstrap p = " in sentence
     advice = recommend({"model_1": points["model_1"], "model_3": points["model_3"]}, comparison=comparison)
-    assert advice.summary[1].startswith("On the test split, model_3 is better than model_1 (after Holm's correction "
+    assert advice.summary[2].startswith("On the test split, model_3 is better than model_1 (after Holm's correction "
                                         "over 3 pairs): accuracy +")
 
 

@@ -1,9 +1,9 @@
 """Classification metrics of one model from its predictions.
 
-Two levels: `classification_metrics(y_true, probs)` works on arrays, so a later statistics step can call
-it (or the `*_score`/`*_loss` functions) on bootstrap resamples and paired permutations;
-`compute_metrics(frame)` reads a predictions table and adds the notes a report must show.
-scikit-learn does the arithmetic; this module decides the edge cases and says what it decided.
+Two levels: `classification_metrics(y_true, probs)` works on arrays and fills in every metric of the
+registry (`catalogue.py`) at its place in the dict; `compute_metrics(frame)` reads a predictions table
+and adds the notes a report must show. scikit-learn does the arithmetic where it has the metric; this
+module decides the edge cases and says what it decided. Intervals are added by `bootstrap.intervals`.
 """
 
 from __future__ import annotations

@@ -116,9 +116,10 @@ def _summary(result: Recommendation, ranked_on: Mapping[str, dict], reported: Ma
                    f"and is preferred on accuracy ({m['accuracy']:.3f} vs {s['accuracy']:.3f})")
         result.summary.append(f"Prefer {best}: {why}.")
         if comparison is not None:
-            sentence = difference_sentence(comparison, best, second, evaluated_on)
-            if sentence:
-                result.summary.append(sentence)
+            for sentence in (cochran_sentence(comparison, evaluated_on),
+                             difference_sentence(comparison, best, second, evaluated_on)):
+                if sentence:
+                    result.summary.append(sentence)
         if seeds is not None:
             sentence = seed_sentence(seeds, split_seed(best)[0], split_seed(second)[0])
             if sentence:
@@ -175,24 +176,42 @@ def difference_sentence(comparison: Comparison, best: str, second: str, evaluate
     a, b = _representative(comparison, best), _representative(comparison, second)
     if a is None or b is None or a == b:
         return None
-    tests = [t for t in (comparison.pair(a, b, "accuracy"), comparison.pair(a, b, "macro_f1")) if t is not None]
+
+    def tests_of(x: str, y: str) -> list[PairedTest]:
+        found = (comparison.pair(x, y, "accuracy"), comparison.pair(x, y, "macro_f1"))
+        return [t for t in found if t is not None]
+
+    tests = tests_of(a, b)
     if not tests:
         return None
     pairs = len(comparison.models) * (len(comparison.models) - 1) // 2
-    holm = (f"after Holm's correction over {pairs} pairs" if pairs > 1
-            else f"at the {100 * comparison.alpha:g} % level")
-    details = "; ".join(describe_test(t, comparison.confidence) for t in tests)
-    who = "" if (a, b) == (best, second) else f" (seed-0 trainings {a} and {b})"
+    level = f"{100 * comparison.alpha:g} % level"
+    holm = f"after Holm's correction over {pairs} pairs" if pairs > 1 else f"at the {level}"
+    none = (f"No difference survives Holm's correction over {pairs} pairs" if pairs > 1
+            else f"No difference is significant at the {level}")
+    # With seeds, the paired tests compare each model's seed-0 training, which may not be the one ranked.
+    who = "," if (a, b) == (best, second) else ", comparing the seed-0 trainings,"
     winners = {t.better for t in tests if t.better}
-    if not winners:
-        return (f"On the {evaluated_on}, {a} and {b} do not differ{who}: {details}. No difference survives "
-                f"{holm.replace('after ', '')}; treat the two as equally good unless other considerations "
-                "(size, speed, calibration) decide.")
     if len(winners) == 1:
         winner = winners.pop()
         loser = b if winner == a else a
-        return f"On the {evaluated_on}, {winner} is better than {loser}{who} ({holm}): {details}."
-    return f"On the {evaluated_on}, the tests disagree between {a} and {b}{who} ({holm}): {details}."
+        details = "; ".join(describe_test(t, comparison.confidence) for t in tests_of(winner, loser))
+        return f"On the {evaluated_on}{who} {winner} is better than {loser} ({holm}): {details}."
+    details = "; ".join(describe_test(t, comparison.confidence) for t in tests)
+    if not winners:
+        return (f"On the {evaluated_on}{who} {a} and {b} do not differ: {details}. {none}; treat the two "
+                "as equally good unless other considerations (size, speed, calibration) decide.")
+    return f"On the {evaluated_on}{who} the tests disagree between {a} and {b} ({holm}): {details}."
+
+
+def cochran_sentence(comparison: Comparison, evaluated_on: str) -> str | None:
+    """Cochran's Q across more than two models: are their accuracies all equal?"""
+    q = comparison.cochran_q
+    if q is None:
+        return None
+    verdict = "differ" if q["p_value"] < comparison.alpha else "do not differ"
+    return (f"Across the {len(q['models'])} compared models, the accuracies on the {evaluated_on} {verdict} "
+            f"(Cochran's Q = {q['statistic']:.1f}, {format_p(q['p_value'])}).")
 
 
 def seed_sentence(seeds: dict, a: str, b: str) -> str | None:
@@ -204,7 +223,9 @@ def seed_sentence(seeds: dict, a: str, b: str) -> str | None:
     key = pair["metric"]
     ra, rb = rows[a], rows[b]
     wins = pair["share"] * pair["pairs"]
-    return (f"Over {ra['seeds']} and {rb['seeds']} training seeds, {a} beats {b} on {key.replace('_', '-')} "
+    from tumorbench.evaluation.registry import metric
+
+    return (f"Over {ra['seeds']} and {rb['seeds']} training seeds, {a} beats {b} on {metric(key).label} "
             f"in {wins:g} of {pair['pairs']} seed pairs ({100 * pair['share']:.0f} %; {ra[key + '.mean']:.3f} ± "
             f"{ra[key + '.sd']:.3f} vs {rb[key + '.mean']:.3f} ± {rb[key + '.sd']:.3f}, mean ± sd over seeds).")
 
@@ -217,7 +238,11 @@ def _weakest_sentence(name: str, metrics: dict) -> str | None:
     k = CLASS_NAMES.index(cls)
     confused = [(count, CLASS_NAMES[j]) for j, count in enumerate(metrics["confusion_matrix"][k]) if j != k]
     count, other = max(confused)
-    sentence = f"{name}: weakest class {cls}, recall {row['recall']:.2f} ({row['tp']} of {row['support']} found"
+    sentence = f"{name}: weakest class {cls}, recall {row['recall']:.2f}"
+    interval = (metrics.get("intervals") or {}).get(f"{cls}_recall")
+    if interval is not None:
+        sentence += f" [{interval[0]:.2f}, {interval[1]:.2f}]"
+    sentence += f" ({row['tp']} of {row['support']} found"
     if count > 0:
         sentence += f"; most often taken for {other}, {count} images"
     return sentence + ")."

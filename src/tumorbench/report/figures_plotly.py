@@ -23,6 +23,7 @@ from tumorbench.report.style import (
     TRAIN_COLOUR,
     VAL_COLOUR,
     lower_metrics,
+    reliability_series,
     score_metrics,
 )
 
@@ -135,7 +136,7 @@ def accuracy_figure(table: pd.DataFrame, *, title: str = "Test accuracy by model
     names = [_t(n) for n in table.index]
     figure = go.Figure(
         go.Bar(x=names, y=table["accuracy"], text=[f"{a:.3f}" for a in table["accuracy"]],
-               textposition="inside", error_y=_error_bars(table, "accuracy"),
+               textposition="inside", insidetextanchor="middle", error_y=_error_bars(table, "accuracy"),
                marker_color=[MODEL_COLOURS[i % len(MODEL_COLOURS)] for i in range(len(names))])
     )
     figure.update_layout(title=_t(title), height=380, showlegend=False, **_LAYOUT)
@@ -194,11 +195,7 @@ def reliability_figure(calibration: dict, *, title: str = "Reliability diagram")
     figure = go.Figure()
     figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
                                 line=dict(color="#bbb", dash="dash"), hoverinfo="skip"))
-    sides = [("reliability_before", "as predicted", "#C44E52")]
-    if calibration.get("reliability_after"):
-        sides.append(("reliability_after", f"temperature-scaled (T = {calibration['temperature']:.2f})", "#4C72B0"))
-    for key, label, colour in sides:
-        data = calibration[key]
+    for data, label, colour in reliability_series(calibration):
         total = max(sum(data["count"]), 1)
         figure.add_trace(go.Scatter(
             x=data["confidence"], y=data["accuracy"], mode="lines+markers", name=label,

@@ -22,6 +22,7 @@ from tumorbench.report.style import (
     TRAIN_COLOUR,
     VAL_COLOUR,
     lower_metrics,
+    reliability_series,
     score_metrics,
 )
 
@@ -181,11 +182,7 @@ def plot_reliability(calibration: dict, *, ax: Axes | None = None, title: str = 
     """Accuracy against mean confidence per bin, before (and after) temperature scaling."""
     ax = _new_axes(ax, (5.2, 4.8))
     ax.plot([0, 1], [0, 1], color="#bbb", ls="--", lw=1, label="perfectly calibrated")
-    sides = [("reliability_before", "as predicted", "#C44E52")]
-    if calibration.get("reliability_after"):
-        sides.append(("reliability_after", f"temperature-scaled (T = {calibration['temperature']:.2f})", "#4C72B0"))
-    for key, label, colour in sides:
-        data = calibration[key]
+    for data, label, colour in reliability_series(calibration):
         total = max(sum(data["count"]), 1)
         ax.plot(data["confidence"], data["accuracy"], color=colour, lw=1.5, label=label)
         ax.scatter(data["confidence"], data["accuracy"], s=[10 + 300 * c / total for c in data["count"]],

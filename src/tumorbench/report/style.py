@@ -30,3 +30,13 @@ def lower_metrics() -> list[tuple[str, str]]:
     from tumorbench.evaluation.registry import metrics
 
     return [(m.column(), m.label) for m in metrics(where="chart", overall=True) if not m.higher_is_better]
+
+
+def reliability_series(calibration: dict) -> list[tuple[dict, str, str]]:
+    """(reliability bins, legend label, colour) of a reliability diagram: as predicted, then
+    temperature-scaled when a temperature was fitted."""
+    series = [(calibration["reliability_before"], "as predicted", "#C44E52")]
+    if calibration.get("reliability_after"):
+        series.append((calibration["reliability_after"],
+                       f"temperature-scaled (T = {calibration['temperature']:.2f})", "#4C72B0"))
+    return series
