@@ -78,7 +78,7 @@ def _evaluate(sums: np.ndarray, layout: _Layout, contexts: Mapping[str, ScoreCon
     out: dict[str, dict[str, np.ndarray]] = {}
     for case, ctx in contexts.items():
         # Contiguous copies: reductions over the small trailing axes of a strided view are several times slower.
-        agg = {name: np.ascontiguousarray(sums[:, where]).reshape(len(sums), *shape)
+        agg = {name: np.ascontiguousarray(sums[:, where], dtype=np.float64).reshape(len(sums), *shape)
                for name, (where, shape) in layout.slices[case].items()}
         agg["cost_matrix"] = ctx.cost_matrix
         values = {}
@@ -121,14 +121,14 @@ def bootstrap(contexts: Mapping[str, ScoreContext], settings: BootstrapSettings 
     names = sorted({n for spec in specs for n in spec.needs})
     features, layout = _features(contexts, names)
     f32 = features.astype(np.float32)
-    values = {case: {c: np.empty(settings.resamples) for spec in specs for c, _ in columns(spec)} for case in contexts}
+    # Sums of every resample first (float32 products, exact for the counts), then each metric once over
+    # all resamples: fewer, larger array operations than metric arithmetic per block.
+    sums = np.empty((settings.resamples, f32.shape[1]), dtype=np.float32)
     start = 0
     for weights in resample_counts(first.y_true, resamples=settings.resamples, seed=settings.seed):
-        block = _evaluate((weights @ f32).astype(np.float64), layout, contexts, specs)
-        for case, cols in block.items():
-            for column, v in cols.items():
-                values[case][column][start:start + len(weights)] = v
+        np.matmul(weights, f32, out=sums[start:start + len(weights)])
         start += len(weights)
+    values = _evaluate(sums, layout, contexts, specs)
     jackknife = None
     if settings.method == "bca":
         jackknife = _evaluate(features.sum(axis=0)[None, :] - features, layout, contexts, specs)

@@ -202,13 +202,16 @@ def _point_counts(batch):
 
 def _class_rank(fn):
     def influence(ctx):
+        if fn in ctx.cache:
+            return ctx.cache[fn]
         values, phis, strata = [], [], []
         for k in range(K):
             value, phi = fn(ctx.y_true == k, ctx.probs[:, k])
             values.append(value)
             phis.append(phi)
             strata.append(ctx.y_true == k)  # DeLong: positives and negatives resampled separately
-        return values, np.stack(phis, axis=1), np.stack(strata, axis=1)
+        ctx.cache[fn] = values, np.stack(phis, axis=1), np.stack(strata, axis=1)
+        return ctx.cache[fn]
     return influence
 
 
@@ -284,23 +287,26 @@ register(MetricSpec(
     ("accuracy",), lambda ctx: float(accuracy_score(ctx.y_true, ctx.y_pred)),
     batch=lambda agg: _div(_counts(agg)[0].sum(axis=-1), _counts(agg)[3]), needs=("confusion",),
     show=_places("table", "chart", "study", "seeds")))
-def _balanced_accuracy_point(ctx):
-    with warnings.catch_warnings():
-        # Predictions of a class absent from the images (a de-duplicated split without no_tumor images)
-        # are expected here; the report's notes say which class is absent.
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        return float(balanced_accuracy_score(ctx.y_true, ctx.y_pred))
+def _quiet(fn):
+    """scikit-learn's score without its warnings about absent classes: a class absent from the images
+    (a de-duplicated split has no no_tumor image) is expected here, and the report's notes say so."""
+    def point(ctx):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+            warnings.filterwarnings("ignore", message="A single label was found")
+            return float(fn(ctx.y_true, ctx.y_pred))
+    return point
 
 
 register(MetricSpec(
     "balanced_accuracy", "balanced accuracy", "mean recall over the classes present: accuracy as if every "
     "class had as many images (equals macro recall when every class is present).", True, False,
-    ("balanced_accuracy",), _balanced_accuracy_point,
+    ("balanced_accuracy",), _quiet(balanced_accuracy_score),
     batch=_balanced_accuracy, needs=("confusion",), show=_places("table", "chart", "paired", "study", "seeds")))
 register(MetricSpec(
     "mcc", "MCC", "Matthews correlation coefficient (multi-class, Gorodkin): correlation between true and "
     "predicted class from the whole confusion matrix; 0 = chance, 1 = perfect.", True, False,
-    ("mcc",), lambda ctx: float(matthews_corrcoef(ctx.y_true, ctx.y_pred)),
+    ("mcc",), _quiet(matthews_corrcoef),
     batch=_mcc, needs=("confusion",), show=_places("table", "study")))
 register(MetricSpec(
     "loss", "loss", f"mean cross-entropy −log p(true class), probabilities clipped at {LOSS_EPS:g}; it punishes "

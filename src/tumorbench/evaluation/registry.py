@@ -96,6 +96,8 @@ class ScoreContext:
     confusion: np.ndarray  # counts, rows = true class
     cost_matrix: np.ndarray  # rows = true class, columns = predicted class
     bins: int  # equal-width bins of the calibration errors
+    # Results shared between metrics of this context (per-class influence values feed the macro ones).
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 _METRICS: dict[str, MetricSpec] = {}
