@@ -113,3 +113,25 @@ def test_seeds_must_be_positive(tiny_dataset, tmp_path):
     result = invoke("run", "--data", tiny_dataset, "--seeds", 0, "--out", tmp_path / "r")
     assert result.exit_code != 0 and "--seeds must be an integer of at least 1" in result.output
     assert "Traceback" not in result.output
+
+
+def test_evaluate_reads_evaluation_settings_from_config_and_set(tmp_path):
+    import json
+
+    from test_report import write_synthetic_predictions
+
+    a = write_synthetic_predictions(tmp_path / "a.csv", seed=1, skill=2.0)
+    b = write_synthetic_predictions(tmp_path / "b.csv", seed=2, skill=1.0)
+    config = tmp_path / "c.yaml"
+    config.write_text("evaluation:\n  bootstrap: {resamples: 300}\n  cost_matrix: {glioma: {no_tumor: 10}}\n")
+    result = invoke("evaluate", a, b, "--out", tmp_path / "out", "--config", config,
+                    "--set", "evaluation.bootstrap.method=bca")
+    assert result.exit_code == 0, result.output
+    settings = json.loads((tmp_path / "out" / "metrics.json").read_text())["settings"]
+    assert settings["bootstrap"]["resamples"] == 300 and settings["bootstrap"]["method"] == "bca"
+    assert settings["cost_matrix"][0] == [0.0, 1.0, 10.0, 1.0]
+    config.write_text("evaluation:\n  bootstrap: {resamples: 5}\n")
+    result = invoke("evaluate", a, "--out", tmp_path / "bad", "--config", config)
+    assert result.exit_code != 0 and "c.yaml: evaluation.bootstrap.resamples must be an integer of at least 100" in result.output
+    result = invoke("evaluate", a, "--out", tmp_path / "bad", "--set", "seed=1")
+    assert result.exit_code != 0 and "evaluate takes evaluation.<key>=VALUE only" in result.output

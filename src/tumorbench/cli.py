@@ -189,8 +189,10 @@ def evaluate(predictions, names, out, config_file, sets) -> None:
             raise click.BadParameter(f"{assignment!r}: evaluate takes evaluation.<key>=VALUE only, e.g. "
                                      "evaluation.bootstrap.resamples=5000", param_hint="--set")
         data = apply_set(data, assignment)
-    where = f"{config_file}: evaluation" if config_file else "evaluation"
-    settings = evaluation_settings(data.get("evaluation"), where=where)
+    try:
+        settings = evaluation_settings(data.get("evaluation"))
+    except ValueError as exc:
+        raise ValueError(f"{config_file}: {exc}" if config_file else str(exc)) from None
     name_list = [n.strip() for n in names.split(",")] if names else None
     report = evaluate_files(list(predictions), names=name_list, out_dir=out, settings=settings)
     click.echo(f"report: {report}")
