@@ -466,3 +466,19 @@ def test_a_registered_metric_appears_in_every_table(tmp_path):
     assert '"name":"no-tumour call rate (dummy)"' in html  # bars of the chart (lower-is-better panel)
     # Gone again after the block: nothing leaks into other reports.
     assert all(m.key != "no_tumor_calls" for m in metrics())
+
+
+def test_models_that_disagree_on_the_truth_are_refused():
+    """Files read from disk are checked by check_same_images; `assess` checks frames handed in directly."""
+    from tumorbench.evaluation.assess import assess
+    from tumorbench.evaluation.model_result import evaluate_model
+
+    y, probs = softmax_case(40, seed=50, labels=np.arange(40) % K)
+    images = [f"i{j}.png" for j in range(40)]
+    y2 = y.copy()
+    y2[3] = (y2[3] + 1) % K
+    results = [evaluate_model(name, predictions_frame(images, [CLASS_NAMES[k] for k in labels], probs), source=name)
+               for name, labels in (("a", y), ("b", y2))]
+    with pytest.raises(ValueError, match=r"predictions of a and b give different true labels to 1 image\(s\) "
+                                         r"\(e.g. 'i3.png'\)"):
+        assess(results)

@@ -52,7 +52,15 @@ def _aligned(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 def _contexts(frames: dict[str, pd.DataFrame], settings: EvaluationSettings) -> dict[str, ScoreContext]:
     out = {}
-    for name, frame in _aligned(frames).items():
+    aligned = _aligned(frames)
+    first_name, first = next(iter(aligned.items()))
+    for name, frame in aligned.items():
+        differs = (frame["label"].to_numpy() != first["label"].to_numpy())
+        if differs.any():
+            image = frame["image"].iloc[int(np.flatnonzero(differs)[0])]
+            raise ValueError(
+                f"the predictions of {first_name} and {name} give different true labels to {int(differs.sum())} "
+                f"image(s) (e.g. {image!r}); paired comparisons need one ground truth: fix the label column")
         y_true, probs, _ = labelled_arrays(frame)
         out[name] = score_context(y_true, probs, settings)
     return out
