@@ -237,7 +237,7 @@ def _seed_views(assessment, results) -> dict | None:
     shares = {(p["a"], p["b"]): p for p in seeds["pairs"]}
     matrix = [{"group": a, "cells": [shares.get((a, b)) for b in groups]} for a in groups]
     return {"rows": rows, "columns": [s.label for s in specs], "groups": groups, "matrix": matrix,
-            "ranking_metric": seeds["ranking_metric"].replace("_", "-")}
+            "ranking_metric": metric(seeds["ranking_metric"]).label}
 
 
 # The de-duplicated split's side-by-side figures.
