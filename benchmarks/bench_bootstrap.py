@@ -61,14 +61,17 @@ def main() -> None:
         settings = BootstrapSettings(resamples=args.resamples, method=method)
         totals = []
         for repeat in range(args.repeats):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             replicates = bootstrap(contexts, settings)
             resampled = time.perf_counter()
             intervals(contexts, settings=settings, replicates=replicates)
             done = time.perf_counter()
             totals.append(done - start)
+            # CPU time of this process (all its threads): on a machine shared with other jobs it shows how
+            # much of the wall time was waiting for a core.
             print(f"  {method:10s} repeat {repeat + 1}: bootstrap {resampled - start:.2f} s, intervals "
-                  f"(quantiles, delta method) {done - resampled:.2f} s, total {done - start:.2f} s")
+                  f"(quantiles, delta method) {done - resampled:.2f} s, total {done - start:.2f} s "
+                  f"(CPU {time.process_time() - cpu:.2f} s)")
         print(f"{method}: median total {statistics.median(totals):.2f} s "
               f"(load average now {os.getloadavg()[0]:.2f})")
 
