@@ -109,7 +109,7 @@ def _summary(result: Recommendation, ranked_on: Mapping[str, dict], reported: Ma
         s = ranked_on[second]
         margin = m["macro"]["f1"] - s["macro"]["f1"]
         if margin >= 0.0005:
-            why = (f"it has the highest macro-F1 on the {result.basis} ({m['macro']['f1']:.3f}, "
+            why = (f"it has the highest macro-F1 on the {result.basis} ({m['macro']['f1']:.3f}{_ci(m, 'macro_f1')}, "
                    f"{margin:.3f} ahead of {second}; accuracy {m['accuracy']:.3f} vs {s['accuracy']:.3f})")
         else:
             why = (f"it ties with {second} on macro-F1 on the {result.basis} ({m['macro']['f1']:.3f}) "
@@ -128,13 +128,19 @@ def _summary(result: Recommendation, ranked_on: Mapping[str, dict], reported: Ma
         r = reported[best]
         result.summary.append(
             f"On the {evaluated_on}, which played no part in the choice, {best} reaches macro-F1 "
-            f"{r['macro']['f1']:.3f} and accuracy {r['accuracy']:.3f}."
+            f"{r['macro']['f1']:.3f}{_ci(r, 'macro_f1')} and accuracy {r['accuracy']:.3f}{_ci(r, 'accuracy')}."
         )
     elif len(result.ranking) > 1:
         result.summary.append(
             f"The ranking uses the {evaluated_on} because validation predictions were not available "
             "for every model; a model chosen on the same images it is scored on looks better than it is."
         )
+
+
+def _ci(metrics: dict, column: str) -> str:
+    """' [0.68, 0.75]': the interval of a metric when `assess` has added it, else nothing."""
+    found = (metrics.get("intervals") or {}).get(column)
+    return f" [{found[0]:.3f}, {found[1]:.3f}]" if found else ""
 
 
 def format_p(p: float) -> str:
