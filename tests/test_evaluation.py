@@ -37,7 +37,7 @@ from tumorbench.evaluation.paired import (
 )
 from tumorbench.evaluation.rank import ap_influence, auc_influence, delta_se
 from tumorbench.evaluation.recommend import recommend
-from tumorbench.evaluation.registry import Feature, MetricSpec, columns, metrics, registered
+from tumorbench.evaluation.registry import MetricSpec, columns, metrics, registered
 from tumorbench.evaluation.seeds import beats_share, seed_groups, seed_summary, split_seed
 from tumorbench.evaluation.settings import BootstrapSettings, EvaluationSettings, evaluation_settings
 from tumorbench.predictions.io import predictions_frame, write_predictions
@@ -482,3 +482,25 @@ def test_models_that_disagree_on_the_truth_are_refused():
     with pytest.raises(ValueError, match=r"predictions of a and b give different true labels to 1 image\(s\) "
                                          r"\(e.g. 'i3.png'\)"):
         assess(results)
+
+
+def test_a_metric_with_its_own_per_image_feature():
+    """A metric that needs a quantity no registered feature sums brings its Feature along."""
+    from tumorbench.evaluation.registry import Feature
+
+    wrong = Feature("wrong", lambda ctx: (ctx.y_pred != ctx.y_true).astype(float)[:, None], lambda ctx: ())
+    spec = MetricSpec("error_rate", "error rate (dummy)", "share of images misclassified.", False, False,
+                      ("error_rate",), lambda ctx: float((ctx.y_pred != ctx.y_true).mean()),
+                      batch=lambda agg: agg["wrong"] / agg["confusion"].sum(axis=(-2, -1)),
+                      needs=("wrong", "confusion"))
+    y, probs = softmax_case(300, seed=60)
+    with registered(spec, wrong):
+        ctx = score_context(y, probs)
+        m = classification_metrics(y, probs)
+        ci = intervals({"m": ctx}, {"m": m}, BootstrapSettings(resamples=500))["m"]
+    assert m["error_rate"] == pytest.approx(1 - m["accuracy"])
+    assert ci["error_rate"][0] == pytest.approx(1 - ci["accuracy"][1])  # the same resamples, mirrored
+    assert ci["error_rate"][1] == pytest.approx(1 - ci["accuracy"][0])
+    with pytest.raises(ValueError, match=r"needs unregistered features \['wrong'\]"):
+        with registered(spec):
+            pass

@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix, f1_score
 
 from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS
-from tumorbench.evaluation.catalogue import LOSS_EPS, clipped_probs
+from tumorbench.evaluation.catalogue import clipped_probs
 from tumorbench.evaluation.registry import ScoreContext, metrics
 from tumorbench.evaluation.settings import EvaluationSettings
 

@@ -135,14 +135,20 @@ def register_feature(feature: Feature) -> Feature:
 @contextlib.contextmanager
 def registered(spec: MetricSpec, *features: Feature) -> Iterator[MetricSpec]:
     """Register a metric (and its features) for the duration of a `with` block (tests, experiments)."""
-    for f in features:
-        register_feature(f)
-    register(spec)
+    added: list[Feature] = []
+    done = False
     try:
+        for f in features:
+            register_feature(f)
+            added.append(f)
+        register(spec)
+        done = True
         yield spec
     finally:
-        _METRICS.pop(spec.key, None)
-        for f in features:
+        # Only what this block added is removed, also when registering failed half-way.
+        if done:
+            _METRICS.pop(spec.key, None)
+        for f in added:
             _FEATURES.pop(f.name, None)
 
 
