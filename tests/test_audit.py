@@ -34,7 +34,7 @@ from tumorbench.config import make_config
 from tumorbench.data.split import read_split_list
 from tumorbench.metrics import compute_metrics
 from tumorbench.predictions.io import predictions_frame
-from tumorbench.report.model_result import dedup_metrics
+from tumorbench.evaluation.model_result import dedup_metrics
 from tumorbench.run import run_benchmark
 from tumorbench.sections import write_full_report
 

@@ -85,3 +85,53 @@ def test_predict_on_unlabelled_images_leaves_the_label_empty(tiny_dataset, tmp_p
     frame = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
     assert len(frame) == 3 and (frame["label"] == "").all()
     assert np.allclose(frame[list(PROB_COLUMNS)].sum(axis=1), 1)
+
+
+@pytest.mark.slow
+def test_run_with_seeds_trains_replicas_and_reports_them(tiny_dataset, tmp_path):
+    import json
+
+    out = tmp_path / "r"
+    result = invoke("run", "--data", tiny_dataset, "--models", "model_1,model_3", "--seeds", 2, "--image-size", 24,
+                    "--epochs", 1, "--out", out, "--set", "evaluation.bootstrap.resamples=200")
+    assert result.exit_code == 0, result.output
+    folders = sorted(p.name for p in (out / "models").iterdir())
+    assert folders == ["model_1", "model_1.seed1", "model_3", "model_3.seed1"]
+    seeds = {name: json.loads((out / "models" / name / "info.json").read_text())["seed"] for name in folders}
+    assert seeds == {"model_1": 0, "model_1.seed1": 1, "model_3": 0, "model_3.seed1": 1}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["settings"]["bootstrap"]["resamples"] == 200
+    assert metrics["seeds"]["groups"] == {"model_1": ["model_1", "model_1.seed1"], "model_3": ["model_3", "model_3.seed1"]}
+    assert metrics["comparison"]["models"] == ["model_1", "model_3"]  # seed 0 of each model is compared
+    shares = {(p["a"], p["b"]): p["share"] for p in metrics["seeds"]["pairs"]}
+    assert shares[("model_1", "model_3")] + shares[("model_3", "model_1")] == pytest.approx(1.0)
+    html = (out / "report.html").read_text()
+    assert "Across training seeds" in html and "seed-pairs-table" in html
+
+
+def test_seeds_must_be_positive(tiny_dataset, tmp_path):
+    result = invoke("run", "--data", tiny_dataset, "--seeds", 0, "--out", tmp_path / "r")
+    assert result.exit_code != 0 and "--seeds must be an integer of at least 1" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_evaluate_reads_evaluation_settings_from_config_and_set(tmp_path):
+    import json
+
+    from test_report import write_synthetic_predictions
+
+    a = write_synthetic_predictions(tmp_path / "a.csv", seed=1, skill=2.0)
+    b = write_synthetic_predictions(tmp_path / "b.csv", seed=2, skill=1.0)
+    config = tmp_path / "c.yaml"
+    config.write_text("evaluation:\n  bootstrap: {resamples: 300}\n  cost_matrix: {glioma: {no_tumor: 10}}\n")
+    result = invoke("evaluate", a, b, "--out", tmp_path / "out", "--config", config,
+                    "--set", "evaluation.bootstrap.method=bca")
+    assert result.exit_code == 0, result.output
+    settings = json.loads((tmp_path / "out" / "metrics.json").read_text())["settings"]
+    assert settings["bootstrap"]["resamples"] == 300 and settings["bootstrap"]["method"] == "bca"
+    assert settings["cost_matrix"][0] == [0.0, 1.0, 10.0, 1.0]
+    config.write_text("evaluation:\n  bootstrap: {resamples: 5}\n")
+    result = invoke("evaluate", a, "--out", tmp_path / "bad", "--config", config)
+    assert result.exit_code != 0 and "c.yaml: evaluation.bootstrap.resamples must be an integer of at least 100" in result.output
+    result = invoke("evaluate", a, "--out", tmp_path / "bad", "--set", "seed=1")
+    assert result.exit_code != 0 and "evaluate takes evaluation.<key>=VALUE only" in result.output

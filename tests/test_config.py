@@ -53,3 +53,17 @@ def test_embedded_preset_is_small():
 def test_invalid_config_fails_early_with_the_valid_options(layer, sets, match):
     with pytest.raises(ValueError, match=match):
         make_config(layer, sets=sets)
+
+
+def test_evaluation_settings_come_from_the_config_and_set():
+    config = make_config({"models": ["model_1"], "evaluation": {"bootstrap": {"resamples": 500, "method": "bca"},
+                                                                  "cost_matrix": {"glioma": {"no_tumor": 10}}}},
+                         sets=["evaluation.bootstrap.seed=7", "evaluation.alpha=0.01"])
+    assert (config.evaluation.bootstrap.resamples, config.evaluation.bootstrap.method) == (500, "bca")
+    assert (config.evaluation.bootstrap.seed, config.evaluation.alpha) == (7, 0.01)
+    # The mapping form overrides "every error costs 1"; the resolved matrix is what config.yaml keeps.
+    assert config.to_dict()["evaluation"]["cost_matrix"][0] == [0.0, 1.0, 10.0, 1.0]
+    assert make_config({"models": ["model_1"]}).evaluation.cost_matrix[1] == [1.0, 0.0, 5.0, 1.0]
+    with pytest.raises(ValueError, match=r"--set evaluation\.bootstrap\.samples=5: evaluation\.bootstrap: unknown key\(s\) "
+                                         r"\['samples'\]; valid keys: resamples"):
+        make_config({"models": ["model_1"]}, sets=["evaluation.bootstrap.samples=5"])

@@ -198,7 +198,8 @@ def test_report_renders_without_errors_and_shows_the_numbers(report, browser, tm
         assert f"{m['macro']['f1']:.3f}" in text
     assert f"Prefer {metrics['ranking'][0]}" in text
     figures = browser.evaluate("document.querySelectorAll('.plotly-graph-div').length")
-    assert figures == 2 + 3 * 2 + 2 * 1  # overview + confusion/ROC per model + training curves where a history exists
+    # overview + confusion, ROC, precision-recall and reliability per model + training curves where a history exists
+    assert figures == 2 + 3 * 4 + 2 * 1
     assert browser.evaluate(ALL_FIGURES_DRAWN) is True
     # Each figure was drawn at the width of its box, so nothing is clipped.
     misfits = browser.evaluate(
@@ -214,6 +215,15 @@ def test_report_renders_without_errors_and_shows_the_numbers(report, browser, tm
         " return document.querySelector('#comparison-table tbody tr td:nth-child(2)').textContent.trim(); })()"
     )
     assert first == min(losses, key=losses.get)
+    # Every compared number carries its interval; the paired tests and the calibration are on the page.
+    cells = browser.evaluate("[...document.querySelectorAll('#comparison-table tbody td .ci')].map(c => c.textContent)")
+    assert cells and all("–" in c for c in cells if c)
+    low, high = metrics["models"]["resnet18"]["intervals"]["accuracy"]
+    assert f"{low:.3f}–{high:.3f}" in text
+    pairs = browser.evaluate("document.querySelectorAll('#pairwise-table tbody tr').length")
+    assert pairs == len(metrics["comparison"]["tests"]) > 0
+    assert "Holm p" in text and "Cochran's Q" in text
+    assert browser.evaluate("document.querySelectorAll('#calibration-table tbody tr').length") == 3
     assert browser.errors() == []
 
 

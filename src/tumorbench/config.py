@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from tumorbench.data.balance import check_strategy
+from tumorbench.evaluation.settings import EvaluationSettings, evaluation_settings
 
 if TYPE_CHECKING:  # the CLI reads this module's choices for --help, which must not import PyTorch
     from tumorbench.data.preprocess import PreprocessSpec
@@ -165,6 +166,8 @@ class RunConfig:
     weights: str = "imagenet"  # transfer models: "imagenet" (download or torch cache), "none", or a file
     train: TrainSettings = field(default_factory=TrainSettings)
     models: list[ModelConfig] = field(default_factory=lambda: [ModelConfig(m) for m in DEFAULT_MODELS])
+    # report: bootstrap (resamples, seed, method, confidence), cost_matrix, calibration_bins, alpha
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
 
     def __post_init__(self) -> None:
         _check_fields(self, "")
@@ -251,6 +254,9 @@ def _clean(cls, data: Any, source: str, path: str = "") -> dict:
             if not isinstance(value, list):
                 raise ValueError(f"{source}: models must be a list of model names or mappings, got {value!r}")
             out[key] = [_clean_model(item, source, f"models[{i}]") for i, item in enumerate(value)]
+        elif cls is RunConfig and key == "evaluation":
+            evaluation_settings(value, where=f"{source}: evaluation")  # checked now, merged as a mapping
+            out[key] = value or {}
         else:
             out[key] = check_value(key, value, where=source, dotted=dotted, optional=cls is ModelConfig)
     return out
@@ -272,6 +278,8 @@ def _build(data: dict) -> RunConfig:
         kwargs["train"] = TrainSettings(**kwargs["train"])
     if "models" in kwargs:
         kwargs["models"] = [ModelConfig(m) if isinstance(m, str) else ModelConfig(**m) for m in kwargs["models"]]
+    if "evaluation" in kwargs:
+        kwargs["evaluation"] = evaluation_settings(kwargs["evaluation"], where="config: evaluation")
     return RunConfig(**kwargs)
 
 
@@ -340,6 +348,11 @@ def apply_set(data: dict, assignment: str) -> dict:
     if head in run_keys:
         if head == "train" and rest:
             return _merge(data, _clean(RunConfig, {"train": {rest: value}}, source))
+        if head == "evaluation" and rest:  # evaluation.bootstrap.resamples=5000
+            nested: Any = value
+            for part in reversed(rest.split(".")):
+                nested = {part: nested}
+            return _merge(data, _clean(RunConfig, {"evaluation": nested}, source))
         if rest:
             raise ValueError(f"--set {assignment!r}: {head!r} has no sub-keys")
         return _merge(data, _clean(RunConfig, {head: value}, source))

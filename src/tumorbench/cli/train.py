@@ -72,17 +72,23 @@ def _executor(executor: str, ray_address: str | None, cpus_per_task: int | None)
 @training_options
 @click.option("--models", help="Comma-separated model names (see `tumorbench models`).")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run in --out; complete models are kept.")
+@click.option("--seeds", default=1, show_default=True, type=int, help="Train every model this many times "
+              "(seeds seed..seed+N-1: initialisation and data order; same split): the report adds mean ± sd "
+              "over seeds and how often each model beats another. Replicas: models/<model>.seed<k>/.")
 @dedup_option
 @executor_options
 @mlflow_option
 @friendly_errors
-def run(data, config_file, out, resume, sets, executor, ray_address, cpus_per_task, mlflow_uri, **options) -> None:
+def run(data, config_file, out, resume, sets, seeds, executor, ray_address, cpus_per_task, mlflow_uri,
+        **options) -> None:
     """Train the configured models, predict the test split, write the run folder and its report."""
     from tumorbench.run import default_run_dir, run_benchmark, summary_table
     from tumorbench.sections import write_full_report
+    from tumorbench.study.replicas import with_seed_replicas
 
     started = time.perf_counter()
     data_root, config = resolve_config(data, config_file, sets, options)
+    config = with_seed_replicas(config, seeds)
     out = Path(out or config.out or default_run_dir())
     tracker = _tracker(mlflow_uri, out)
     with _report_despite_failures() as failed:

@@ -11,6 +11,8 @@ from tumorbench.report.figures_plotly import (
     confusion_matrix_figure,
     history_figure,
     metrics_by_model_figure,
+    pr_figure,
+    reliability_figure,
     roc_figure,
 )
 from tumorbench.report.figures_static import (
@@ -18,11 +20,14 @@ from tumorbench.report.figures_static import (
     plot_confusion_matrix,
     plot_history,
     plot_metrics_by_model,
+    plot_pr,
+    plot_reliability,
     plot_roc,
 )
-from tumorbench.report.history import TrainingCurves, training_curves
-from tumorbench.report.model_result import ModelResult, evaluate_model
-from tumorbench.report.recommend import Recommendation, rank_models, recommend
+# Computed in tumorbench.evaluation; re-exported here, where notebooks have always found them.
+from tumorbench.evaluation.history import TrainingCurves, training_curves
+from tumorbench.evaluation.model_result import ModelResult, evaluate_model
+from tumorbench.evaluation.recommend import Recommendation, rank_models, recommend
 
 __all__ = [
     "ModelResult",
@@ -37,13 +42,17 @@ __all__ = [
     "evaluate_model",
     "history_figure",
     "metrics_by_model_figure",
+    "pr_figure",
     "plot_accuracy",
     "plot_confusion_matrix",
     "plot_history",
     "plot_metrics_by_model",
+    "plot_pr",
+    "plot_reliability",
     "plot_roc",
     "rank_models",
     "recommend",
+    "reliability_figure",
     "roc_figure",
     "training_curves",
     "write_report",

@@ -15,7 +15,7 @@ import yaml
 
 from tumorbench._io import read_json
 from tumorbench.predictions.io import check_same_images, read_predictions
-from tumorbench.report.model_result import ModelResult, evaluate_model
+from tumorbench.evaluation.model_result import ModelResult, evaluate_model
 from tumorbench.runfolder import FAILED_FILE, TEST_PREDICTIONS, VAL_PREDICTIONS
 
 
@@ -110,7 +110,7 @@ def split_notes(run_dir: Path) -> list[str]:
     return [f"Warning: {w[0].upper()}{w[1:]}." for w in coverage_warnings(present)]
 
 
-def load_run(run_dir: Path) -> RunContents:
+def load_run(run_dir: Path, *, settings=None) -> RunContents:
     """Every complete model of a run folder, evaluated; raises when none is complete."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -168,7 +168,7 @@ def load_run(run_dir: Path) -> RunContents:
             validations[str(val_path)] = validation
         result = evaluate_model(name, frame, source=folder / TEST_PREDICTIONS, history=history,
                                 history_source=str(folder / "history.json"), info=info,
-                                validation_frame=validation, duplicated=duplicated)
+                                validation_frame=validation, duplicated=duplicated, settings=settings)
         result.notes = model_notes + result.notes
         results.append(result)
     # Ranking on validation predictions is only fair when every model saw the same validation images.

@@ -15,14 +15,15 @@ from markupsafe import Markup
 
 from tumorbench._io import atomic_write, read_json, write_json, write_text
 from tumorbench.classes import CLASS_NAMES
-from tumorbench.metrics import metrics_table
-from tumorbench.predictions.io import GENERIC_STEMS, check_same_images, info_path, read_predictions
+from tumorbench.evaluation.assess import Assessment, assess
+from tumorbench.evaluation.settings import EvaluationSettings, evaluation_settings
+from tumorbench.evaluation.table import intervals_table, metrics_table
+from tumorbench.predictions.io import GENERIC_STEMS, check_same_images, info_path, read_predictions, write_predictions
 from tumorbench.report import figures_plotly as fp
 from tumorbench.report import figures_static as fs
 from tumorbench.report._render import FigureView, render_html, render_markdown
 from tumorbench.report._run import load_run
-from tumorbench.report.model_result import ModelResult, evaluate_model
-from tumorbench.report.recommend import Recommendation, recommend
+from tumorbench.evaluation.model_result import ModelResult, evaluate_model
 
 SCHEMA_VERSION = 1
 
@@ -51,7 +52,8 @@ def default_name(path: Path) -> str:
     return path.stem
 
 
-def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir: Path) -> Path:
+def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir: Path,
+                   settings: EvaluationSettings | None = None) -> Path:
     """Metrics, figures and report from predictions files alone; returns the report.html path.
 
     Files are compared on the same images only: two files over different image sets raise ValueError
@@ -82,11 +84,11 @@ def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir
     # reach the report however the predictions were made.
     infos = {path: read_json(info_path(path)) if info_path(path).is_file() else None for path in frames}
     results = [
-        evaluate_model(name, frame, source=Path(path), info=infos[path])
+        evaluate_model(name, frame, source=Path(path), info=infos[path], settings=settings)
         for name, (path, frame) in zip(names, frames.items())
     ]
     title = "tumorbench evaluation: " + ", ".join(names)
-    return write_report(results, Path(out_dir), title=title, evaluated_on="predictions given")
+    return write_report(results, Path(out_dir), title=title, evaluated_on="predictions given", settings=settings)
 
 
 def build_report(run_dir: Path, *, sections: Sequence[Section] = ()) -> Path:
@@ -95,7 +97,8 @@ def build_report(run_dir: Path, *, sections: Sequence[Section] = ()) -> Path:
     Needs no model and no GPU. A model folder without predictions_test.csv is left out with a note; a
     run folder with no complete model, or a corrupt file, raises with the file name and the fix.
     """
-    run = load_run(Path(run_dir))
+    settings = run_settings(Path(run_dir))
+    run = load_run(Path(run_dir), settings=settings)
     notes = list(run.notes)
     if run.skipped_files is not None:
         notes.append(
@@ -110,7 +113,27 @@ def build_report(run_dir: Path, *, sections: Sequence[Section] = ()) -> Path:
         notes=notes,
         skipped_files=run.skipped_files,
         sections=sections,
+        settings=settings,
     )
+
+
+def run_settings(run_dir: Path) -> EvaluationSettings:
+    """The `evaluation` settings of a run folder's config.yaml (defaults without one)."""
+    import yaml
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        return EvaluationSettings()
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); restore the file or delete it "
+                         "(the report then uses the default evaluation settings)") from None
+    section = config.get("evaluation") if isinstance(config, dict) else None
+    try:
+        return evaluation_settings(section)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def _slug(name: str, taken: set[str]) -> str:
@@ -149,18 +172,29 @@ def write_report(
     notes: Sequence[str] = (),
     skipped_files=None,
     sections: Sequence[Section] = (),
+    settings: EvaluationSettings | None = None,
 ) -> Path:
-    """Write metrics.json, metrics.csv, figures/, report.md and report.html for evaluated models."""
+    """Write metrics.json, metrics.csv, figures/, calibrated/, report.md and report.html for evaluated
+    models (intervals, paired tests and calibration are computed here, by `assess`)."""
     out_dir = Path(out_dir)
     figures_dir = out_dir / "figures"
     taken: set[str] = set()
     slugs = {r.name: _slug(r.name, taken) for r in results}
+    assessment = assess(results, settings, evaluated_on=evaluated_on)
     metrics_by_model = {r.name: r.metrics for r in results}
-    validation = {r.name: r.validation for r in results if r.validation is not None}
-    advice = recommend(metrics_by_model, selection_metrics=validation, evaluated_on=evaluated_on)
     table = metrics_table(metrics_by_model)
+    bounds = intervals_table(metrics_by_model)
+    table = table.join(bounds)
 
-    write_json(out_dir / "metrics.json", _metrics_document(results, advice, evaluated_on, notes, out_dir))
+    calibrated = {}
+    for r in results:
+        if r.calibrated is not None:
+            # A new file, named as such: the model's own predictions file is never rewritten.
+            path = out_dir / "calibrated" / f"{slugs[r.name]}_predictions_test_temperature_scaled.csv"
+            write_predictions(path, r.calibrated)
+            calibrated[r.name] = f"calibrated/{path.name}"
+    write_json(out_dir / "metrics.json",
+               _metrics_document(results, assessment, evaluated_on, notes, out_dir, calibrated))
     atomic_write(out_dir / "metrics.csv", lambda p: table.to_csv(p, float_format="%.6g"))
 
     overview = [
@@ -180,6 +214,12 @@ def write_report(
             _figure(fp.roc_figure(r.roc, r.metrics, title=f"{r.name}: ROC curves (one vs rest)"),
                     fs.plot_roc(r.roc, r.metrics, title=f"{r.name}: ROC curves (one vs rest)").figure,
                     figures_dir, f"{slug}_roc", "ROC curves"),
+            _figure(fp.pr_figure(r.pr, r.metrics, title=f"{r.name}: precision-recall curves"),
+                    fs.plot_pr(r.pr, r.metrics, title=f"{r.name}: precision-recall curves").figure,
+                    figures_dir, f"{slug}_precision_recall", "Precision-recall curves"),
+            _figure(fp.reliability_figure(r.calibration, title=f"{r.name}: reliability diagram"),
+                    fs.plot_reliability(r.calibration, title=f"{r.name}: reliability diagram").figure,
+                    figures_dir, f"{slug}_reliability", "Reliability diagram"),
         ]
         if r.training is not None:
             views.append(
@@ -196,7 +236,8 @@ def write_report(
         slugs=slugs,
         sources={r.name: _shown_path(r.source, out_dir) for r in results},
         table=table,
-        advice=advice,
+        assessment=assessment,
+        calibrated=calibrated,
         notes=list(notes),
         skipped_files=skipped_files,
         sections=list(sections),
@@ -215,17 +256,31 @@ def _shown_path(path: Path, out_dir: Path) -> str:
         return str(path)
 
 
-def _metrics_document(results: Sequence[ModelResult], advice: Recommendation, evaluated_on: str,
-                      notes: Sequence[str], out_dir: Path) -> dict:
+def _metrics_document(results: Sequence[ModelResult], assessment: Assessment, evaluated_on: str,
+                      notes: Sequence[str], out_dir: Path, calibrated: dict[str, str]) -> dict:
+    advice = assessment.recommendation
+
+    def model_entry(r: ModelResult) -> dict:
+        entry = dict(r.metrics)
+        if r.dedup is not None:
+            # `dedup`: the same metrics on the de-duplicated test split, next to the full split's keys.
+            entry["dedup"] = r.dedup
+        entry["calibration"] = {**(r.calibration or {}), "calibrated_predictions": calibrated.get(r.name)}
+        return entry
+
     document = {
         "schema_version": SCHEMA_VERSION,
         "classes": list(CLASS_NAMES),
         "evaluated_on": evaluated_on,
         "ranking": advice.ranking,
         "ranking_basis": advice.basis,
-        # `dedup`: the same metrics on the de-duplicated test split, next to the full split's keys.
-        "models": {r.name: {**r.metrics, "dedup": r.dedup} if r.dedup is not None else r.metrics
-                   for r in results},
+        "recommendation": advice.summary,
+        "models": {r.name: model_entry(r) for r in results},
+        # How every models.<name>.intervals entry was made, and the evaluation settings used.
+        "intervals": assessment.method,
+        "settings": assessment.settings.to_dict(),
+        "comparison": assessment.comparison.to_dict(),
+        "seeds": assessment.seeds,
         "sources": {r.name: _shown_path(r.source, out_dir) for r in results},
         "notes": list(notes),
     }

@@ -15,15 +15,16 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tumorbench.classes import CLASS_NAMES
-from tumorbench.report.history import PANELS, TrainingCurves
+from tumorbench.evaluation.history import PANELS, TrainingCurves
 from tumorbench.report.style import (
     BEST_COLOUR,
     CLASS_COLOURS,
-    LOSS_METRIC,
     MODEL_COLOURS,
-    SCORE_METRICS,
     TRAIN_COLOUR,
     VAL_COLOUR,
+    lower_metrics,
+    reliability_series,
+    score_metrics,
 )
 
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50), font=dict(size=12))
@@ -121,13 +122,22 @@ def history_figure(curves: TrainingCurves, *, title: str = "Training curves") ->
     return figure
 
 
+def _error_bars(table: pd.DataFrame, column: str) -> dict | None:
+    """Plotly error bars from the table's `<column>_low`/`<column>_high` (intervals_table), if present."""
+    if f"{column}_low" not in table or table[f"{column}_low"].isna().all():
+        return None
+    return dict(type="data", symmetric=False, array=(table[f"{column}_high"] - table[column]).tolist(),
+                arrayminus=(table[column] - table[f"{column}_low"]).tolist(), color="#333", thickness=1.2)
+
+
 def accuracy_figure(table: pd.DataFrame, *, title: str = "Test accuracy by model") -> go.Figure:
-    """The seed's accuracy histogram: one bar per model (rows of `metrics_table`)."""
+    """The seed's accuracy histogram: one bar per model (rows of `metrics_table`), with the interval
+    as an error bar when the table has `accuracy_low`/`accuracy_high`."""
     names = [_t(n) for n in table.index]
     figure = go.Figure(
         go.Bar(x=names, y=table["accuracy"], text=[f"{a:.3f}" for a in table["accuracy"]],
-               textposition="outside", marker_color=[MODEL_COLOURS[i % len(MODEL_COLOURS)]
-                                                     for i in range(len(names))])
+               textposition="inside", insidetextanchor="middle", error_y=_error_bars(table, "accuracy"),
+               marker_color=[MODEL_COLOURS[i % len(MODEL_COLOURS)] for i in range(len(names))])
     )
     figure.update_layout(title=_t(title), height=380, showlegend=False, **_LAYOUT)
     figure.update_yaxes(title="accuracy", range=[0, 1.1])
@@ -135,24 +145,64 @@ def accuracy_figure(table: pd.DataFrame, *, title: str = "Test accuracy by model
 
 
 def metrics_by_model_figure(table: pd.DataFrame, *, title: str = "Metrics by model") -> go.Figure:
-    """The seed's grouped bar chart: precision, recall, F1 and accuracy per model; loss beside them."""
+    """The seed's grouped bar chart: the registry's chart scores per model, the loss beside them,
+    each bar with its interval when the table has `<column>_low`/`_high`."""
     names = [_t(n) for n in table.index]
     figure = make_subplots(rows=1, cols=2, column_widths=[0.75, 0.25], horizontal_spacing=0.1,
                            subplot_titles=["scores (higher is better)", "loss (lower is better)"])
-    for column, label in SCORE_METRICS:
+    for column, label in score_metrics():
         figure.add_trace(
-            go.Bar(x=names, y=table[column], name=label,
+            go.Bar(x=names, y=table[column], name=label, error_y=_error_bars(table, column),
                    hovertemplate=f"{label}: %{{y:.3f}}<extra>%{{x}}</extra>"),
             row=1, col=1,
         )
-    column, label = LOSS_METRIC
-    figure.add_trace(
-        go.Bar(x=names, y=table[column], name=label, marker_color="#7f7f7f",
-               hovertemplate=f"{label}: %{{y:.3f}}<extra>%{{x}}</extra>"),
-        row=1, col=2,
-    )
+    for column, label in lower_metrics():
+        figure.add_trace(
+            go.Bar(x=names, y=table[column], name=label, marker_color="#7f7f7f", error_y=_error_bars(table, column),
+                   hovertemplate=f"{label}: %{{y:.3f}}<extra>%{{x}}</extra>"),
+            row=1, col=2,
+        )
     figure.update_yaxes(range=[0, 1.05], row=1, col=1)
     figure.update_yaxes(title="cross-entropy", row=1, col=2)
     figure.update_layout(title=_t(title), barmode="group", height=420,
                          legend=dict(orientation="h", y=-0.15), **_LAYOUT)
+    return figure
+
+
+def pr_figure(curves: dict, metrics: dict, *, title: str = "Precision-recall curves") -> go.Figure:
+    """One precision-recall curve per class, AP from `metrics` in the legend; dotted: the class's share
+    of images (what a random classifier reaches)."""
+    figure = go.Figure()
+    for name in CLASS_NAMES:
+        points = curves["per_class"][name]
+        if points is None:
+            continue
+        ap = metrics["per_class"][name]["ap"]
+        colour = CLASS_COLOURS[name]
+        figure.add_trace(go.Scatter(x=points["recall"], y=points["precision"], mode="lines", line_shape="hv",
+                                    name=f"{name} (AP {ap:.3f})", line=dict(color=colour, width=2)))
+        figure.add_trace(go.Scatter(x=[0, 1], y=[points["prevalence"]] * 2, mode="lines", showlegend=False,
+                                    line=dict(color=colour, width=1, dash="dot"), hoverinfo="skip"))
+    figure.update_layout(title=_t(title), height=420, legend=dict(x=0.02, y=0.05), **_LAYOUT)
+    figure.update_xaxes(title="recall", range=[0, 1])
+    figure.update_yaxes(title="precision", range=[0, 1.02])
+    return figure
+
+
+def reliability_figure(calibration: dict, *, title: str = "Reliability diagram") -> go.Figure:
+    """Accuracy against mean confidence per confidence bin, before (and after) temperature scaling;
+    the marker area follows the number of images; the diagonal is perfect calibration."""
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                                line=dict(color="#bbb", dash="dash"), hoverinfo="skip"))
+    for data, label, colour in reliability_series(calibration):
+        total = max(sum(data["count"]), 1)
+        figure.add_trace(go.Scatter(
+            x=data["confidence"], y=data["accuracy"], mode="lines+markers", name=label,
+            line=dict(color=colour), customdata=data["count"],
+            marker=dict(size=[6 + 30 * (c / total) ** 0.5 for c in data["count"]], color=colour),
+            hovertemplate="confidence %{x:.2f}, accuracy %{y:.2f}, %{customdata} images<extra></extra>"))
+    figure.update_layout(title=_t(title), height=420, legend=dict(x=0.02, y=0.98), **_LAYOUT)
+    figure.update_xaxes(title="mean confidence (largest probability)", range=[0, 1])
+    figure.update_yaxes(title="accuracy", range=[0, 1.02])
     return figure

@@ -14,15 +14,16 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from tumorbench.classes import CLASS_NAMES
-from tumorbench.report.history import PANELS, TrainingCurves
+from tumorbench.evaluation.history import PANELS, TrainingCurves
 from tumorbench.report.style import (
     BEST_COLOUR,
     CLASS_COLOURS,
-    LOSS_METRIC,
     MODEL_COLOURS,
-    SCORE_METRICS,
     TRAIN_COLOUR,
     VAL_COLOUR,
+    lower_metrics,
+    reliability_series,
+    score_metrics,
 )
 
 
@@ -106,13 +107,20 @@ def plot_history(curves: TrainingCurves, *, axes: tuple[Axes, Axes] | None = Non
     return axes
 
 
+def _yerr(table: pd.DataFrame, column: str):
+    """matplotlib error bars from `<column>_low`/`_high` (intervals_table), None when absent."""
+    if f"{column}_low" not in table or table[f"{column}_low"].isna().all():
+        return None
+    return np.vstack([table[column] - table[f"{column}_low"], table[f"{column}_high"] - table[column]])
+
+
 def plot_accuracy(table: pd.DataFrame, *, ax: Axes | None = None,
                   title: str = "Test accuracy by model") -> Axes:
     """One bar per model (rows of `metrics_table`), value written on the bar."""
     ax = _new_axes(ax, (max(4.0, 1.1 * len(table) + 2), 3.8))
     names = [_text(n) for n in table.index]
     colours = [MODEL_COLOURS[i % len(MODEL_COLOURS)] for i in range(len(names))]
-    bars = ax.bar(names, table["accuracy"], color=colours)
+    bars = ax.bar(names, table["accuracy"], color=colours, yerr=_yerr(table, "accuracy"), capsize=4)
     ax.bar_label(bars, labels=[f"{a:.3f}" for a in table["accuracy"]], padding=2, fontsize=9)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("accuracy")
@@ -123,7 +131,7 @@ def plot_accuracy(table: pd.DataFrame, *, ax: Axes | None = None,
 
 def plot_metrics_by_model(table: pd.DataFrame, *, axes: tuple[Axes, Axes] | None = None,
                           title: str = "Metrics by model") -> tuple[Axes, Axes]:
-    """Grouped bars of the SCORE_METRICS per model on the first axes, the loss on the second."""
+    """Grouped bars of the registry's chart scores per model on the first axes, the loss on the second."""
     if axes is None:
         figure = Figure(figsize=(max(7.0, 1.8 * len(table) + 4), 4.0), layout="constrained")
         axes = tuple(figure.subplots(1, 2, width_ratios=[3, 1]))
@@ -131,16 +139,58 @@ def plot_metrics_by_model(table: pd.DataFrame, *, axes: tuple[Axes, Axes] | None
     scores, losses = axes
     names = [_text(n) for n in table.index]
     x = np.arange(len(table))
-    width = 0.8 / len(SCORE_METRICS)
-    for i, (column, label) in enumerate(SCORE_METRICS):
-        scores.bar(x + (i - (len(SCORE_METRICS) - 1) / 2) * width, table[column], width, label=label)
+    chosen = score_metrics()
+    width = 0.8 / len(chosen)
+    for i, (column, label) in enumerate(chosen):
+        scores.bar(x + (i - (len(chosen) - 1) / 2) * width, table[column], width, label=label,
+                   yerr=_yerr(table, column), error_kw={"elinewidth": 0.8})
     scores.set_xticks(x, names, rotation=20)
     scores.set_ylim(0, 1.05)
     scores.set_title("scores (higher is better)")
     scores.legend(fontsize=8, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.18))
-    column, _ = LOSS_METRIC
-    losses.bar(x, table[column], 0.6, color="#7f7f7f")
+    lower = lower_metrics()
+    for i, (column, label) in enumerate(lower):
+        losses.bar(x + (i - (len(lower) - 1) / 2) * 0.6 / len(lower), table[column], 0.6 / len(lower),
+                   color="#7f7f7f", label=label, yerr=_yerr(table, column), error_kw={"elinewidth": 0.8})
     losses.set_xticks(x, names, rotation=20)
     losses.set_ylabel("cross-entropy")
     losses.set_title("loss (lower is better)")
     return scores, losses
+
+
+def plot_pr(curves: dict, metrics: dict, *, ax: Axes | None = None, title: str = "Precision-recall curves") -> Axes:
+    """Per-class precision-recall curves, AP from `metrics`; dotted lines: the class's share of images."""
+    ax = _new_axes(ax, (5.2, 4.8))
+    for name in CLASS_NAMES:
+        points = curves["per_class"][name]
+        if points is None:
+            continue
+        colour = CLASS_COLOURS[name]
+        ax.step(points["recall"], points["precision"], where="post", color=colour, lw=1.8,
+                label=f"{name} (AP {metrics['per_class'][name]['ap']:.3f})")
+        ax.axhline(points["prevalence"], color=colour, lw=0.8, ls=":")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(_text(title))
+    ax.legend(loc="lower left", fontsize=8)
+    return ax
+
+
+def plot_reliability(calibration: dict, *, ax: Axes | None = None, title: str = "Reliability diagram") -> Axes:
+    """Accuracy against mean confidence per bin, before (and after) temperature scaling."""
+    ax = _new_axes(ax, (5.2, 4.8))
+    ax.plot([0, 1], [0, 1], color="#bbb", ls="--", lw=1, label="perfectly calibrated")
+    for data, label, colour in reliability_series(calibration):
+        total = max(sum(data["count"]), 1)
+        ax.plot(data["confidence"], data["accuracy"], color=colour, lw=1.5, label=label)
+        ax.scatter(data["confidence"], data["accuracy"], s=[10 + 300 * c / total for c in data["count"]],
+                   color=colour, alpha=0.7)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("mean confidence (largest probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(_text(title))
+    ax.legend(loc="upper left", fontsize=8)
+    return ax

@@ -1,4 +1,4 @@
-"""Colours and the metric selection shared by the interactive and the static figures."""
+"""Colours and the metric selection (from the registry) shared by the interactive and the static figures."""
 
 from __future__ import annotations
 
@@ -14,13 +14,29 @@ TRAIN_COLOUR = "#4C72B0"
 VAL_COLOUR = "#DD8452"
 BEST_COLOUR = "#2a9d55"
 
-# (metrics_table column, label) of the grouped bar chart: the seed's chart, with its F1 named exactly.
-# The loss gets a panel of its own: on the scores' 0-1 axis a loss of 5 would flatten every other bar.
-SCORE_METRICS: tuple[tuple[str, str], ...] = (
-    ("weighted_precision", "weighted precision"),
-    ("weighted_recall", "weighted recall"),
-    ("global_f1", "global F1"),
-    ("macro_f1", "macro F1"),
-    ("accuracy", "accuracy"),
-)
-LOSS_METRIC: tuple[str, str] = ("loss", "loss")
+
+
+def score_metrics() -> list[tuple[str, str]]:
+    """(metrics_table column, label) of the grouped bar chart's scores: the registry's chart metrics
+    that are higher-is-better (the seed's chart, with its F1 named exactly)."""
+    from tumorbench.evaluation.declared import metrics
+
+    return [(m.column(), m.label) for m in metrics(where="chart", overall=True) if m.higher_is_better]
+
+
+def lower_metrics() -> list[tuple[str, str]]:
+    """The chart's lower-is-better metrics (the loss): a panel of their own, since on the scores' 0-1
+    axis a loss of 5 would flatten every other bar."""
+    from tumorbench.evaluation.declared import metrics
+
+    return [(m.column(), m.label) for m in metrics(where="chart", overall=True) if not m.higher_is_better]
+
+
+def reliability_series(calibration: dict) -> list[tuple[dict, str, str]]:
+    """(reliability bins, legend label, colour) of a reliability diagram: as predicted, then
+    temperature-scaled when a temperature was fitted."""
+    series = [(calibration["reliability_before"], "as predicted", "#C44E52")]
+    if calibration.get("reliability_after"):
+        series.append((calibration["reliability_after"],
+                       f"temperature-scaled (T = {calibration['temperature']:.2f})", "#4C72B0"))
+    return series

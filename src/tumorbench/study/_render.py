@@ -16,7 +16,9 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("tumorbench.study", "templ
 
 
 def _pm(row: dict, key: str, digits: int = 3) -> str:
-    mean, sd = row[f"{key}.mean"], row[f"{key}.sd"]
+    mean, sd = row.get(f"{key}.mean"), row.get(f"{key}.sd")
+    if mean is None:
+        return "n/a"
     return f"{mean:.{digits}f} ± {sd:.{digits}f}" if row["seeds"] > 1 else f"{mean:.{digits}f}"
 
 
@@ -67,11 +69,19 @@ def _context(summary: dict) -> dict:
     figures = [Markup(recall_heatmap(summary, m).to_html(full_html=False, include_plotlyjs=False,
                                                          config={"displaylogo": False}))
                for m in models]
+    from tumorbench.evaluation.declared import metric
+    from tumorbench.study.summary_keys import global_keys, per_class_keys
+
+    # Summaries written by an older version lack newer metrics: only the ones present are shown.
+    first = summary["rows"][0]
+    shown = [k for k in global_keys() if f"{k}.mean" in first]
+    per_class = [k for k in per_class_keys() if f"{CLASS_NAMES[0]}.{k}.mean" in first]
     rows = [{"model": r["model"], "strategy": r["strategy"], "seeds": r["seeds"],
-             "global": [_pm(r, k) for k in ("accuracy", "macro_f1", "weighted_f1", "global_f1", "loss")],
-             "per_class": {c: [_pm(r, f"{c}.{k}") for k in ("recall", "precision", "f1")] for c in CLASS_NAMES}}
+             "global": [_pm(r, k) for k in shown],
+             "per_class": {c: [_pm(r, f"{c}.{k}") for k in per_class] for c in CLASS_NAMES}}
             for r in summary["rows"]]
-    return {"rows": rows, "classes": CLASS_NAMES, "strategies": STRATEGIES, "figures": figures,
+    return {"rows": rows, "global_labels": [metric(k).label for k in shown],
+            "class_labels": [metric(k).label for k in per_class], "classes": CLASS_NAMES, "strategies": STRATEGIES, "figures": figures,
             "counts": summary["counts"], "sentences": plain_words(summary), "rule": summary["rule"],
             "used": [s for s in STRATEGIES if any(r["strategy"] == s for r in summary["rows"])]}
 

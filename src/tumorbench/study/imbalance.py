@@ -18,15 +18,15 @@ from tumorbench._io import atomic_write, read_json, write_json
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.config import ModelConfig, RunConfig, make_config
 from tumorbench.data.balance import STRATEGIES, check_strategy
-from tumorbench.metrics import compute_metrics
+from tumorbench.evaluation.classification import compute_metrics
+from tumorbench.evaluation.declared import metrics
+from tumorbench.evaluation.seeds import mean_sd_rows
 from tumorbench.predictions.io import read_predictions
 from tumorbench.run import ModelsFailed, model_is_complete, run_benchmark
+from tumorbench.study.replicas import check_seeds, model_cell
 
 CELL = re.compile(r"^(?P<model>.+)\.(?P<strategy>[a-z_]+)\.seed(?P<seed>\d+)$")
 SUMMARY_FILE = "study_imbalance.json"
-# Metrics summarised per strategy: global ones, then per class.
-GLOBAL_KEYS = ("accuracy", "macro_f1", "weighted_f1", "global_f1", "loss")
-PER_CLASS_KEYS = ("recall", "precision", "f1")
 
 
 def cell_name(model: str, strategy: str, seed: int) -> str:
@@ -35,8 +35,7 @@ def cell_name(model: str, strategy: str, seed: int) -> str:
 
 def imbalance_config(base: RunConfig, *, models: Sequence[str], strategies: Sequence[str], seeds: int) -> RunConfig:
     """`base` with its models replaced by the grid models x strategies x seeds."""
-    if seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    check_seeds(seeds)
     for s in strategies:
         check_strategy(s)
     overrides = {m.name: m for m in base.models}
@@ -45,9 +44,8 @@ def imbalance_config(base: RunConfig, *, models: Sequence[str], strategies: Sequ
         own = overrides.get(model, ModelConfig(model))
         for strategy in strategies:
             for k in range(seeds):
-                cells.append({**{key: value for key, value in vars(own).items() if value is not None},
-                              "name": cell_name(model, strategy, k), "architecture": own.architecture or model,
-                              "balance": strategy, "seed": base.seed + k})
+                cells.append(model_cell(own, name=cell_name(model, strategy, k), seed=base.seed + k,
+                                        balance=strategy))
     data = base.to_dict()
     data["models"] = cells
     return make_config(data)
@@ -78,11 +76,10 @@ def _write_summary(out: Path) -> None:
 
 def _cell_metrics(folder: Path) -> dict:
     m = compute_metrics(read_predictions(folder / "predictions_test.csv"))
-    out = {"accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"], "weighted_f1": m["weighted"]["f1"],
-           "global_f1": m["global_f1"], "loss": m["loss"]}
+    out = {spec.key: spec.get(m) for spec in metrics(where="study", overall=True)}
     for c in CLASS_NAMES:
-        for key in PER_CLASS_KEYS:
-            out[f"{c}.{key}"] = m["per_class"][c][key]
+        for spec in metrics(where="study", per_class=True):
+            out[f"{c}.{spec.key}"] = spec.get(m, c)
     return out
 
 
@@ -103,15 +100,7 @@ def summarize_imbalance(run_dir: Path) -> dict:
                          "run `tumorbench study imbalance` to train them")
     frame = pd.DataFrame([{k: v for k, v in c.items() if k != "_info"} for c in cells])
     metric_cols = [c for c in frame.columns if c not in ("model", "strategy", "seed")]
-    rows = []
-    for (model, strategy), group in frame.groupby(["model", "strategy"], sort=False):
-        row = {"model": model, "strategy": strategy, "seeds": len(group)}
-        for col in metric_cols:
-            values = group[col].to_numpy(dtype=float)
-            row[f"{col}.mean"] = float(values.mean())
-            row[f"{col}.sd"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-            row[f"{col}.range"] = float(values.max() - values.min())
-        rows.append(row)
+    rows = mean_sd_rows(frame, ["model", "strategy"], metric_cols)
     order = {s: i for i, s in enumerate(STRATEGIES)}
     rows.sort(key=lambda r: (r["model"], order.get(r["strategy"], 99)))
     counts = _class_counts(cells)

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from tumorbench.metrics import compute_metrics, compute_roc_curves, confident_mistakes
-from tumorbench.report.history import TrainingCurves, training_curves
+from tumorbench.evaluation.classification import compute_metrics, labelled_arrays
+from tumorbench.evaluation.curves import compute_roc_curves, pr_curve_points
+from tumorbench.evaluation.history import TrainingCurves, training_curves
+from tumorbench.evaluation.mistakes import confident_mistakes
+from tumorbench.evaluation.settings import EvaluationSettings
 
 
 @dataclass
@@ -23,6 +26,14 @@ class ModelResult:
     validation: dict | None = None  # compute_metrics of the validation predictions, when present
     dedup: dict | None = None  # metrics on the de-duplicated test split (see dedup_metrics); None: no audit
     notes: list[str] = field(default_factory=list)  # what the report must say about this model
+    pr: dict | None = None  # precision-recall curve points (pr_curve_points)
+    # Filled by `assess`: temperature, calibration metrics before/after with intervals, reliability bins.
+    calibration: dict | None = None
+    calibrated: pd.DataFrame | None = None  # temperature-scaled test predictions (a new table, not the file)
+    # The predictions themselves, for the joint bootstrap and the paired tests of `assess`.
+    frame: pd.DataFrame | None = field(default=None, repr=False)
+    validation_frame: pd.DataFrame | None = field(default=None, repr=False)
+    duplicated: dict[str, str] | None = field(default=None, repr=False)
 
 
 def evaluate_model(
@@ -35,12 +46,13 @@ def evaluate_model(
     info: dict | None = None,
     validation_frame: pd.DataFrame | None = None,
     duplicated: dict[str, str] | None = None,
+    settings: EvaluationSettings | None = None,
 ) -> ModelResult:
     """Metrics, ROC points, mistakes and training curves of one model; notes collected on the way.
 
     `duplicated` maps the test images that have a duplicate in training to 'exact' or 'near' (from
     the dataset audit); when given, the metrics are also computed without them (`dedup`)."""
-    metrics = compute_metrics(frame)
+    metrics = compute_metrics(frame, settings=settings)
     notes = list(metrics["notes"])
     training = training_curves(history, source=history_source) if history is not None else None
     if history is not None and training is None:
@@ -52,33 +64,44 @@ def evaluate_model(
                 "the report without the model details"
             )
         notes.extend(str(n) for n in info.get("notes") or [])
-    validation = compute_metrics(validation_frame) if validation_frame is not None else None
+    validation = compute_metrics(validation_frame, settings=settings) if validation_frame is not None else None
     if validation is not None:
         notes.extend(f"Validation predictions: {note}" for note in validation["notes"])
+    y_true, probs, _ = labelled_arrays(frame)
     return ModelResult(
         name=name,
         source=source,
         metrics=metrics,
         roc=compute_roc_curves(frame),
+        pr=pr_curve_points(y_true, probs),
+        frame=frame,
+        validation_frame=validation_frame,
+        duplicated=duplicated,
         mistakes=confident_mistakes(frame),
         training=training,
         info=info,
         validation=validation,
-        dedup=dedup_metrics(frame, duplicated, metrics) if duplicated is not None else None,
+        dedup=dedup_metrics(frame, duplicated, metrics, settings=settings) if duplicated is not None else None,
         notes=notes,
     )
 
 
-def dedup_metrics(frame: pd.DataFrame, duplicated: dict[str, str], full: dict) -> dict:
+def dedup_frame(frame: pd.DataFrame, duplicated: dict[str, str]) -> pd.DataFrame:
+    """The predictions of the test images with no duplicate in training or validation."""
+    return frame[frame["image"].map(duplicated).isna()]
+
+
+def dedup_metrics(frame: pd.DataFrame, duplicated: dict[str, str], full: dict, *,
+                  settings: EvaluationSettings | None = None) -> dict:
     """compute_metrics of the predictions without the `duplicated` images, plus the counts: `n_full`
     (the full test split), `n` (kept), `removed` {exact, near}. With nothing kept, only the counts."""
     kinds = frame["image"].map(duplicated)
-    clean = frame[kinds.isna()]
+    clean = dedup_frame(frame, duplicated)
     removed = {"exact": int((kinds == "exact").sum()), "near": int((kinds == "near").sum())}
     counts = {"n_full": full["n"], "removed": removed,
               "definition": "test images with no exact or near duplicate in the training or validation split"}
     if not len(clean) or not clean["label"].astype(bool).any():
         return {**counts, "n": 0, "notes": ["Every test image has a duplicate in training: no "
                                             "de-duplicated metrics."]}
-    metrics = compute_metrics(clean)
+    metrics = compute_metrics(clean, settings=settings)
     return {**metrics, **counts, "notes": [n for n in metrics["notes"] if n not in full["notes"]]}

@@ -1,13 +1,13 @@
-"""One-vs-rest ROC curves: the points the ROC figures draw (their AUCs live in the metrics)."""
+"""One-vs-rest ROC and precision-recall curves: the points the figures draw (AUC and AP live in the metrics)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_curve
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 from tumorbench.classes import CLASS_NAMES
-from tumorbench.metrics.classification import labelled_arrays
+from tumorbench.evaluation.classification import labelled_arrays
 
 
 def roc_curve_points(y_true: np.ndarray, probs: np.ndarray) -> dict:
@@ -40,6 +40,22 @@ def roc_curve_points(y_true: np.ndarray, probs: np.ndarray) -> dict:
     else:
         macro = None
     return {"per_class": per_class, "micro": micro, "macro": macro}
+
+
+def pr_curve_points(y_true: np.ndarray, probs: np.ndarray) -> dict:
+    """Precision-recall points per class ({class: {"recall": [...], "precision": [...]} | None when the
+    class has no positives}) and the class's share of images (the curve of a random classifier)."""
+    y_true = np.asarray(y_true)
+    probs = np.asarray(probs, dtype=np.float64)
+    per_class: dict[str, dict | None] = {}
+    for k, name in enumerate(CLASS_NAMES):
+        if not (y_true == k).any():
+            per_class[name] = None
+            continue
+        precision, recall, _ = precision_recall_curve(y_true == k, probs[:, k])
+        per_class[name] = {"recall": recall.tolist(), "precision": precision.tolist(),
+                           "prevalence": float((y_true == k).mean())}
+    return {"per_class": per_class}
 
 
 def compute_roc_curves(frame: pd.DataFrame) -> dict:

@@ -1,0 +1,147 @@
+"""Evaluation settings: bootstrap, cost matrix, calibration bins, significance level.
+
+In a config file (or a run folder's config.yaml) they live under `evaluation:`:
+
+    evaluation:
+      bootstrap: {resamples: 2000, seed: 0, method: percentile, confidence: 0.95}
+      cost_matrix:            # rows: true class, columns: predicted class (CLASS_NAMES order) ...
+        - [0, 1, 5, 1]
+        - [1, 0, 5, 1]
+        - [1, 1, 0, 1]
+        - [1, 1, 5, 0]
+      # ... or only what differs from "every error costs 1": {glioma: {no_tumor: 5}, ...}
+      calibration_bins: 15
+      alpha: 0.05
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from tumorbench.classes import CLASS_NAMES, canonical_class
+
+BOOTSTRAP_METHODS = ("percentile", "bca")
+MISSED_TUMOUR_COST = 5.0  # a tumour called no_tumor: the error that sends a patient home
+
+
+def default_cost_matrix() -> list[list[float]]:
+    """Every error costs 1, except a tumour called no_tumor, which costs 5."""
+    no_tumor = CLASS_NAMES.index("no_tumor")
+    rows = []
+    for i in range(len(CLASS_NAMES)):
+        row = [0.0 if i == j else 1.0 for j in range(len(CLASS_NAMES))]
+        if i != no_tumor:
+            row[no_tumor] = MISSED_TUMOUR_COST
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class BootstrapSettings:
+    resamples: int = 2000  # stratified resamples of the test images
+    seed: int = 0  # fixes the resamples: the same report gives the same intervals
+    method: str = "percentile"  # percentile or bca (bias-corrected and accelerated)
+    confidence: float = 0.95  # level of every interval
+
+    def __post_init__(self) -> None:
+        if isinstance(self.resamples, bool) or not isinstance(self.resamples, int) or self.resamples < 100:
+            raise ValueError(f"evaluation.bootstrap.resamples must be an integer of at least 100, got "
+                             f"{self.resamples!r}")
+        if self.method not in BOOTSTRAP_METHODS:
+            raise ValueError(f"evaluation.bootstrap.method: unknown {self.method!r}; valid: "
+                             f"{', '.join(BOOTSTRAP_METHODS)}")
+        if not isinstance(self.confidence, (int, float)) or not 0.5 <= self.confidence < 1:
+            raise ValueError(f"evaluation.bootstrap.confidence must be in [0.5, 1), got {self.confidence!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"evaluation.bootstrap.seed must be an integer, got {self.seed!r}")
+
+
+@dataclass
+class EvaluationSettings:
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+    cost_matrix: Any = None  # rows true, columns predicted; or {true: {predicted: cost}}; None: the default
+    calibration_bins: int = 15  # equal-width bins of ECE, MCE and the reliability diagram
+    alpha: float = 0.05  # a paired difference counts when its Holm-adjusted p-value is below this
+
+    def __post_init__(self) -> None:
+        self.cost_matrix = resolve_cost_matrix(self.cost_matrix)
+        if isinstance(self.calibration_bins, bool) or not isinstance(self.calibration_bins, int) \
+                or not 2 <= self.calibration_bins <= 100:
+            raise ValueError(f"evaluation.calibration_bins must be an integer from 2 to 100, got "
+                             f"{self.calibration_bins!r}")
+        if not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 0.5:
+            raise ValueError(f"evaluation.alpha must be in (0, 0.5), got {self.alpha!r}")
+
+    @property
+    def costs(self) -> np.ndarray:
+        return np.asarray(self.cost_matrix, dtype=np.float64)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_cost_matrix(value: Any) -> list[list[float]]:
+    """A full cost matrix from the config's form (None, K x K list, or {true: {predicted: cost}})."""
+    where = "evaluation.cost_matrix"
+    k = len(CLASS_NAMES)
+    if value is None:
+        return default_cost_matrix()
+    if isinstance(value, dict):
+        matrix = [[0.0 if i == j else 1.0 for j in range(k)] for i in range(k)]
+        for true, row in value.items():
+            i = _class(true, where)
+            if not isinstance(row, dict):
+                raise ValueError(f"{where}.{true}: expected a mapping predicted class -> cost, got {row!r}")
+            for predicted, cost in row.items():
+                matrix[i][_class(predicted, f"{where}.{true}")] = _cost(cost, f"{where}.{true}.{predicted}")
+        return matrix
+    if not (isinstance(value, (list, tuple)) and len(value) == k
+            and all(isinstance(r, (list, tuple)) and len(r) == k for r in value)):
+        raise ValueError(f"{where}: expected {k} rows of {k} costs (rows: true class, columns: predicted "
+                         f"class, in the order {', '.join(CLASS_NAMES)}) or a mapping such as "
+                         "{glioma: {no_tumor: 5}}")
+    return [[_cost(c, f"{where}[{i}][{j}]") for j, c in enumerate(row)] for i, row in enumerate(value)]
+
+
+def _class(name: Any, where: str) -> int:
+    canonical = canonical_class(str(name))
+    if canonical is None:
+        raise ValueError(f"{where}: unknown class {name!r}; valid classes: {', '.join(CLASS_NAMES)}")
+    return CLASS_NAMES.index(canonical)
+
+
+def _cost(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{where}: a cost is a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def evaluation_settings(data: Any, *, where: str = "evaluation") -> EvaluationSettings:
+    """EvaluationSettings from a config mapping, with errors naming the key and the valid ones."""
+    if data is None:
+        return EvaluationSettings()
+    if isinstance(data, EvaluationSettings):
+        return data
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    _check_keys(data, EvaluationSettings, where)
+    values = dict(data)
+    boot = values.get("bootstrap")
+    if boot is not None and not isinstance(boot, BootstrapSettings):
+        if not isinstance(boot, dict):
+            raise ValueError(f"{where}.bootstrap: expected a mapping, got {type(boot).__name__}")
+        _check_keys(boot, BootstrapSettings, f"{where}.bootstrap")
+        values["bootstrap"] = BootstrapSettings(**boot)
+    elif boot is None:
+        values.pop("bootstrap", None)
+    return EvaluationSettings(**values)
+
+
+def _check_keys(data: dict, cls, where: str) -> None:
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {', '.join(known)}")

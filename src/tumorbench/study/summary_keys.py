@@ -1,0 +1,17 @@
+"""Which metrics the imbalance study summarises per strategy: the registry's `study` metrics. Read by the
+summary (imbalance) and its rendering (_render) alike."""
+
+from __future__ import annotations
+
+from tumorbench.evaluation.declared import metrics
+
+
+def global_keys() -> list[str]:
+    """Overall metrics summarised per strategy: the registry's `study` metrics."""
+    return [m.key for m in metrics(where="study", overall=True)]
+
+
+def per_class_keys() -> list[str]:
+    """Per-class metrics summarised per strategy (recall first: what balancing is meant to move)."""
+    keys = [m.key for m in metrics(where="study", per_class=True)]
+    return sorted(keys, key=lambda k: k != "recall")
