@@ -1,10 +1,10 @@
 """Dataset audit: duplicates and near duplicates within and across splits, label conflicts, file
 properties per class, and the shortcut check, before any score is trusted.
 
->>> from tumorbench.audit import audit_dataset, write_audit, duplicated_test_images  # doctest: +SKIP
->>> audit = audit_dataset("data/sartaj")  # doctest: +SKIP
->>> write_audit(audit, "runs/audit")  # audit.json, audit.html, audit.md  # doctest: +SKIP
-PosixPath('runs/audit/audit.html')
+    from tumorbench.audit import audit_dataset, write_audit, duplicated_test_images
+    audit = audit_dataset("data/sartaj")
+    write_audit(audit, "runs/audit")  # audit.json, audit.html, audit.md
+    # -> PosixPath('runs/audit/audit.html')
 """
 
 from tumorbench.audit._cache import default_cache_dir

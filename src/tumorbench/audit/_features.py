@@ -91,9 +91,9 @@ def perceptual_hashes(img: Image.Image) -> list[str]:
 def extract_features(path: str | os.PathLike) -> dict[str, Any]:
     """Features of one image file; a file that cannot be decoded gets `error` and no pixel features.
 
-    >>> extract_features("Training/glioma_tumor/gg (1).jpg")  # doctest: +SKIP
-    {'file_size': 23456, 'format': 'JPEG', 'mode': 'RGB', 'width': 512, 'height': 512,
-     'bytes_hash': '9c1e...', 'pixel_hash': '41aa...', 'phash': ['c3f0...', ...], 'error': None}
+        extract_features("Training/glioma_tumor/gg (1).jpg")
+        # -> {'file_size': 23456, 'format': 'JPEG', 'mode': 'RGB', 'width': 512, 'height': 512,
+        #     'bytes_hash': '9c1e...', 'pixel_hash': '41aa...', 'phash': ['c3f0...', ...], 'error': None}
     """
     path = Path(path)
     data = path.read_bytes()

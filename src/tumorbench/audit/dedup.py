@@ -42,8 +42,8 @@ def duplicated_images(audit: dict[str, Any], images: Iterable[ImageRecord | str]
     """The images of `images` that have an exact or near duplicate among `reference`, each with
     'exact' (an exact duplicate there) or 'near' (only near ones).
 
-    >>> duplicated_images(audit, split_test, split_train + split_val)  # doctest: +SKIP
-    {'Testing/no_tumor/image(1).jpg': 'exact', ...}
+        duplicated_images(audit, split_test, split_train + split_val)
+        # -> {'Testing/no_tumor/image(1).jpg': 'exact', ...}
     """
     links = duplicate_links(audit)
     ref = {_path(r) for r in reference}
@@ -59,7 +59,7 @@ def duplicated_images(audit: dict[str, Any], images: Iterable[ImageRecord | str]
 def drop_duplicated_test(records: Iterable[R], audit: dict[str, Any]) -> list[R]:
     """`records` (ImageRecords or paths) without the test images that are duplicated in training.
 
-    >>> clean = drop_duplicated_test(index.records("test"), audit)  # doctest: +SKIP
+        clean = drop_duplicated_test(index.records("test"), audit)
     """
     dup = duplicated_test_images(audit)
     return [r for r in records if _path(r) not in dup]

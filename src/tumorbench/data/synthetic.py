@@ -37,9 +37,9 @@ in-plane position of the sella, so that the slice level does not give the class 
 Generation is deterministic: each image has its own random stream seeded from
 (seed, split, class, index), so the same seed gives byte-identical files in any order.
 
->>> root = ensure_default_dataset()          # doctest: +SKIP
->>> sorted(p.name for p in (root / "Training").iterdir())  # doctest: +SKIP
-['glioma', 'meningioma', 'no_tumor', 'pituitary']
+    root = ensure_default_dataset()
+    sorted(p.name for p in (root / "Training").iterdir())
+    # -> ['glioma', 'meningioma', 'no_tumor', 'pituitary']
 """
 
 from __future__ import annotations
@@ -403,8 +403,8 @@ def generate_synthetic_dataset(
     `counts` maps split -> class -> number of images (default `DEFAULT_COUNTS`); splits left out are
     not written, classes left out of a split get an empty folder.
 
-    >>> generate_synthetic_dataset("/tmp/tiny", counts={"Testing": {"glioma": 2}})  # doctest: +SKIP
-    PosixPath('/tmp/tiny')
+        generate_synthetic_dataset("/tmp/tiny", counts={"Testing": {"glioma": 2}})
+        # -> PosixPath('/tmp/tiny')
     """
     if int(image_size) != image_size or image_size < 32:
         raise ValueError(f"image_size={image_size!r}: must be an integer >= 32")

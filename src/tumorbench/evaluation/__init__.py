@@ -5,8 +5,8 @@ confidence intervals (`bootstrap`, `rank`), paired comparisons (`paired`), calib
 summaries (`seeds`), the ranking and recommendation (`recommend`) and the per-model results the report,
 the study, `tumorbench evaluate` and metrics.json all read (`assess`, `model_result`).
 
->>> from tumorbench.evaluation import compute_metrics  # doctest: +SKIP
->>> compute_metrics(read_predictions("predictions_test.csv"))["macro"]["f1"]  # doctest: +SKIP
+    from tumorbench.evaluation import compute_metrics
+    compute_metrics(read_predictions("predictions_test.csv"))["macro"]["f1"]
 """
 
 import importlib

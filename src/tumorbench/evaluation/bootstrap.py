@@ -105,9 +105,9 @@ class Replicates:
 def bootstrap(contexts: Mapping[str, ScoreContext], settings: BootstrapSettings | None = None) -> Replicates:
     """Resample the images of every case (models on the same images, in the same order) together.
 
-    >>> reps = bootstrap({"m": ctx}, BootstrapSettings(resamples=1000))  # doctest: +SKIP
-    >>> reps.values["m"]["accuracy"].shape  # doctest: +SKIP
-    (1000,)
+        reps = bootstrap({"m": ctx}, BootstrapSettings(resamples=1000))
+        reps.values["m"]["accuracy"].shape
+        # -> (1000,)
     """
     settings = settings or BootstrapSettings()
     contexts = dict(contexts)

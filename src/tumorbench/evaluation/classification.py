@@ -152,8 +152,8 @@ def compute_metrics(frame: pd.DataFrame, *, settings: EvaluationSettings | None 
     `notes` gathers, in order, the corrections `read_predictions` made to the file, rows left out for
     lack of a label, and the metric decisions (never-predicted and absent classes).
 
-    >>> from tumorbench.predictions.io import read_predictions  # doctest: +SKIP
-    >>> compute_metrics(read_predictions("predictions_test.csv"))["macro"]["f1"]  # doctest: +SKIP
+        from tumorbench.predictions.io import read_predictions
+        compute_metrics(read_predictions("predictions_test.csv"))["macro"]["f1"]
     """
     y_true, probs, notes = labelled_arrays(frame)
     metrics = classification_metrics(y_true, probs, settings=settings)

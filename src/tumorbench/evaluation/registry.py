@@ -9,8 +9,8 @@ The comparison table, the definitions block, the bar charts, metrics.csv, the Ma
 bootstrap and the imbalance study all iterate over `metrics()`; adding a metric is one `register(...)`
 call in `catalogue.py` (plus its test).
 
->>> [m.key for m in metrics(overall=True)][:3]  # doctest: +SKIP
-['accuracy', 'balanced_accuracy', 'mcc']
+    [m.key for m in metrics(overall=True)][:3]
+    # -> ['accuracy', 'balanced_accuracy', 'mcc']
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ existing cluster (`--ray-address`). Both run the same function, `run_cell`, on t
 same seeds give the same models whichever executor ran them; the run folder is written by the driver
 only, atomically, as results come back.
 
-    >>> with make_executor("ray", cpus_per_task=1) as ex:                  # doctest: +SKIP
-    ...     for job, outcome in ex.map(jobs, images, device="cpu", resolved={}): ...
+        with make_executor("ray", cpus_per_task=1) as ex:
+            for job, outcome in ex.map(jobs, images, device="cpu", resolved={}): ...
 
 The names below load on first use: `tumorbench --help` reads EXECUTORS without importing PyTorch.
 """

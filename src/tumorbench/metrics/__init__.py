@@ -1,9 +1,9 @@
 """Metrics of classifiers from predictions tables (kept for notebooks and the README's examples; the
 code lives in `tumorbench.evaluation`).
 
->>> from tumorbench.predictions.io import read_predictions  # doctest: +SKIP
->>> frame = read_predictions("run/models/resnet18/predictions_test.csv")  # doctest: +SKIP
->>> m = compute_metrics(frame); m["macro"]["f1"], m["per_class"]["glioma"]["recall"]  # doctest: +SKIP
+    from tumorbench.predictions.io import read_predictions
+    frame = read_predictions("run/models/resnet18/predictions_test.csv")
+    m = compute_metrics(frame); m["macro"]["f1"], m["per_class"]["glioma"]["recall"]
 """
 
 from tumorbench.evaluation import (

@@ -1,8 +1,8 @@
 """The benchmark report: figures, ranking, recommendation and the HTML/Markdown report.
 
->>> from tumorbench.report import build_report, evaluate_files  # doctest: +SKIP
->>> build_report(Path("runs/2024-05-01"))  # doctest: +SKIP
-PosixPath('runs/2024-05-01/report.html')
+    from tumorbench.report import build_report, evaluate_files
+    build_report(Path("runs/2024-05-01"))
+    # -> PosixPath('runs/2024-05-01/report.html')
 """
 
 from tumorbench.report.build import Section, build_report, default_name, evaluate_files, write_report

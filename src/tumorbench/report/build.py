@@ -59,8 +59,8 @@ def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir
     Files are compared on the same images only: two files over different image sets raise ValueError
     naming both files and the number of differing images.
 
-    >>> evaluate_files([Path("a/predictions_test.csv"), Path("b.csv")], out_dir=Path("out"))  # doctest: +SKIP
-    PosixPath('out/report.html')
+        evaluate_files([Path("a/predictions_test.csv"), Path("b.csv")], out_dir=Path("out"))
+        # -> PosixPath('out/report.html')
     """
     paths = [Path(p) for p in paths]
     if not paths:
