@@ -51,6 +51,7 @@ from tumorbench.runfolder import (
     FAILED_FILE,
     MODELS_DIR,
     model_is_complete,
+    read_run_config,
     record_failure,
     write_model,
 )
@@ -216,19 +217,6 @@ def environment() -> dict:
             "platform": platform.platform(), "cuda": torch.cuda.is_available()}
 
 
-def _read_previous_config(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        previous = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise RunFolderError(f"{path}: the run's config is damaged ({type(exc).__name__}); --resume cannot tell "
-                             "how the run was started: choose another --out") from None
-    if previous is not None and not isinstance(previous, dict):
-        raise RunFolderError(f"{path}: not a tumorbench run config; choose another --out")
-    return previous
-
-
 def _check_resumable(out: Path, previous: dict, resolved: dict, config: RunConfig) -> None:
     """--resume keeps the split (seed, dedup, validation share) and every complete model as they were;
     a model that failed or never finished may come back with new settings (a lower learning rate)."""
@@ -263,7 +251,11 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     resolved = {**config.to_dict(), "data": str(data_root), "out": str(out),
                 "resolved_models": [m.to_dict() for m in models], "environment": environment()}
     config_path = out / CONFIG_FILE
-    previous = _read_previous_config(config_path) if resume else None
+    try:
+        previous = read_run_config(out, fix="--resume cannot tell how the run was started: choose another --out") \
+            if resume else None
+    except ValueError as exc:
+        raise RunFolderError(str(exc)) from None
     if previous:  # empty: the folder was claimed but the run stopped before its config was written
         _check_resumable(out, previous, resolved, config)
     write_text(config_path, yaml.safe_dump(resolved, sort_keys=False))

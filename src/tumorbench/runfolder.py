@@ -68,3 +68,24 @@ def read_failure(folder: Path) -> dict | None:
 
     path = folder / FAILED_FILE
     return read_json(path) if path.is_file() else None
+
+
+def read_run_config(run_dir: Path, *, fix: str) -> dict | None:
+    """The run's resolved config (config.yaml) as a mapping; None when the file is absent or empty (a
+    folder claimed by a run that stopped before writing it). A damaged file is a ValueError naming the
+    file and `fix`: what the caller does without it."""
+    import yaml
+
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{path}: not valid YAML ({first}); {fix}") from None
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: not a tumorbench run config (a mapping of keys to values); {fix}")
+    return config

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from tumorbench._io import read_json
 from tumorbench.report import Section, build_report
 
@@ -21,11 +19,13 @@ _DEDUP_NOTES = {
 
 def _dedup_note(run_dir: Path) -> str | None:
     """How the run used the audit, from its config.yaml (absent or unreadable: nothing to say)."""
+    from tumorbench.runfolder import read_run_config
+
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        config = read_run_config(run_dir, fix="") or {}
+    except (OSError, ValueError):
         return None
-    return _DEDUP_NOTES.get(config.get("dedup")) if isinstance(config, dict) else None
+    return _DEDUP_NOTES.get(config.get("dedup"))
 
 
 def audit_section(audit: dict, root=None, *, note: str | None = None) -> Section:

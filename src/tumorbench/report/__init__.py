@@ -5,7 +5,17 @@
     # -> PosixPath('runs/2024-05-01/report.html')
 """
 
-from tumorbench.report.build import Section, build_report, default_name, evaluate_files, write_report
+# Computed in tumorbench.evaluation; re-exported here, where notebooks have always found them.
+from tumorbench.evaluation.history import TrainingCurves, training_curves
+from tumorbench.evaluation.model_result import ModelResult, evaluate_model
+from tumorbench.evaluation.recommend import Recommendation, rank_models, recommend
+from tumorbench.report.build import (
+    Section,
+    build_report,
+    default_name,
+    evaluate_files,
+    write_report,
+)
 from tumorbench.report.figures_plotly import (
     accuracy_figure,
     confusion_matrix_figure,
@@ -24,10 +34,6 @@ from tumorbench.report.figures_static import (
     plot_reliability,
     plot_roc,
 )
-# Computed in tumorbench.evaluation; re-exported here, where notebooks have always found them.
-from tumorbench.evaluation.history import TrainingCurves, training_curves
-from tumorbench.evaluation.model_result import ModelResult, evaluate_model
-from tumorbench.evaluation.recommend import Recommendation, rank_models, recommend
 
 __all__ = [
     "ModelResult",

@@ -14,8 +14,8 @@ from plotly.offline import get_plotlyjs
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.evaluation.assess import interval_of
-from tumorbench.evaluation.recommend import format_p
 from tumorbench.evaluation.declared import metric, metrics
+from tumorbench.evaluation.recommend import format_p
 
 # What the report says about how its numbers are made, beside the registry's one-line definitions.
 METHOD_NOTES: tuple[tuple[str, str], ...] = (

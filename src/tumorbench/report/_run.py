@@ -11,13 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from tumorbench._io import read_json
-from tumorbench.predictions.io import check_same_images, read_predictions
 from tumorbench.evaluation.model_result import ModelResult, evaluate_model
-from tumorbench.runfolder import FAILED_FILE, TEST_PREDICTIONS, VAL_PREDICTIONS
-
+from tumorbench.predictions.io import check_same_images, read_predictions
+from tumorbench.runfolder import (
+    FAILED_FILE,
+    TEST_PREDICTIONS,
+    VAL_PREDICTIONS,
+    read_run_config,
+)
 
 
 @dataclass
@@ -30,22 +33,14 @@ class RunContents:
 
 def model_order(run_dir: Path, folders: list[str], notes: list[str]) -> list[str]:
     """Model folders in the order of config.yaml's `models` list, unlisted folders after, sorted."""
-    config_path = run_dir / "config.yaml"
     listed: list[str] = []
-    if config_path.is_file():
-        try:
-            config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ValueError(
-                f"{config_path}: not valid YAML ({str(exc).splitlines()[0]}); restore the file or delete "
-                "it (models are then shown in alphabetical order)"
-            ) from None
-        entries = config.get("models") if isinstance(config, dict) else None
-        for entry in entries or []:
-            # A models list may hold names or mappings with a `name` key.
-            name = entry.get("name") if isinstance(entry, dict) else entry
-            if isinstance(name, str):
-                listed.append(name)
+    config = read_run_config(run_dir, fix="restore the file or delete it (models are then shown in alphabetical "
+                                          "order)") or {}
+    for entry in config.get("models") or []:
+        # A models list may hold names or mappings with a `name` key.
+        name = entry.get("name") if isinstance(entry, dict) else entry
+        if isinstance(name, str):
+            listed.append(name)
     missing = [name for name in listed if name not in folders]
     if missing:
         notes.append(

@@ -16,14 +16,20 @@ from markupsafe import Markup
 from tumorbench._io import atomic_write, read_json, write_json, write_text
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.evaluation.assess import Assessment, assess
+from tumorbench.evaluation.model_result import ModelResult, evaluate_model
 from tumorbench.evaluation.settings import EvaluationSettings, evaluation_settings
 from tumorbench.evaluation.table import intervals_table, metrics_table
-from tumorbench.predictions.io import GENERIC_STEMS, check_same_images, info_path, read_predictions, write_predictions
+from tumorbench.predictions.io import (
+    GENERIC_STEMS,
+    check_same_images,
+    info_path,
+    read_predictions,
+    write_predictions,
+)
 from tumorbench.report import figures_plotly as fp
 from tumorbench.report import figures_static as fs
 from tumorbench.report._render import FigureView, render_html, render_markdown
 from tumorbench.report._run import load_run
-from tumorbench.evaluation.model_result import ModelResult, evaluate_model
 
 SCHEMA_VERSION = 1
 
@@ -119,21 +125,14 @@ def build_report(run_dir: Path, *, sections: Sequence[Section] = ()) -> Path:
 
 def run_settings(run_dir: Path) -> EvaluationSettings:
     """The `evaluation` settings of a run folder's config.yaml (defaults without one)."""
-    import yaml
+    from tumorbench.runfolder import CONFIG_FILE, read_run_config
 
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        return EvaluationSettings()
+    config = read_run_config(Path(run_dir), fix="restore the file or delete it (the report then uses the default "
+                                                "evaluation settings)") or {}
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); restore the file or delete it "
-                         "(the report then uses the default evaluation settings)") from None
-    section = config.get("evaluation") if isinstance(config, dict) else None
-    try:
-        return evaluation_settings(section)
+        return evaluation_settings(config.get("evaluation"))
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise ValueError(f"{Path(run_dir) / CONFIG_FILE}: {exc}") from None
 
 
 def _slug(name: str, taken: set[str]) -> str:
