@@ -76,6 +76,8 @@ def training_options(fn):
         click.option("--image-size", type=int, help="Input side in px for every model (e.g. 128 on a CPU)."),
         click.option("--seed", type=int, help="Seed for the split, initialisation and data order."),
         click.option("--device", help="auto (default), cpu, cuda or cuda:N."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), help="auto (default: bf16 "
+                     "on CPUs with native BF16, mixed precision on CUDA, else fp32), fp32, bf16 or fp16 (CUDA)."),
         click.option("--deterministic", is_flag=True, default=None, help="Ask PyTorch for deterministic kernels."),
         click.option("--weights", help="Transfer models: imagenet (default), none, or a local weights file."),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",

@@ -20,6 +20,7 @@ import yaml
 from tumorbench.data.balance import check_strategy
 from tumorbench.data.preprocess import PreprocessSpec
 from tumorbench.models import get_model_entry
+from tumorbench.training.compute import PRECISIONS
 
 DEFAULT_MODELS = ("baseline", "model_1", "model_2", "model_3")
 DEDUP_MODES = ("none", "drop_test", "group_split")
@@ -70,6 +71,8 @@ class RunConfig:
     val_fraction: float = 0.2  # share of the training split held out for validation (stratified)
     dedup: str = "none"  # audit duplicates: none (report both), drop_test, group_split (re-split by duplicate groups)
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
+    precision: str = "auto"  # auto (bf16 on CPUs with native BF16, AMP on CUDA, else fp32), fp32, bf16, fp16
+    threads: int | None = None  # PyTorch CPU threads; None: one per CPU available to the process
     deterministic: bool = False  # ask PyTorch for deterministic kernels (slower on GPU)
     image_size: int | None = None  # input side for every model that does not set its own
     weights: str = "imagenet"  # transfer models: "imagenet" (download or torch cache), "none", or a file
@@ -79,6 +82,10 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.dedup not in DEDUP_MODES:
             raise ValueError(f"unknown dedup {self.dedup!r}; valid: {', '.join(DEDUP_MODES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"threads must be a whole number >= 1 (or null for one per CPU), got {self.threads!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

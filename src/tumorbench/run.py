@@ -36,6 +36,7 @@ from tumorbench.device import seed_everything, select_device
 from tumorbench.predictions.io import predictions_frame, read_predictions, write_predictions
 from tumorbench.training.arrays import ImageArrays
 from tumorbench.training.checkpoint import save_checkpoint
+from tumorbench.training.compute import ComputePlan, plan_compute
 from tumorbench.training.fit import fit, predict_proba
 
 log = logging.getLogger(__name__)
@@ -183,12 +184,13 @@ def environment() -> dict:
 
 
 def train_and_predict(rm: ResolvedModel, splits: SplitRecords, cache: ArrayCache, folder: Path, *,
-                      config: RunConfig, device: torch.device, resolved: dict) -> dict:
+                      config: RunConfig, compute: ComputePlan, resolved: dict) -> dict:
     spec = rm.preprocess
     train, val, test = (cache.get(recs, spec) for recs in (splits.train, splits.val, splits.test))
     log.info("training %s (%s, %d px %s, balance %s) on %d images, validating on %d", rm.name,
              rm.architecture, spec.size, spec.mode, rm.balance, len(train), len(val))
-    result = fit(rm, train, val, device=device)
+    device = compute.device
+    result = fit(rm, train, val, device=device, compute=compute)
     for note in result.notes:
         log.warning("%s: %s", rm.name, note)
     n_params = sum(p.numel() for p in result.model.parameters())
@@ -197,6 +199,7 @@ def train_and_predict(rm: ResolvedModel, splits: SplitRecords, cache: ArrayCache
         "weights": result.weights_source, "notes": result.notes, "preprocessing": spec.to_dict(),
         "epochs": len(result.history["epoch"]), "best_epoch": result.best_epoch,
         "train_seconds": result.train_seconds, "n_params": n_params, "device": str(device),
+        "compute": compute.describe(),
         "class_weights": result.class_weights, "train_images": len(train), "seed": rm.seed,
         "train_class_counts": dict(zip(CLASS_NAMES, np.bincount(train.y.numpy(), minlength=len(CLASS_NAMES)).tolist())),
         "epoch_class_counts": dict(zip(CLASS_NAMES, result.history["class_counts"][0])),
@@ -207,7 +210,7 @@ def train_and_predict(rm: ResolvedModel, splits: SplitRecords, cache: ArrayCache
                           "weights": result.weights_source, "notes": result.notes})
     write_json(folder / "history.json", result.history)
     for split_name, arrays in (("val", val), ("test", test)):
-        probs = predict_proba(result.model, arrays, spec=spec, device=device, batch_size=rm.batch_size * 2)
+        probs = predict_proba(result.model, arrays, spec=spec, device=device, compute=compute)
         frame = predictions_frame(arrays.paths, arrays.labels, probs)
         write_predictions(folder / f"predictions_{split_name}.csv", frame)
     write_json(folder / "info.json", info)  # written last: its presence marks the model as complete
@@ -218,7 +221,8 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     """Train and predict every model of `config` into the run folder `out`; returns `out`."""
     prepare_run_dir(out, resume=resume)
     seed_everything(config.seed, deterministic=config.deterministic)
-    device = select_device(config.device)
+    compute = plan_compute(select_device(config.device), config.precision, threads=config.threads)
+    log.info("compute: %s", compute.describe())
     models = [resolve_model(m, config) for m in config.models]
     resolved = {**config.to_dict(), "data": str(data_root), "out": str(out),
                 "resolved_models": [m.to_dict() for m in models], "environment": environment()}
@@ -248,7 +252,7 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
             log.info("%s: already complete in %s, kept", rm.name, folder)
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        train_and_predict(rm, splits, cache, folder, config=config, device=device, resolved=resolved)
+        train_and_predict(rm, splits, cache, folder, config=config, compute=compute, resolved=resolved)
     return out
 
 
