@@ -29,7 +29,7 @@ from tumorbench.audit.dedup import clean_validation
 from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS, class_index
 from tumorbench.config import ResolvedModel, RunConfig, resolve_model
 from tumorbench.data.folder import DatasetIndex, ImageRecord, scan_dataset
-from tumorbench.data.images import load_images
+from tumorbench.data.cache import load_images_cached
 from tumorbench.data.preprocess import PreprocessSpec
 from tumorbench.data.split import stratified_split, write_split_list
 from tumorbench.device import seed_everything, select_device
@@ -78,8 +78,9 @@ def model_is_complete(folder: Path) -> bool:
 class ArrayCache:
     """Decoded images per preprocessing spec, shared by models with the same input.
 
-    The first request for a spec decodes every record of the dataset (train, val and test), so
-    later requests for any split are slices of memory.
+    The first request for a spec decodes every record of the dataset (train, val and test), or maps
+    them from the on-disk cache of an earlier run (`tumorbench.data.cache`), so later requests for any
+    split are slices of memory.
     """
 
     def __init__(self, root: Path, records: list[ImageRecord]):
@@ -92,7 +93,7 @@ class ArrayCache:
         key = (spec.size, spec.mode, spec.resize)
         if key not in self._arrays:
             paths = [r.path for r in self.records]
-            x, ok, bad = load_images(self.root, paths, spec)
+            x, ok, bad = load_images_cached(self.root, paths, spec)
             self.bad.update(dict(bad))
             self._arrays[key] = (x, {paths[i]: n for n, i in enumerate(ok)})
         x, position = self._arrays[key]
