@@ -129,3 +129,54 @@ def test_bf16_training_keeps_float32_weights_and_learns():
     assert all(p.dtype == torch.float32 for p in result.model.parameters())
     assert np.isfinite(result.history["loss"]).all()
     assert result.history["loss"][-1] < result.history["loss"][0]
+
+
+def _one_epoch(micro_batch, data, rm, *, dropout=0.0):
+    from torch import nn
+
+    from tumorbench.training.fit import Phase, train_one_epoch
+    from tumorbench.training.losses import make_loss
+
+    torch.manual_seed(0)
+    net = create_model("model_1", rm.preprocess)
+    for m in net.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = dropout  # dropout masks are drawn per part: switched off to compare the arithmetic
+    phase = Phase("train", 1, 1e-3, nn.Identity(), net)
+    loss_fn, _ = make_loss("none", data.y.numpy(), 4)
+    stats = train_one_epoch(phase, data, None, loss_fn=loss_fn, optimizer=torch.optim.Adam(net.parameters(), 1e-3),
+                            rm=rm, rng=np.random.default_rng(0), generator=torch.Generator().manual_seed(0),
+                            compute=plan_compute(CPU, "fp32", threads=1), desc="t", micro_batch=micro_batch)
+    return net, stats
+
+
+def test_micro_batches_take_the_same_step_as_the_whole_batch():
+    config = make_config({"image_size": 24, "train": {"batch_size": 8}, "models": ["model_1"]})
+    rm = resolve_model(config.models[0], config)
+    data = _arrays(16, 24, 1)
+    whole, stats_whole = _one_epoch(None, data, rm)
+    parts, stats_parts = _one_epoch(3, data, rm)  # 8 = 3 + 3 + 2: unequal parts weigh by their size
+    assert stats_parts["loss"] == pytest.approx(stats_whole["loss"], rel=1e-5)
+    assert stats_parts["accuracy"] == stats_whole["accuracy"]
+    for a, b in zip(whole.parameters(), parts.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_micro_batch_size_follows_the_activation_budget():
+    from torch import nn
+
+    from tumorbench.training.fit import Phase, micro_batch_size
+
+    plan = plan_compute(CPU, "fp32", threads=1)
+    spec = make_config({"models": ["model_1"]})
+    net = plan.prepare_model(create_model("model_1", resolve_model(spec.models[0], spec).preprocess.with_size(64)))
+    phase = Phase("train", 1, 1e-3, nn.Identity(), net)
+    probe = plan.to_input(torch.rand(2, 1, 64, 64))
+    state = torch.random.get_rng_state()
+    assert micro_batch_size(phase, probe, 32, plan) == 32  # 64 px: a batch fits the default budget
+    assert torch.equal(torch.random.get_rng_state(), state)  # the probe's dropout left the run's RNG alone
+    # ~3.1 MB per image at 64 px (four activations, two pooled maps and their int64 indices): a batch
+    # of 32 needs ~100 MB, so a 10 MB budget takes 10 parts of at most 4 images.
+    assert micro_batch_size(phase, probe, 32, plan, budget=10 << 20) in (3, 4)
+    batchnorm = Phase("train", 1, 1e-3, nn.Identity(), nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8)))
+    assert micro_batch_size(batchnorm, probe, 32, plan, budget=1) == 32  # statistics need the whole batch

@@ -33,6 +33,11 @@ from tumorbench.training.losses import make_loss
 log = logging.getLogger(__name__)
 
 CACHE_LIMIT_BYTES = 4 << 30  # frozen outputs above this are recomputed each epoch instead of kept
+# Activations autograd may keep for one backward pass. A batch that needs more is run as micro-batches
+# whose gradients add up to the batch's. The seed CNN at 256 px keeps ~57 MB per image (a batch of 32:
+# 1.8 GB, and peak RSS 3.6 GB); in micro-batches of 8 (measured: -1.7 GB of peak RSS) a whole Sartaj
+# run stays near 2 GB. At 128 px and below a batch of 32 fits and nothing changes.
+ACTIVATION_BUDGET_BYTES = 512 << 20
 
 
 @dataclass
@@ -123,11 +128,50 @@ def _evaluate(phase: Phase, data: ImageArrays, cached: torch.Tensor | None, loss
     return {"loss": loss_sum / max(total, 1), "accuracy": correct / max(total, 1)}
 
 
+def _has_batchnorm(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+def micro_batch_size(phase: Phase, probe: torch.Tensor, batch_size: int, compute: ComputePlan,
+                     budget: int = ACTIVATION_BUDGET_BYTES) -> int:
+    """Images per forward/backward so that the activations kept for backward stay within `budget`.
+
+    Measured, not guessed: one forward of `probe` (2 inputs of the trainable part) counts the distinct
+    storages autograd saves, parameters aside. Networks with BatchNorm always take the whole batch
+    (their statistics depend on it); the probe runs with the random state restored, so it does not
+    change the run."""
+    if _has_batchnorm(phase.trainable) or len(probe) == 0:
+        return batch_size
+    params = {p.untyped_storage().data_ptr() for p in phase.trainable.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    was_training = phase.trainable.training
+    phase.trainable.train()
+    with torch.random.fork_rng(devices=[]), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+            compute.autocast():
+        phase.trainable(probe)
+    phase.trainable.train(was_training)
+    per_image = max(sum(saved.values()) / len(probe), 1.0)
+    if per_image * batch_size <= budget:
+        return batch_size
+    n_micro = -(-int(per_image * batch_size) // budget)  # as few micro-batches as fit the budget
+    return -(-batch_size // n_micro)
+
+
 def train_one_epoch(phase: Phase, data: ImageArrays, cached: torch.Tensor | None, *, loss_fn: nn.Module,
                     optimizer: torch.optim.Optimizer, rm: ResolvedModel, rng: np.random.Generator,
                     generator: torch.Generator, compute: ComputePlan, desc: str,
-                    scaler: torch.amp.GradScaler | None = None) -> dict[str, float]:
-    """One pass over the epoch plan; returns {'loss', 'accuracy'} on what it trained on."""
+                    scaler: torch.amp.GradScaler | None = None, micro_batch: int | None = None) -> dict[str, float]:
+    """One pass over the epoch plan; returns {'loss', 'accuracy'} on what it trained on.
+
+    `micro_batch` (see `micro_batch_size`) splits each batch into parts whose gradients are added up
+    before the optimizer step: the same step as the whole batch, with less memory."""
     plan = plan_epoch(data.y.numpy(), rm.balance, rng, n_classes=len(CLASS_NAMES))
     seen = np.bincount(data.y.numpy()[plan.indices], minlength=len(CLASS_NAMES))
     augment = AffineAugment() if plan.augment.any() else None
@@ -147,25 +191,36 @@ def train_one_epoch(phase: Phase, data: ImageArrays, cached: torch.Tensor | None
         batches = plan_batches(data, plan, batch_size=rm.batch_size, spec=rm.preprocess, place=compute.to_input,
                                augment=augment, generator=generator)
     for x, y in tqdm(batches, total=n_batches, desc=desc, leave=False, disable=None):
-        with compute.autocast():
-            if not use_cache:
-                with torch.no_grad():
-                    x = phase.frozen(x)
-            logits = phase.trainable(x).float()
-            loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
+        for xs, ys in zip(x.split(micro_batch or len(y)), y.split(micro_batch or len(y))):
+            with compute.autocast():
+                if not use_cache:
+                    with torch.no_grad():
+                        xs = phase.frozen(xs)
+                logits = phase.trainable(xs).float()
+                # Each part's mean loss weighted by its share: the gradients add up to the batch mean's.
+                loss = loss_fn(logits, ys) * (len(ys) / len(y))
+            (loss if scaler is None else scaler.scale(loss)).backward()
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((logits.argmax(1) == ys).sum())
         if scaler is None:
-            loss.backward()
             optimizer.step()
         else:
-            scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-        loss_sum += float(loss.detach()) * len(y)
-        correct += int((logits.argmax(1) == y).sum())
         total += len(y)
     return {"loss": loss_sum / max(total, 1), "accuracy": correct / max(total, 1),
             "class_counts": seen.tolist(), "augmented": int(plan.augment.sum())}
+
+
+@torch.no_grad()
+def _probe_input(phase: Phase, data: ImageArrays, cached: torch.Tensor | None, rm: ResolvedModel,
+                 compute: ComputePlan) -> torch.Tensor:
+    """Two inputs of the phase's trainable part, as training feeds it."""
+    if cached is not None:
+        return compute.to_input(cached[:2])
+    with compute.autocast():
+        return phase.frozen(rm.preprocess.to_tensor(compute.to_input(data.x[:2])))
 
 
 def _better(row: dict, best: dict | None, monitor: str) -> bool:
@@ -210,13 +265,17 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
         cached_val = _frozen_outputs(phase.frozen, val, rm, compute)
         optimizer = torch.optim.Adam([p for p in phase.trainable.parameters() if p.requires_grad], lr=phase.lr)
         scaler = compute.grad_scaler()
+        micro = micro_batch_size(phase, _probe_input(phase, train, cached_train, rm, compute), rm.batch_size, compute)
+        if micro < rm.batch_size:
+            log.info("%s: batches of %d run as micro-batches of %d to keep activations within %.1f GB",
+                     rm.name, rm.batch_size, micro, ACTIVATION_BUDGET_BYTES / 2**30)
         for _ in range(phase.epochs):
             epoch += 1
             t0 = time.perf_counter()
             desc = f"{rm.name} epoch {epoch}" + (f" ({phase.name})" if len(phases) > 1 else "")
             fit_stats = train_one_epoch(phase, train, cached_train, loss_fn=loss_fn, optimizer=optimizer,
                                         rm=rm, rng=rng, generator=generator, compute=compute, desc=desc,
-                                        scaler=scaler)
+                                        scaler=scaler, micro_batch=micro)
             val_stats = _evaluate(phase, val, cached_val, loss_fn, rm, compute)
             row = {"epoch": epoch, "phase": phase.name, "loss": fit_stats["loss"],
                    "accuracy": fit_stats["accuracy"], "val_loss": val_stats["loss"],
