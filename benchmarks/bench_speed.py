@@ -76,7 +76,7 @@ def worker_torch(args) -> dict:
     from tumorbench.config import make_config, resolve_model
     from tumorbench.training.arrays import ImageArrays
     from tumorbench.training.compute import plan_compute
-    from tumorbench.training.fit import build_network, predict_proba, train_one_epoch
+    from tumorbench.training.fit import build_network, micro_batch_size, predict_proba, train_one_epoch
     from tumorbench.training.losses import make_loss
 
     x, y = np.load(args.images), np.load(args.labels)
@@ -95,13 +95,16 @@ def worker_torch(args) -> dict:
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)
 
+    data = ImageArrays(torch.from_numpy(x), torch.from_numpy(y), [str(i) for i in range(len(x))])
+    # As fit() does: micro-batches where a batch's activations would exceed the memory budget (256 px).
+    micro = micro_batch_size(phase, rm.preprocess.to_tensor(compute.to_input(data.x[:2])), BATCH, compute)
+
     def epoch(data: ImageArrays) -> float:
         started = time.perf_counter()
         train_one_epoch(phase, data, None, loss_fn=loss_fn, optimizer=optimizer, rm=rm, rng=rng,
-                        generator=generator, compute=compute, desc="bench")
+                        generator=generator, compute=compute, desc="bench", micro_batch=micro)
         return time.perf_counter() - started
 
-    data = ImageArrays(torch.from_numpy(x), torch.from_numpy(y), [str(i) for i in range(len(x))])
     warm = ImageArrays(data.x[:2 * BATCH], data.y[:2 * BATCH], data.paths[:2 * BATCH])
     epoch(warm)
     train_s = epoch(data)
@@ -109,7 +112,23 @@ def worker_torch(args) -> dict:
     started = time.perf_counter()
     predict_proba(net, data, spec=rm.preprocess, device=compute.device, compute=compute)
     infer_s = time.perf_counter() - started
-    return {"train_ips": len(x) / train_s, "infer_ips": len(x) / infer_s, "setup": compute.describe()}
+    setup = compute.describe() + (f", micro-batches of {micro}" if micro < BATCH else "")
+    return {"train_ips": len(x) / train_s, "infer_ips": len(x) / infer_s, "setup": setup}
+
+
+def _keras_model_1(size: int):
+    """The seed notebook's Model 1 in Keras, compiled as the notebook did (sparse labels here)."""
+    import keras
+    from keras import layers
+
+    model = keras.Sequential([
+        keras.Input((size, size, 1)),
+        layers.Conv2D(32, 3, activation="relu"), layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(),
+        layers.Conv2D(128, 3, activation="relu"), layers.Conv2D(128, 3, activation="relu"), layers.MaxPooling2D(),
+        layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dropout(0.2), layers.Dense(4, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
 
 
 def worker_tf(args) -> dict:
@@ -121,19 +140,12 @@ def worker_tf(args) -> dict:
     except ImportError:
         return {"missing": TF_MISSING}
     import keras
-    from keras import layers
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     keras.utils.set_random_seed(0)
     x = (np.load(args.images).transpose(0, 2, 3, 1).astype("float32") / 255.0)  # NHWC in [0, 1]
     y = np.load(args.labels)
-    model = keras.Sequential([
-        keras.Input((args.size, args.size, 1)),
-        layers.Conv2D(32, 3, activation="relu"), layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(),
-        layers.Conv2D(128, 3, activation="relu"), layers.Conv2D(128, 3, activation="relu"), layers.MaxPooling2D(),
-        layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dropout(0.2), layers.Dense(4, activation="softmax"),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = _keras_model_1(args.size)
     model.fit(x[:2 * BATCH], y[:2 * BATCH], batch_size=BATCH, epochs=1, verbose=0)  # traces the graph
     started = time.perf_counter()
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
@@ -373,20 +385,13 @@ def worker_acc_tf(args) -> dict:
         return {"missing": TF_MISSING}
     import keras
     import numpy as np
-    from keras import layers
     from sklearn.metrics import f1_score
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     keras.utils.set_random_seed(args.seed)
     (xt, yt), (xv, yv) = _accuracy_split(args.data, args.size, args.seed)
     xt, xv = (a.transpose(0, 2, 3, 1).astype("float32") / 255.0 for a in (xt, xv))
-    model = keras.Sequential([
-        keras.Input((args.size, args.size, 1)),
-        layers.Conv2D(32, 3, activation="relu"), layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(),
-        layers.Conv2D(128, 3, activation="relu"), layers.Conv2D(128, 3, activation="relu"), layers.MaxPooling2D(),
-        layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dropout(0.2), layers.Dense(4, activation="softmax"),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = _keras_model_1(args.size)
     best = keras.callbacks.ModelCheckpoint(str(Path(tempfile.mkdtemp()) / "best.weights.h5"), monitor="val_accuracy",
                                            save_best_only=True, save_weights_only=True)
     started = time.perf_counter()
