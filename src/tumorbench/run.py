@@ -220,9 +220,10 @@ def train_and_predict(rm: ResolvedModel, splits: SplitRecords, cache: ArrayCache
 
 def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool = False) -> Path:
     """Train and predict every model of `config` into the run folder `out`; returns `out`."""
+    # The compute plan first: an impossible device or precision stops before a run folder is made.
+    compute = plan_compute(select_device(config.device), config.precision, threads=config.threads)
     prepare_run_dir(out, resume=resume)
     seed_everything(config.seed, deterministic=config.deterministic)
-    compute = plan_compute(select_device(config.device), config.precision, threads=config.threads)
     log.info("compute: %s", compute.describe())
     models = [resolve_model(m, config) for m in config.models]
     resolved = {**config.to_dict(), "data": str(data_root), "out": str(out),
