@@ -50,9 +50,11 @@ def make_dataset(root: Path, counts: dict[str, dict[str, int]], *, folder_names:
 
 @pytest.fixture(autouse=True, scope="session")
 def _audit_cache_outside_home(tmp_path_factory):
-    """Every `run` audits its dataset first: keep the audit's feature cache out of the home folder."""
+    """Every `run` audits its dataset first and keeps its decoded images in the array cache: keep the
+    audit's feature cache and the array cache out of the home folder."""
     patch = pytest.MonkeyPatch()
     patch.setenv("TUMORBENCH_AUDIT_CACHE", str(tmp_path_factory.mktemp("audit-cache")))
+    patch.setenv("TUMORBENCH_ARRAY_CACHE", str(tmp_path_factory.mktemp("array-cache")))
     yield
     patch.undo()
 

@@ -34,7 +34,7 @@ def test_the_same_architecture_can_run_twice_under_two_names():
 
 def test_embedded_preset_is_small():
     config = make_config(preset("embedded"))
-    assert _resolved(config, "model_1").preprocess.size == 64
+    assert _resolved(config, "model_1").preprocess.size == 48 and _resolved(config, "model_1").batch_size == 16
     assert _resolved(config, "baseline").preprocess.size >= 75
 
 

@@ -99,7 +99,7 @@ def make_run_folder(root: Path) -> Path:
             "name": name, "architecture": name, "balance": "class_weight",
             "weights": "none" if notes else "imagenet", "notes": notes,
             "preprocessing": {"size": 224, "colour": "rgb"}, "epochs": 6, "best_epoch": 5,
-            "train_seconds": 12.5, "n_params": 11_000_000,
+            "train_seconds": 12.5, "n_params": 11_000_000, "compute": "cpu bf16 channels_last 2 threads",
         }))
     (models / "unfinished").mkdir()
     (run / "config.yaml").write_text("models:\n  - baseline_cnn\n  - resnet18\n  - unfinished\n  - external\n")
@@ -189,6 +189,7 @@ def test_recommendation_and_cautions(built):
     assert "external predicts pituitary for every image" in html
     assert "weakest class" in html
     assert "trained from scratch: no ImageNet weights available" in html
+    assert "device and precision" in html and "cpu bf16 channels_last 2 threads" in html
 
 
 def test_report_says_what_is_missing(built):

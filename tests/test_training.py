@@ -13,6 +13,7 @@ from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS
 from tumorbench.config import make_config
 from tumorbench.run import RunFolderError, run_benchmark
 from tumorbench.training.checkpoint import load_checkpoint
+from tumorbench.training.compute import plan_compute
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +42,8 @@ def test_run_folder_holds_config_splits_and_model_files(trained_run):
     assert resolved["seed"] == 0 and resolved["data"] == str(data)
     for name in ("checkpoint.pt", "history.json", "info.json", "predictions_val.csv", "predictions_test.csv"):
         assert (out / "models" / "model_1" / name).is_file(), name
+    info = json.loads((out / "models" / "model_1" / "info.json").read_text())
+    assert info["device"] == "cpu" and info["compute"] == plan_compute(torch.device("cpu")).describe()
 
 
 def test_validation_comes_from_training_only_stratified_and_test_is_untouched(trained_run):

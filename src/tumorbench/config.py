@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the CLI reads this module's choices for --help, which must 
 DEFAULT_MODELS = ("baseline", "model_1", "model_2", "model_3")
 DEDUP_MODES = ("none", "drop_test", "group_split")
 MONITORS = ("val_accuracy", "val_loss")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # training.compute applies them
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ RULES: dict[str, Rule] = {
     "data": Rule(str, optional=True), "out": Rule(str, optional=True),
     "seed": Rule(int, min=0), "val_fraction": Rule(float, positive=True, below=1.0),
     "dedup": Rule(str, choices=DEDUP_MODES), "device": Rule(str), "deterministic": Rule(bool),
+    "precision": Rule(str, choices=PRECISIONS), "threads": Rule(int, min=1, optional=True),
     "image_size": Rule(int, min=8, optional=True), "weights": Rule(str),
     # train settings, and the same keys per model
     "epochs": Rule(int, min=1), "batch_size": Rule(int, min=1), "lr": Rule(float, positive=True),
@@ -161,6 +163,8 @@ class RunConfig:
     val_fraction: float = 0.2  # share of the training split held out for validation (stratified)
     dedup: str = "none"  # audit duplicates: none (report both), drop_test, group_split (re-split by duplicate groups)
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
+    precision: str = "auto"  # auto (bf16 on CPUs with native BF16, AMP on CUDA, else fp32), fp32, bf16, fp16
+    threads: int | None = None  # PyTorch CPU threads; None: one per CPU available to the process
     deterministic: bool = False  # ask PyTorch for deterministic kernels (slower on GPU)
     image_size: int | None = None  # input side for every model that does not set its own
     weights: str = "imagenet"  # transfer models: "imagenet" (download or torch cache), "none", or a file

@@ -34,8 +34,8 @@ from tumorbench.audit import (
 from tumorbench.audit.dedup import clean_validation
 from tumorbench.classes import PROB_COLUMNS, class_index
 from tumorbench.config import RunConfig, resolve_model
+from tumorbench.data.cache import load_images_cached
 from tumorbench.data.folder import DatasetIndex, ImageRecord, scan_dataset
-from tumorbench.data.images import load_images
 from tumorbench.data.preprocess import PreprocessSpec
 from tumorbench.data.split import (
     check_trainable,
@@ -56,6 +56,7 @@ from tumorbench.runfolder import (
     write_model,
 )
 from tumorbench.training.arrays import ImageArrays
+from tumorbench.training.compute import plan_compute
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,9 @@ def images_key(spec: PreprocessSpec) -> tuple:
 class ArrayCache:
     """Decoded images per preprocessing spec, shared by models with the same input.
 
-    The first request for a spec decodes every record of the dataset (train, val and test), so
-    later requests for any split are slices of memory.
+    The first request for a spec decodes every record of the dataset (train, val and test), or maps
+    them from the on-disk cache of an earlier run (`tumorbench.data.cache`), so later requests for any
+    split are slices of memory.
     """
 
     def __init__(self, root: Path, records: list[ImageRecord]):
@@ -124,7 +126,7 @@ class ArrayCache:
         key = images_key(spec)
         if key not in self._decoded:
             paths = [r.path for r in self.records]
-            x, ok, bad = load_images(self.root, paths, spec)
+            x, ok, bad = load_images_cached(self.root, paths, spec)
             self.bad.update(dict(bad))
             self._decoded[key] = DecodedImages(x, [paths[i] for i in ok], [self.records[i].label for i in ok])
         return self._decoded[key]
@@ -244,10 +246,12 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     # The dataset is checked before the run folder exists: a bad layout leaves nothing to clean up.
     index = scan_dataset(data_root)
     check_trainable(index.records("train"), where=str(index.root))
-    device = select_device(config.device)
+    # The compute plan too: an impossible device or precision stops before a run folder is made.
+    compute = plan_compute(select_device(config.device), config.precision, threads=config.threads)
     models = [resolve_model(m, config) for m in config.models]
     prepare_run_dir(out, resume=resume)
     seed_everything(config.seed, deterministic=config.deterministic)
+    log.info("compute: %s", compute.describe())
     resolved = {**config.to_dict(), "data": str(data_root), "out": str(out),
                 "resolved_models": [m.to_dict() for m in models], "environment": environment()}
     config_path = out / CONFIG_FILE
@@ -287,7 +291,8 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     images = {images_key(rm.preprocess): cache.decoded(rm.preprocess) for rm in models}
     failures: dict[str, dict] = {}
     with executor or LocalExecutor() as ex:
-        for job, outcome in ex.map(jobs, images, device=str(device), resolved=resolved):
+        for job, outcome in ex.map(jobs, images, device=str(compute.device), resolved=resolved,
+                                   precision=config.precision, threads=config.threads):
             folder = out / MODELS_DIR / job.model.name
             if isinstance(outcome, CellFailure):
                 # One model that cannot be trained must not cost the others: record it, go on.

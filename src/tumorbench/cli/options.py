@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from tumorbench.config import DEDUP_MODES
+from tumorbench.config import DEDUP_MODES, PRECISIONS
 from tumorbench.executors import EXECUTORS
 
 
@@ -40,6 +40,8 @@ def training_options(fn):
         click.option("--image-size", type=int, help="Input side in px for every model (e.g. 128 on a CPU)."),
         click.option("--seed", type=int, help="Seed for the split, initialisation and data order."),
         click.option("--device", help="auto (default), cpu, cuda or cuda:N."),
+        click.option("--precision", type=click.Choice(PRECISIONS), help="auto (default: bf16 on CPUs with native "
+                     "BF16, mixed precision on CUDA, else fp32), fp32, bf16 or fp16 (CUDA)."),
         click.option("--deterministic", is_flag=True, default=None, help="Ask PyTorch for deterministic kernels."),
         click.option("--weights", help="Transfer models: imagenet (default), none, or a local weights file."),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",

@@ -54,22 +54,22 @@ class CellFailure:
     error: str = "diverged"
 
 
-def run_cell(job: CellJob, images: DecodedImages, *, device: str, resolved: dict, threads: int | None = None):
+def run_cell(job: CellJob, images: DecodedImages, *, device: str, resolved: dict, precision: str = "auto",
+             threads: int | None = None):
     """Train one cell; returns a CellResult, or a CellFailure when training diverged.
 
-    Runs in the driver (local executor) or in a Ray worker; `threads` sets PyTorch's intra-op threads
-    (a worker gets the CPUs Ray reserved for it)."""
-    import torch
-
+    Runs in the driver (local executor) or in a Ray worker, which plans its own compute (device,
+    precision, memory layout) on the machine it runs on; `threads` sets PyTorch's intra-op threads (a
+    worker gets the CPUs Ray reserved for it)."""
     from tumorbench.device import select_device
     from tumorbench.training.cell import train_cell
+    from tumorbench.training.compute import plan_compute
     from tumorbench.training.fit import TrainingDiverged
 
-    if threads:
-        torch.set_num_threads(threads)
+    compute = plan_compute(select_device(device), precision, threads=threads)
     try:
         return train_cell(job.model, images.arrays(job.train), images.arrays(job.val), images.arrays(job.test),
-                          device=select_device(device), resolved=resolved)
+                          compute=compute, resolved=resolved)
     except TrainingDiverged as exc:
         return CellFailure(exc.epoch, exc.reason)
 
@@ -89,9 +89,10 @@ class LocalExecutor:
         return {"executor": "local"}
 
     def map(self, jobs: Sequence[CellJob], images: dict[tuple, DecodedImages], *, device: str,
-            resolved: dict) -> Iterator[tuple[CellJob, object]]:
+            resolved: dict, precision: str = "auto", threads: int | None = None) -> Iterator[tuple[CellJob, object]]:
         for job in jobs:
-            yield job, run_cell(job, images[job.images_key], device=device, resolved=resolved)
+            yield job, run_cell(job, images[job.images_key], device=device, resolved=resolved, precision=precision,
+                                threads=threads)
 
 
 def default_cpus_per_task() -> int:

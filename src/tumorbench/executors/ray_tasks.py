@@ -73,14 +73,15 @@ class RayExecutor:
                 "cpus_per_task": self.cpus_per_task, "gpus_per_task": self.gpus_per_task}
 
     def map(self, jobs: Sequence[CellJob], images: dict[tuple, DecodedImages], *, device: str,
-            resolved: dict) -> Iterator[tuple[CellJob, object]]:
+            resolved: dict, precision: str = "auto", threads: int | None = None) -> Iterator[tuple[CellJob, object]]:
         ray = self.ray
         refs = {key: ray.put(value) for key, value in images.items() if any(j.images_key == key for j in jobs)}
         task = ray.remote(num_cpus=self.cpus_per_task, num_gpus=self.gpus_per_task,
                           max_retries=MAX_RETRIES)(run_cell)
         # A GPU task picks its GPU through CUDA_VISIBLE_DEVICES, which Ray sets; a CPU task stays on the CPU.
         task_device = device if self.gpus_per_task else "cpu"
-        pending = {task.remote(job, refs[job.images_key], device=task_device, resolved=resolved,
+        # A task uses the threads Ray reserved for it (`threads`, the run's setting, is for one process).
+        pending = {task.remote(job, refs[job.images_key], device=task_device, resolved=resolved, precision=precision,
                                threads=self.cpus_per_task): job for job in jobs}
         log.info("ray: %d cell(s) submitted, %s CPU(s) and %s GPU(s) each", len(pending), self.cpus_per_task,
                  self.gpus_per_task)

@@ -48,4 +48,10 @@ if TYPE_CHECKING:
         sidecar_path,
         write_spec_file,
     )
-    from tumorbench.external.zoo import fetch, fetch_many, get_zoo_entry, zoo_cache_dir, zoo_entries
+    from tumorbench.external.zoo import (
+        fetch,
+        fetch_many,
+        get_zoo_entry,
+        zoo_cache_dir,
+        zoo_entries,
+    )

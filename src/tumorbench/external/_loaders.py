@@ -6,6 +6,7 @@ is loaded, and a missing one is reported with the extra that installs it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from collections.abc import Mapping
@@ -42,10 +43,18 @@ def _predictor(path: Path, fmt: str, description: str, resolved: ResolvedSpec, f
     )
 
 
-def _torch_forward(model, device: torch.device, *, softmax: bool):
+def _torch_forward(model, device: torch.device, *, softmax: bool, planned: bool = False):
+    """`planned`: a registered tumorbench network, run with the training code's compute plan
+    (precision, memory layout) so that a checkpoint predicts what its run predicted."""
+    from tumorbench.training.compute import plan_compute
+
+    plan = plan_compute(device) if planned else None
+    if plan is not None:
+        plan.prepare_model(model)
+
     def forward(x: torch.Tensor) -> np.ndarray:
-        with torch.inference_mode():
-            out = model(x.to(device))
+        with torch.inference_mode(), (plan.autocast() if plan else contextlib.nullcontext()):
+            out = model(plan.to_input(x) if plan else x.to(device))
             if isinstance(out, (tuple, list)):
                 out = out[0]
             out = out.float()
@@ -93,7 +102,7 @@ def load_checkpoint_predictor(path: Path, user: ExternalSpec, *, device: torch.d
     scaling = own.scaling or f"custom mean {list(pre.mean)} std {list(pre.std)}"
     return Predictor(
         name=user.name or meta.get("name") or path.stem, format="checkpoint", detail=desc, spec=pre,
-        forward=_torch_forward(loaded.model, device, softmax=True), column_order=loaded.column_order,
+        forward=_torch_forward(loaded.model, device, softmax=True, planned=True), column_order=loaded.column_order,
         layout="NCHW", outputs="probabilities", source=str(path),
         preprocessing=f"{pre.size} px {pre.mode} NCHW, scaling {scaling}, resize {pre.resize}",
     )
@@ -168,7 +177,8 @@ def load_state_dict_predictor(path: Path, state: dict, user: ExternalSpec, *, ar
         ) from None
     model.to(device).eval()
     predictor = _predictor(path, "state_dict", f"PyTorch state dict of registered architecture {arch}",
-                           resolved, _torch_forward(model, device, softmax=True), name=user.name, notes=notes)
+                           resolved, _torch_forward(model, device, softmax=True, planned=True), name=user.name,
+                           notes=notes)
     predictor.outputs = "probabilities"  # registered networks end in logits by design: softmax in forward
     return predictor
 

@@ -32,7 +32,12 @@ from typing import Any
 import yaml
 
 from tumorbench.classes import CLASS_NAMES, accepted_names, canonical_class
-from tumorbench.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, RESIZE_METHODS, PreprocessSpec
+from tumorbench.data.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    RESIZE_METHODS,
+    PreprocessSpec,
+)
 
 SIDECAR_SUFFIX = ".tumorbench.yaml"
 

@@ -1,6 +1,12 @@
 """Model registry: `list_models()`, `create_model(name)`, `get_model_entry(name)`."""
 
 from tumorbench.models import seed_cnn, transfer  # noqa: F401  (registers the models)
-from tumorbench.models._registry import ModelEntry, create_model, get_model_entry, list_models, register_model
+from tumorbench.models._registry import (
+    ModelEntry,
+    create_model,
+    get_model_entry,
+    list_models,
+    register_model,
+)
 
 __all__ = ["ModelEntry", "create_model", "get_model_entry", "list_models", "register_model"]

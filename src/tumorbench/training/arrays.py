@@ -6,7 +6,7 @@ split is decoded once per preprocessing spec and kept as uint8 (256 px grayscale
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,23 +37,29 @@ class ImageArrays:
         return cls(torch.from_numpy(x), torch.tensor(y, dtype=torch.int64), list(paths))
 
 
+Place = Callable[[torch.Tensor], torch.Tensor]  # a uint8 batch onto the device, in the model's memory layout
+
+
 def plan_batches(
-    data: ImageArrays, plan: EpochPlan, *, batch_size: int, spec: PreprocessSpec, device: torch.device,
+    data: ImageArrays, plan: EpochPlan, *, batch_size: int, spec: PreprocessSpec, place: Place,
     augment: AffineAugment | None = None, generator: torch.Generator | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches of (input, target) in the plan's order; planned copies get a random augmentation."""
+    """Batches of (input, target) in the plan's order; planned copies get a random augmentation.
+
+    Each batch is gathered and placed as uint8 and scaled on the device in one vectorised step."""
     for start in range(0, len(plan.indices), batch_size):
         idx = torch.from_numpy(plan.indices[start:start + batch_size])
-        x = spec.to_tensor(data.x[idx]).to(device)
+        x = spec.to_tensor(place(data.x[idx]))
         flags = torch.from_numpy(plan.augment[start:start + batch_size])
         if augment is not None and bool(flags.any()):
-            x[flags.to(device)] = augment(x[flags.to(device)], generator)
-        yield x, data.y[idx].to(device)
+            flags = flags.to(x.device)
+            x[flags] = augment(x[flags], generator)
+        yield x, data.y[idx].to(x.device)
 
 
 def sequential_batches(
-    data: ImageArrays, *, batch_size: int, spec: PreprocessSpec, device: torch.device
+    data: ImageArrays, *, batch_size: int, spec: PreprocessSpec, place: Place
 ) -> Iterator[torch.Tensor]:
     """Inputs in dataset order, for evaluation and prediction."""
     for start in range(0, len(data), batch_size):
-        yield spec.to_tensor(data.x[start:start + batch_size]).to(device)
+        yield spec.to_tensor(place(data.x[start:start + batch_size]))

@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.config import ResolvedModel
 from tumorbench.predictions.io import predictions_frame
 from tumorbench.training.arrays import ImageArrays
 from tumorbench.training.checkpoint import checkpoint_payload
+from tumorbench.training.compute import ComputePlan
 from tumorbench.training.fit import TrainingDiverged, fit, predict_proba
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class CellResult:
 
 
 def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: ImageArrays, *,
-               device: torch.device, resolved: dict) -> CellResult:
+               compute: ComputePlan, resolved: dict) -> CellResult:
     """Train `rm` (best epoch chosen on `val`) and predict `val` and `test`.
 
     Raises TrainingDiverged when the loss or the predictions become non-finite.
@@ -47,7 +47,8 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
     spec = rm.preprocess
     log.info("training %s (%s, %d px %s, balance %s) on %d images, validating on %d", rm.name,
              rm.architecture, spec.size, spec.mode, rm.balance, len(train), len(val))
-    result = fit(rm, train, val, device=device)
+    device = compute.device
+    result = fit(rm, train, val, device=device, compute=compute)
     for note in result.notes:
         log.warning("%s: %s", rm.name, note)
     info = {
@@ -55,7 +56,7 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
         "weights": result.weights_source, "notes": result.notes, "preprocessing": spec.to_dict(),
         "epochs": len(result.history["epoch"]), "best_epoch": result.best_epoch,
         "train_seconds": result.train_seconds, "n_params": sum(p.numel() for p in result.model.parameters()),
-        "device": str(device), "class_weights": result.class_weights, "train_images": len(train), "seed": rm.seed,
+        "device": str(device), "compute": compute.describe(), "class_weights": result.class_weights, "train_images": len(train), "seed": rm.seed,
         "train_class_counts": dict(zip(CLASS_NAMES, np.bincount(train.y.numpy(), minlength=len(CLASS_NAMES)).tolist())),
         "epoch_class_counts": dict(zip(CLASS_NAMES, result.history["class_counts"][0])),
     }
@@ -65,7 +66,7 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
               "best_epoch": result.best_epoch, "weights": result.weights_source, "notes": result.notes})
     predictions = {}
     for split_name, arrays in (("val", val), ("test", test)):
-        probs = predict_proba(result.model, arrays, spec=spec, device=device, batch_size=rm.batch_size * 2)
+        probs = predict_proba(result.model, arrays, spec=spec, device=device, compute=compute)
         if not np.isfinite(probs).all():
             raise TrainingDiverged(f"the best epoch's weights give non-finite probabilities on the {split_name} "
                                    "split; lower the learning rate", epoch=result.best_epoch)

@@ -28,11 +28,17 @@ from tumorbench.models import create_model
 from tumorbench.models.transfer import TransferNet, build_transfer
 from tumorbench.models.weights import resolve_weights
 from tumorbench.training.arrays import ImageArrays, plan_batches, sequential_batches
+from tumorbench.training.compute import ComputePlan, plan_compute
 from tumorbench.training.losses import make_loss
 
 log = logging.getLogger(__name__)
 
 CACHE_LIMIT_BYTES = 4 << 30  # frozen outputs above this are recomputed each epoch instead of kept
+# Activations autograd may keep for one backward pass. A batch that needs more is run as micro-batches
+# whose gradients add up to the batch's. The seed CNN at 256 px keeps ~57 MB per image (a batch of 32:
+# 1.8 GB, and peak RSS 3.6 GB); in micro-batches of 8 (measured: -1.7 GB of peak RSS) a whole Sartaj
+# run stays near 2 GB. At 128 px and below a batch of 32 fits and nothing changes.
+ACTIVATION_BUDGET_BYTES = 512 << 20
 
 
 class TrainingDiverged(RuntimeError):
@@ -97,34 +103,39 @@ def build_network(rm: ResolvedModel) -> tuple[nn.Module, list[Phase], str, list[
     return net, phases, source, notes
 
 
-@torch.no_grad()
-def _frozen_outputs(frozen: nn.Module, data: ImageArrays, rm: ResolvedModel, device: torch.device) -> torch.Tensor | None:
+@torch.no_grad()  # not inference mode: the trainable part takes gradients through these outputs
+def _frozen_outputs(frozen: nn.Module, data: ImageArrays, rm: ResolvedModel, compute: ComputePlan) -> torch.Tensor | None:
     """Run the frozen part once over `data`; None when it is the identity or too big to keep."""
     if isinstance(frozen, nn.Identity) or len(data) == 0:
         return None
     frozen.eval()
-    probe = frozen(rm.preprocess.to_tensor(data.x[:1]).to(device))
+    with compute.autocast():
+        probe = frozen(rm.preprocess.to_tensor(compute.to_input(data.x[:1])))
     if probe[0].numel() * 4 * len(data) > CACHE_LIMIT_BYTES:
         return None
-    outs = [frozen(x).cpu() for x in sequential_batches(data, batch_size=rm.batch_size, spec=rm.preprocess, device=device)]
+    batch_size = compute.eval_batch_size(rm.preprocess.size, rm.batch_size)
+    with compute.autocast():
+        outs = [frozen(x).float().cpu() for x in
+                sequential_batches(data, batch_size=batch_size, spec=rm.preprocess, place=compute.to_input)]
     return torch.cat(outs)
 
 
 def _evaluate(phase: Phase, data: ImageArrays, cached: torch.Tensor | None, loss_fn: nn.Module,
-              rm: ResolvedModel, device: torch.device) -> dict[str, float]:
+              rm: ResolvedModel, compute: ComputePlan) -> dict[str, float]:
     phase.frozen.eval()
     phase.trainable.eval()
     total, correct, loss_sum = 0, 0, 0.0
-    with torch.no_grad():
+    batch_size = compute.eval_batch_size(rm.preprocess.size, rm.batch_size)
+    with torch.inference_mode(), compute.autocast():
         if cached is not None:
-            batches = (cached[i:i + rm.batch_size].to(device) for i in range(0, len(cached), rm.batch_size))
+            batches = (compute.to_input(cached[i:i + batch_size]) for i in range(0, len(cached), batch_size))
             run = phase.trainable
         else:
-            batches = sequential_batches(data, batch_size=rm.batch_size, spec=rm.preprocess, device=device)
+            batches = sequential_batches(data, batch_size=batch_size, spec=rm.preprocess, place=compute.to_input)
             run = lambda x: phase.trainable(phase.frozen(x))  # noqa: E731
-        for start, x in zip(range(0, len(data), rm.batch_size), batches):
-            y = data.y[start:start + rm.batch_size].to(device)
-            logits = run(x)
+        for start, x in zip(range(0, len(data), batch_size), batches):
+            y = data.y[start:start + batch_size].to(compute.device)
+            logits = run(x).float()
             # Validation loss is plain cross-entropy whatever the training loss: comparable across strategies.
             loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
@@ -132,10 +143,50 @@ def _evaluate(phase: Phase, data: ImageArrays, cached: torch.Tensor | None, loss
     return {"loss": loss_sum / max(total, 1), "accuracy": correct / max(total, 1)}
 
 
+def _has_batchnorm(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+def micro_batch_size(phase: Phase, probe: torch.Tensor, batch_size: int, compute: ComputePlan,
+                     budget: int = ACTIVATION_BUDGET_BYTES) -> int:
+    """Images per forward/backward so that the activations kept for backward stay within `budget`.
+
+    Measured, not guessed: one forward of `probe` (2 inputs of the trainable part) counts the distinct
+    storages autograd saves, parameters aside. Networks with BatchNorm always take the whole batch
+    (their statistics depend on it); the probe runs with the random state restored, so it does not
+    change the run."""
+    if _has_batchnorm(phase.trainable) or len(probe) == 0:
+        return batch_size
+    params = {p.untyped_storage().data_ptr() for p in phase.trainable.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    was_training = phase.trainable.training
+    phase.trainable.train()
+    with torch.random.fork_rng(devices=[]), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+            compute.autocast():
+        phase.trainable(probe)
+    phase.trainable.train(was_training)
+    per_image = max(sum(saved.values()) / len(probe), 1.0)
+    if per_image * batch_size <= budget:
+        return batch_size
+    n_micro = -(-int(per_image * batch_size) // budget)  # as few micro-batches as fit the budget
+    return -(-batch_size // n_micro)
+
+
 def train_one_epoch(phase: Phase, data: ImageArrays, cached: torch.Tensor | None, *, loss_fn: nn.Module,
                     optimizer: torch.optim.Optimizer, rm: ResolvedModel, rng: np.random.Generator,
-                    generator: torch.Generator, device: torch.device, desc: str) -> dict[str, float]:
-    """One pass over the epoch plan; returns {'loss', 'accuracy'} on what it trained on."""
+                    generator: torch.Generator, compute: ComputePlan, desc: str,
+                    scaler: torch.amp.GradScaler | None = None, micro_batch: int | None = None) -> dict[str, float]:
+    """One pass over the epoch plan; returns {'loss', 'accuracy'} on what it trained on.
+
+    `micro_batch` (see `micro_batch_size`) splits each batch into parts whose gradients are added up
+    before the optimizer step: the same step as the whole batch, with less memory."""
     plan = plan_epoch(data.y.numpy(), rm.balance, rng, n_classes=len(CLASS_NAMES))
     seen = np.bincount(data.y.numpy()[plan.indices], minlength=len(CLASS_NAMES))
     augment = AffineAugment() if plan.augment.any() else None
@@ -148,32 +199,49 @@ def train_one_epoch(phase: Phase, data: ImageArrays, cached: torch.Tensor | None
     total, correct, loss_sum = 0, 0, 0.0
     n_batches = -(-len(plan.indices) // rm.batch_size)
     if use_cache:
-        batches = ((cached[torch.from_numpy(plan.indices[i:i + rm.batch_size])].to(device),
-                    data.y[torch.from_numpy(plan.indices[i:i + rm.batch_size])].to(device))
+        batches = ((compute.to_input(cached[torch.from_numpy(plan.indices[i:i + rm.batch_size])]),
+                    data.y[torch.from_numpy(plan.indices[i:i + rm.batch_size])].to(compute.device))
                    for i in range(0, len(plan.indices), rm.batch_size))
     else:
-        batches = plan_batches(data, plan, batch_size=rm.batch_size, spec=rm.preprocess, device=device,
+        batches = plan_batches(data, plan, batch_size=rm.batch_size, spec=rm.preprocess, place=compute.to_input,
                                augment=augment, generator=generator)
     for step, (x, y) in enumerate(tqdm(batches, total=n_batches, desc=desc, leave=False, disable=None), 1):
-        if not use_cache:
-            with torch.no_grad():
-                x = phase.frozen(x)
-        logits = phase.trainable(x)
-        loss = loss_fn(logits, y)
-        value = float(loss.detach())  # the value is needed for the epoch's mean anyway: no extra sync
-        if not math.isfinite(value):
-            # Checked before the step: one NaN gradient would turn every weight into NaN.
-            raise TrainingDiverged(f"the training loss became {value} at batch {step} of {n_batches} "
-                                   f"(learning rate {optimizer.param_groups[0]['lr']:g}); lower the learning "
-                                   "rate (train.lr or <model>.lr)")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss_sum += value * len(y)
-        correct += int((logits.argmax(1) == y).sum())
+        for xs, ys in zip(x.split(micro_batch or len(y)), y.split(micro_batch or len(y))):
+            with compute.autocast():
+                if not use_cache:
+                    with torch.no_grad():
+                        xs = phase.frozen(xs)
+                logits = phase.trainable(xs).float()
+                # Each part's mean loss weighted by its share: the gradients add up to the batch mean's.
+                loss = loss_fn(logits, ys) * (len(ys) / len(y))
+            value = float(loss.detach())  # needed for the epoch's mean anyway: no extra sync
+            if not math.isfinite(value):
+                # Checked before the step: one NaN gradient would turn every weight into NaN.
+                raise TrainingDiverged(f"the training loss became {value} at batch {step} of {n_batches} "
+                                       f"(learning rate {optimizer.param_groups[0]['lr']:g}); lower the learning "
+                                       "rate (train.lr or <model>.lr)")
+            (loss if scaler is None else scaler.scale(loss)).backward()
+            loss_sum += value * len(y)
+            correct += int((logits.argmax(1) == ys).sum())
+        if scaler is None:
+            optimizer.step()
+        else:
+            scaler.step(optimizer)
+            scaler.update()
         total += len(y)
     return {"loss": loss_sum / max(total, 1), "accuracy": correct / max(total, 1),
             "class_counts": seen.tolist(), "augmented": int(plan.augment.sum())}
+
+
+@torch.no_grad()
+def _probe_input(phase: Phase, data: ImageArrays, cached: torch.Tensor | None, rm: ResolvedModel,
+                 compute: ComputePlan) -> torch.Tensor:
+    """Two inputs of the phase's trainable part, as training feeds it."""
+    if cached is not None:
+        return compute.to_input(cached[:2])
+    with compute.autocast():
+        return phase.frozen(rm.preprocess.to_tensor(compute.to_input(data.x[:2])))
 
 
 def _better(row: dict, best: dict | None, monitor: str) -> bool:
@@ -184,15 +252,19 @@ def _better(row: dict, best: dict | None, monitor: str) -> bool:
     return (row["val_accuracy"], -row["val_loss"]) > (best["val_accuracy"], -best["val_loss"])
 
 
-def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torch.device) -> FitResult:
+def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torch.device,
+        compute: ComputePlan | None = None) -> FitResult:
     """Train `rm` on `train`, choose the epoch on `val`, return the best model and its history.
 
     Only `train` passes through the balancing plan and augmentation; `val` is evaluated as it is.
+    `compute` (default: `plan_compute(device)`) sets precision, memory layout and threads.
     """
+    compute = compute or plan_compute(device)
+    compute.apply_threads()
     seed = rm.seed
     torch.manual_seed(seed)  # the same seed gives the same initialisation whatever ran before
     net, phases, source, notes = build_network(rm)
-    net.to(device)
+    compute.prepare_model(net)
     labels = train.y.numpy()
     loss_fn, class_weights = make_loss(rm.balance, labels, len(CLASS_NAMES), focal_gamma=rm.focal_gamma,
                                        focal_weighted=rm.focal_weighted)
@@ -210,19 +282,25 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
             p.requires_grad_(False)
         for p in phase.trainable.parameters():
             p.requires_grad_(True)
-        cached_train = _frozen_outputs(phase.frozen, train, rm, device)
-        cached_val = _frozen_outputs(phase.frozen, val, rm, device)
+        cached_train = _frozen_outputs(phase.frozen, train, rm, compute)
+        cached_val = _frozen_outputs(phase.frozen, val, rm, compute)
         optimizer = torch.optim.Adam([p for p in phase.trainable.parameters() if p.requires_grad], lr=phase.lr)
+        scaler = compute.grad_scaler()
+        micro = micro_batch_size(phase, _probe_input(phase, train, cached_train, rm, compute), rm.batch_size, compute)
+        if micro < rm.batch_size:
+            log.info("%s: batches of %d run as micro-batches of %d to keep activations within %.1f GB",
+                     rm.name, rm.batch_size, micro, ACTIVATION_BUDGET_BYTES / 2**30)
         for _ in range(phase.epochs):
             epoch += 1
             t0 = time.perf_counter()
             desc = f"{rm.name} epoch {epoch}" + (f" ({phase.name})" if len(phases) > 1 else "")
             try:
                 fit_stats = train_one_epoch(phase, train, cached_train, loss_fn=loss_fn, optimizer=optimizer,
-                                            rm=rm, rng=rng, generator=generator, device=device, desc=desc)
+                                            rm=rm, rng=rng, generator=generator, compute=compute, desc=desc,
+                                            scaler=scaler, micro_batch=micro)
             except TrainingDiverged as exc:
                 raise exc.at_epoch(epoch) from None
-            val_stats = _evaluate(phase, val, cached_val, loss_fn, rm, device)
+            val_stats = _evaluate(phase, val, cached_val, loss_fn, rm, compute)
             if not math.isfinite(val_stats["loss"]):
                 # Finite training losses can still leave weights that overflow on other images.
                 raise TrainingDiverged(f"the validation loss became {val_stats['loss']} (learning rate "
@@ -250,12 +328,20 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
                      train_seconds=round(time.perf_counter() - started, 3))
 
 
-@torch.no_grad()
-def predict_proba(model: nn.Module, data: ImageArrays, *, spec, device: torch.device, batch_size: int = 64) -> np.ndarray:
-    """Softmax probabilities (N, n_classes) in dataset order."""
+@torch.inference_mode()
+def predict_proba(model: nn.Module, data: ImageArrays, *, spec, device: torch.device, batch_size: int | None = None,
+                  compute: ComputePlan | None = None) -> np.ndarray:
+    """Softmax probabilities (N, n_classes) in dataset order.
+
+    `compute` (default: `plan_compute(device)`) sets precision and memory layout, as in training;
+    `batch_size` defaults to the plan's evaluation batch for the spec's size."""
+    compute = compute or plan_compute(device)
+    compute.prepare_model(model)
     model.eval()
-    out = [F.softmax(model(x).float(), dim=1).cpu() for x in
-           sequential_batches(data, batch_size=batch_size, spec=spec, device=device)]
+    batch_size = batch_size or compute.eval_batch_size(spec.size, 32)
+    with compute.autocast():
+        out = [F.softmax(model(x).float(), dim=1).cpu() for x in
+               sequential_batches(data, batch_size=batch_size, spec=spec, place=compute.to_input)]
     if not out:
         return np.zeros((0, len(CLASS_NAMES)))
     return torch.cat(out).double().numpy()

@@ -1,0 +1,140 @@
+"""How a model runs on this machine: device, numeric precision, memory layout and CPU threads.
+
+Chosen once per run by measurement-backed rules, applied the same way in training, validation and
+prediction, and recorded in every model's info (`ComputePlan.describe()`, e.g. "cpu fp32 channels_last
+2 threads" or "cuda amp bf16 channels_last"):
+
+- Memory layout: channels-last (NHWC) activations on the CPU and on CUDA. oneDNN's convolutions work
+  in that layout natively, so PyTorch's default NCHW pays a reorder before and after every convolution
+  (measured on a 2-core AVX2 EPYC: inference of the seed CNN 2.6x faster, training 1.3x at 128 px;
+  see benchmarks/bench_speed.py). The weights keep their shapes and names, so checkpoints are the same.
+- Precision: bfloat16 autocast on a CPU with native BF16 instructions (AVX-512 BF16 or AMX), where it
+  pays; float32 everywhere else, since without those instructions bf16 is emulated and slower than
+  fp32. On a CUDA GPU automatic mixed precision: bf16 where the GPU supports it, else fp16 with a
+  gradient scaler. `precision: fp32` turns it off.
+- Threads: one intra-op thread per CPU this process may use (its affinity mask), unless set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tumorbench.config import (
+    PRECISIONS,  # the settings vocabulary lives with the config
+)
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+# Evaluation has no activations to keep for backward, so it takes larger batches than training (fewer
+# Python round trips, better-filled matrix kernels); this many input pixels per batch keeps the largest
+# activation of the seed CNN at 256 px near that of a training batch.
+EVAL_PIXELS_PER_BATCH = 1 << 21
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags the kernel reports (empty where /proc/cpuinfo does not exist)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bfloat16 in hardware (x86 AVX-512 BF16 or AMX, Arm BF16)."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and `taskset` narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class ComputePlan:
+    """Where and how forward and backward passes run (see the module docstring for the rules)."""
+
+    device: torch.device
+    precision: str  # "fp32", "bf16" or "fp16": the autocast dtype of forward passes ("fp32": none)
+    channels_last: bool  # 4-D activations in NHWC memory order
+    threads: int  # PyTorch intra-op CPU threads
+
+    def describe(self) -> str:
+        """One line for info.json and the report, e.g. 'cpu fp32 channels_last 2 threads'."""
+        precision = self.precision if self.device.type == "cpu" or self.precision == "fp32" else f"amp {self.precision}"
+        layout = "channels_last" if self.channels_last else "NCHW"
+        threads = f" {self.threads} thread{'s' if self.threads != 1 else ''}" if self.device.type == "cpu" else ""
+        return f"{self.device.type} {precision} {layout}{threads}"
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The context forward passes run in: autocast to the plan's dtype, or nothing for fp32."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=_DTYPES[self.precision])
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        """Move the model to the device in the plan's memory layout (in place; returns it)."""
+        return model.to(device=self.device, memory_format=self.memory_format)
+
+    def to_input(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch on the device in the plan's layout. Pass uint8 before scaling: a quarter of the bytes
+        to move, and the layout change of uint8 is cheap."""
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
+
+    def grad_scaler(self) -> torch.amp.GradScaler | None:
+        """fp16 gradients underflow without loss scaling; bf16 and fp32 need none."""
+        return torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
+
+    def eval_batch_size(self, size: int, train_batch_size: int) -> int:
+        """Batch size for validation and prediction: larger than training's where the pixels allow."""
+        return max(train_batch_size, min(512, EVAL_PIXELS_PER_BATCH // (size * size)))
+
+    def apply_threads(self) -> None:
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+
+
+def plan_compute(device: torch.device, precision: str = "auto", *, threads: int | None = None) -> ComputePlan:
+    """The plan for `device`; `precision` is auto, fp32, bf16 or fp16, `threads` None for one per CPU."""
+    precision = (precision or "auto").strip().lower()
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    threads = int(threads) if threads else available_cpus()
+    if device.type == "cuda":
+        if precision == "auto":
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return ComputePlan(device, precision, channels_last=True, threads=threads)
+    if device.type != "cpu":
+        # MPS and other back ends: keep PyTorch's defaults, which are what they are tested with.
+        return ComputePlan(device, "fp32" if precision == "auto" else precision, False, threads)
+    if precision == "fp16":
+        raise ValueError("precision fp16 needs a CUDA GPU; on the CPU use auto, fp32 or bf16")
+    if precision == "auto":
+        precision = "bf16" if cpu_has_native_bf16() else "fp32"
+    elif precision == "bf16" and not cpu_has_native_bf16():
+        log.warning("precision bf16 on a CPU without native BF16 instructions: emulated, slower than fp32")
+    return ComputePlan(device, precision, channels_last=True, threads=threads)

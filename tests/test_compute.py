@@ -1,0 +1,182 @@
+"""The compute plan: which precision and layout run where, and that they predict what fp32 NCHW does."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from tumorbench.config import make_config, resolve_model
+from tumorbench.models import create_model
+from tumorbench.models.transfer import build_transfer
+from tumorbench.training import compute as compute_module
+from tumorbench.training.arrays import ImageArrays
+from tumorbench.training.compute import ComputePlan, plan_compute
+from tumorbench.training.fit import fit, predict_proba
+
+CPU = torch.device("cpu")
+# bfloat16 keeps 8 bits of mantissa (relative error 2^-8 per rounding). On the confident random-input
+# networks below it moved probabilities by at most 0.023 (seed CNN) and 0.003 (ResNet-18); we allow 0.05.
+BF16_PROB_TOLERANCE = 0.05
+# The same fp32 arithmetic in another memory order only changes the order of additions (measured: 4e-6).
+LAYOUT_PROB_TOLERANCE = 1e-5
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (frozenset({"avx2", "fma"}), "cpu fp32 channels_last 2 threads"),  # this project's CPU: bf16 would be emulated
+    (frozenset({"avx512f", "avx512_bf16"}), "cpu bf16 channels_last 2 threads"),
+    (frozenset({"amx_bf16"}), "cpu bf16 channels_last 2 threads"),
+    (frozenset(), "cpu fp32 channels_last 2 threads"),  # no /proc/cpuinfo: nothing assumed
+], ids=["avx2", "avx512-bf16", "amx", "unknown-cpu"])
+def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(monkeypatch, flags, expected):
+    monkeypatch.setattr(compute_module, "cpu_flags", lambda: flags)
+    assert plan_compute(CPU, "auto", threads=2).describe() == expected
+    assert plan_compute(CPU, "fp32", threads=2).precision == "fp32"
+
+
+def test_cuda_gets_mixed_precision_bf16_or_fp16_with_a_scaler(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    plan = plan_compute(torch.device("cuda"), "auto", threads=4)
+    assert plan.describe() == "cuda amp bf16 channels_last" and plan.grad_scaler() is None
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    plan = plan_compute(torch.device("cuda"), "auto", threads=4)
+    assert plan.describe() == "cuda amp fp16 channels_last" and plan.precision == "fp16"
+    assert plan_compute(torch.device("cuda"), "fp32").describe() == "cuda fp32 channels_last"
+
+
+@pytest.mark.parametrize("precision, threads, match", [
+    ("fp16", None, "fp16 needs a CUDA GPU; on the CPU use auto, fp32 or bf16"),
+    ("half", None, "unknown precision 'half'; valid: auto, fp32, bf16, fp16"),
+    ("auto", 0, "threads must be at least 1"),
+], ids=["fp16-on-cpu", "unknown", "zero-threads"])
+def test_bad_settings_are_refused_with_the_valid_ones(precision, threads, match):
+    with pytest.raises(ValueError, match=match):
+        plan_compute(CPU, precision, threads=threads)
+
+
+def test_config_validates_precision_and_threads():
+    assert make_config({"precision": "bf16", "threads": 3}).precision == "bf16"
+    with pytest.raises(ValueError, match="unknown precision 'fp8'; valid: auto, fp32, bf16, fp16"):
+        make_config({"precision": "fp8"})
+    with pytest.raises(ValueError, match="threads must be a whole number >= 1"):
+        make_config({"threads": 0})
+
+
+def test_eval_batches_grow_with_smaller_images_but_never_below_training():
+    plan = plan_compute(CPU, "fp32", threads=1)
+    assert plan.eval_batch_size(64, 32) == 512 and plan.eval_batch_size(128, 32) == 128
+    assert plan.eval_batch_size(256, 32) == 32 and plan.eval_batch_size(299, 48) == 48
+
+
+def _arrays(n: int, size: int, channels: int, seed: int = 0) -> ImageArrays:
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, channels, size, size), dtype=np.uint8)
+    return ImageArrays(torch.from_numpy(x), torch.from_numpy(rng.integers(0, 4, n)), [str(i) for i in range(n)])
+
+
+def _sharpened(model: torch.nn.Module, data: ImageArrays, spec) -> torch.nn.Module:
+    # A fresh network predicts nearly uniform probabilities, which any arithmetic reproduces; scaling
+    # the last layer so that the logits spread by about 3 makes precision show in the probabilities.
+    model.eval()
+    with torch.no_grad():
+        logits = model(spec.to_tensor(data.x))
+        last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        factor = 3.0 / float((logits - logits.mean(1, keepdim=True)).std())
+        last.weight.mul_(factor)
+        last.bias.mul_(factor)
+    return model
+
+
+def _probabilities(model, data, spec, plan: ComputePlan) -> np.ndarray:
+    import copy
+
+    return predict_proba(copy.deepcopy(model), data, spec=spec, device=CPU, compute=plan)
+
+
+@pytest.mark.parametrize("arch", ["model_1", "resnet18"])
+def test_channels_last_and_bf16_predict_what_fp32_nchw_predicts(arch):
+    config = make_config({"image_size": 48, "models": [arch], "weights": "none"})
+    spec = resolve_model(config.models[0], config).preprocess
+    torch.manual_seed(0)
+    data = _arrays(24, spec.size, spec.channels)
+    model = _sharpened(create_model(arch, spec) if arch == "model_1" else build_transfer(arch, 4), data, spec)
+    fp32 = plan_compute(CPU, "fp32", threads=1)
+    reference = _probabilities(model, data, spec, dataclasses.replace(fp32, channels_last=False))
+    assert reference.max(1).mean() > 0.6  # confident predictions: the comparison below means something
+    channels_last = _probabilities(model, data, spec, fp32)
+    np.testing.assert_allclose(channels_last, reference, atol=LAYOUT_PROB_TOLERANCE)
+    bf16 = _probabilities(model, data, spec, plan_compute(CPU, "bf16", threads=1))
+    assert not np.array_equal(bf16, reference)  # it really computed in bfloat16
+    np.testing.assert_allclose(bf16, reference, atol=BF16_PROB_TOLERANCE)
+    margin = np.sort(reference, 1)[:, -1] - np.sort(reference, 1)[:, -2]
+    clear = margin > 2 * BF16_PROB_TOLERANCE
+    assert (bf16.argmax(1)[clear] == reference.argmax(1)[clear]).all()
+
+
+def test_bf16_training_keeps_float32_weights_and_learns():
+    config = make_config({"image_size": 24, "train": {"epochs": 3, "batch_size": 8}, "models": ["model_1"]})
+    rm = resolve_model(config.models[0], config)
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 12)
+    x = np.zeros((48, 1, 24, 24), np.uint8)
+    for i, label in enumerate(y):  # the class is a bright square in one quadrant: easy to learn
+        r, c = divmod(int(label), 2)
+        x[i, 0, r * 12:r * 12 + 8, c * 12:c * 12 + 8] = 200 + rng.integers(0, 50)
+    data = ImageArrays(torch.from_numpy(x), torch.from_numpy(y), [str(i) for i in range(48)])
+    result = fit(rm, data, data, device=CPU, compute=plan_compute(CPU, "bf16", threads=1))
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())
+    assert np.isfinite(result.history["loss"]).all()
+    assert result.history["loss"][-1] < result.history["loss"][0]
+
+
+def _one_epoch(micro_batch, data, rm, *, dropout=0.0):
+    from torch import nn
+
+    from tumorbench.training.fit import Phase, train_one_epoch
+    from tumorbench.training.losses import make_loss
+
+    torch.manual_seed(0)
+    net = create_model("model_1", rm.preprocess)
+    for m in net.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = dropout  # dropout masks are drawn per part: switched off to compare the arithmetic
+    phase = Phase("train", 1, 1e-3, nn.Identity(), net)
+    loss_fn, _ = make_loss("none", data.y.numpy(), 4)
+    stats = train_one_epoch(phase, data, None, loss_fn=loss_fn, optimizer=torch.optim.Adam(net.parameters(), 1e-3),
+                            rm=rm, rng=np.random.default_rng(0), generator=torch.Generator().manual_seed(0),
+                            compute=plan_compute(CPU, "fp32", threads=1), desc="t", micro_batch=micro_batch)
+    return net, stats
+
+
+def test_micro_batches_take_the_same_step_as_the_whole_batch():
+    config = make_config({"image_size": 24, "train": {"batch_size": 8}, "models": ["model_1"]})
+    rm = resolve_model(config.models[0], config)
+    data = _arrays(16, 24, 1)
+    whole, stats_whole = _one_epoch(None, data, rm)
+    parts, stats_parts = _one_epoch(3, data, rm)  # 8 = 3 + 3 + 2: unequal parts weigh by their size
+    assert stats_parts["loss"] == pytest.approx(stats_whole["loss"], rel=1e-5)
+    assert stats_parts["accuracy"] == stats_whole["accuracy"]
+    for a, b in zip(whole.parameters(), parts.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_micro_batch_size_follows_the_activation_budget():
+    from torch import nn
+
+    from tumorbench.training.fit import Phase, micro_batch_size
+
+    plan = plan_compute(CPU, "fp32", threads=1)
+    spec = make_config({"models": ["model_1"]})
+    net = plan.prepare_model(create_model("model_1", resolve_model(spec.models[0], spec).preprocess.with_size(64)))
+    phase = Phase("train", 1, 1e-3, nn.Identity(), net)
+    probe = plan.to_input(torch.rand(2, 1, 64, 64))
+    state = torch.random.get_rng_state()
+    assert micro_batch_size(phase, probe, 32, plan) == 32  # 64 px: a batch fits the default budget
+    assert torch.equal(torch.random.get_rng_state(), state)  # the probe's dropout left the run's RNG alone
+    # ~3.1 MB per image at 64 px (four activations, two pooled maps and their int64 indices): a batch
+    # of 32 needs ~100 MB, so a 10 MB budget takes 10 parts of at most 4 images.
+    assert micro_batch_size(phase, probe, 32, plan, budget=10 << 20) in (3, 4)
+    batchnorm = Phase("train", 1, 1e-3, nn.Identity(), nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8)))
+    assert micro_batch_size(batchnorm, probe, 32, plan, budget=1) == 32  # statistics need the whole batch
