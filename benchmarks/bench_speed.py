@@ -213,13 +213,16 @@ def _load() -> str:
 
 
 def bench_throughput(args, data: Path, tmp: Path) -> None:
+    import numpy as np
+
     variants = [v for v in args.torch_variants.split(",") if v]
     print(f"\n## Model 1, batch {BATCH}, {args.steps} steps, {args.threads} threads, median of {args.repeats} "
           f"(repeats interleaved)\n")
-    rows = []
+    print("| size | side | setup | train img/s | infer img/s | train vs TF | infer vs TF | peak RSS MB |")
+    print("|---|---|---|---:|---:|---:|---:|---:|", flush=True)
+    tf_missing = False
     for size in (int(s) for s in args.sizes.split(",")):
         x, y = _seed_images(data, size, args.steps * BATCH)
-        import numpy as np
         images, labels = tmp / f"x{size}.npy", tmp / f"y{size}.npy"
         np.save(images, x)
         np.save(labels, y)
@@ -231,13 +234,9 @@ def bench_throughput(args, data: Path, tmp: Path) -> None:
                 runs.setdefault(f"tumorbench {variant}", []).append(_worker("torch", size, images, labels, args, extra))
             if not args.no_tf:
                 runs.setdefault("tf-keras", []).append(_worker("tf", size, images, labels, args))
-        rows.append((size, runs))
-    tf_ok = not args.no_tf and all("missing" not in r[1]["tf-keras"][0] for r in rows)
-    header = f"| size | side | setup | train img/s | infer img/s | train vs TF | infer vs TF | peak RSS MB |"
-    print(header)
-    print("|---|---|---|---:|---:|---:|---:|---:|")
-    for size, runs in rows:
         tf = runs.get("tf-keras")
+        tf_ok = tf is not None and "missing" not in tf[0]
+        tf_missing = tf_missing or (tf is not None and not tf_ok)
         for side, results in runs.items():
             if "missing" in results[0]:
                 print(f"| {size} | {side} | {results[0]['missing']} | | | | | |")
@@ -250,8 +249,9 @@ def bench_throughput(args, data: Path, tmp: Path) -> None:
                 ratio_t = f"{statistics.median(a['train_ips'] / b['train_ips'] for a, b in zip(results, tf)):.2f}x"
                 ratio_i = f"{statistics.median(a['infer_ips'] / b['infer_ips'] for a, b in zip(results, tf)):.2f}x"
             rss = max(r["rss_mb"] for r in results)
-            print(f"| {size} | {side} | {results[0]['setup']} | {train:.1f} | {infer:.1f} | {ratio_t} | {ratio_i} | {rss} |")
-    if not tf_ok and not args.no_tf:
+            print(f"| {size} | {side} | {results[0]['setup']} | {train:.1f} | {infer:.1f} | {ratio_t} | {ratio_i} | {rss} |",
+                  flush=True)
+    if tf_missing:
         print(f"\n{TF_MISSING}")
 
 

@@ -6,8 +6,9 @@ prediction, and recorded in every model's info (`ComputePlan.describe()`, e.g. "
 
 - Memory layout: channels-last (NHWC) activations on the CPU and on CUDA. oneDNN's convolutions work
   in that layout natively, so PyTorch's default NCHW pays a reorder before and after every convolution
-  (measured on a 2-core AVX2 EPYC: inference of the seed CNN 2.6x faster, training 1.3x at 128 px;
-  see benchmarks/bench_speed.py). The weights keep their shapes and names, so checkpoints are the same.
+  (measured on a 2-core AVX2 EPYC, interleaved A/B: seed CNN inference 1.4x faster at 64 and 128 px,
+  training within 10 % either way; see benchmarks/bench_speed.py). The weights keep their shapes and
+  names, so checkpoints are the same.
 - Precision: bfloat16 autocast on a CPU with native BF16 instructions (AVX-512 BF16 or AMX), where it
   pays; float32 everywhere else, since without those instructions bf16 is emulated and slower than
   fp32. On a CUDA GPU automatic mixed precision: bf16 where the GPU supports it, else fp16 with a
