@@ -60,7 +60,7 @@ def test_config_validates_precision_and_threads():
     assert make_config({"precision": "bf16", "threads": 3}).precision == "bf16"
     with pytest.raises(ValueError, match="unknown precision 'fp8'; valid: auto, fp32, bf16, fp16"):
         make_config({"precision": "fp8"})
-    with pytest.raises(ValueError, match="threads must be a whole number >= 1"):
+    with pytest.raises(ValueError, match="threads must be at least 1, got 0"):
         make_config({"threads": 0})
 
 
