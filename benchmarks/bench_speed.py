@@ -83,13 +83,14 @@ def worker_torch(args) -> dict:
     config = make_config({"image_size": args.size, "train": {"batch_size": BATCH}, "models": ["model_1"]})
     rm = resolve_model(config.models[0], config)
     compute = plan_compute(torch.device("cpu"), args.precision, threads=args.threads)
-    if args.layout == "nchw":
+    if args.layout in ("nchw", "cl"):  # one layout for training and evaluation
         from dataclasses import replace
-        compute = replace(compute, channels_last=False)
+        compute = replace(compute, channels_last=args.layout == "cl", train_channels_last=args.layout == "cl")
     compute.apply_threads()
+    training = compute.training()
     torch.manual_seed(0)
     net, phases, _, _ = build_network(rm)
-    compute.prepare_model(net)
+    training.prepare_model(net)
     phase = phases[0]
     loss_fn, _ = make_loss("none", y, len(CLASS_NAMES))
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -97,12 +98,12 @@ def worker_torch(args) -> dict:
 
     data = ImageArrays(torch.from_numpy(x), torch.from_numpy(y), [str(i) for i in range(len(x))])
     # As fit() does: micro-batches where a batch's activations would exceed the memory budget (256 px).
-    micro = micro_batch_size(phase, rm.preprocess.to_tensor(compute.to_input(data.x[:2])), BATCH, compute)
+    micro = micro_batch_size(phase, rm.preprocess.to_tensor(training.to_input(data.x[:2])), BATCH, training)
 
     def epoch(data: ImageArrays) -> float:
         started = time.perf_counter()
         train_one_epoch(phase, data, None, loss_fn=loss_fn, optimizer=optimizer, rm=rm, rng=rng,
-                        generator=generator, compute=compute, desc="bench", micro_batch=micro)
+                        generator=generator, compute=training, desc="bench", micro_batch=micro)
         return time.perf_counter() - started
 
     warm = ImageArrays(data.x[:2 * BATCH], data.y[:2 * BATCH], data.paths[:2 * BATCH])
@@ -230,7 +231,7 @@ def bench_throughput(args, data: Path, tmp: Path) -> None:
         for _ in range(args.repeats):
             for variant in variants:
                 layout, precision = variant.split("-") if "-" in variant else ("auto", variant)
-                extra = ["--layout", "nchw" if layout == "nchw" else "auto", "--precision", precision]
+                extra = ["--layout", layout if layout in ("nchw", "cl") else "auto", "--precision", precision]
                 runs.setdefault(f"tumorbench {variant}", []).append(_worker("torch", size, images, labels, args, extra))
             if not args.no_tf:
                 runs.setdefault("tf-keras", []).append(_worker("tf", size, images, labels, args))
@@ -415,7 +416,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=available_cpus(), help="Intra-op threads of both sides.")
     parser.add_argument("--torch-variants", default="auto",
                         help="tumorbench settings to time, comma-separated: auto (its default), fp32, bf16, "
-                             "nchw-auto (PyTorch's default NCHW layout), ...")
+                             "nchw-fp32 (PyTorch's default NCHW layout throughout), cl-fp32 (channels-last "
+                             "throughout), ...")
     parser.add_argument("--no-tf", action="store_true", help="Leave TF-Keras out.")
     parser.add_argument("--data", type=Path, help="Dataset for the images and the decode timing (default: the "
                         "Sartaj dataset beside the project when present, else the embedded dataset).")

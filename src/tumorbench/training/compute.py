@@ -8,7 +8,9 @@ prediction, and recorded in every model's info (`ComputePlan.describe()`, e.g. "
   in that layout natively, so PyTorch's default NCHW pays a reorder before and after every convolution
   (measured on a 2-core AVX2 EPYC, interleaved A/B: seed CNN inference 1.4x faster at 64 and 128 px,
   training within 10 % either way; see benchmarks/bench_speed.py). The weights keep their shapes and
-  names, so checkpoints are the same.
+  names, so checkpoints are the same. Training on a CPU without BF16 stays in NCHW: there oneDNN's
+  channels-last weight-gradient kernel (jit:avx2) is the slow one (profiled: 2-2.5x the forward time)
+  and the seed CNN at 256 px trained at half the speed of NCHW (0.6 against 1.2 images/s).
 - Precision: bfloat16 autocast on a CPU with native BF16 instructions (AVX-512 BF16 or AMX), where it
   pays; float32 everywhere else, since without those instructions bf16 is emulated and slower than
   fp32. On a CUDA GPU automatic mixed precision: bf16 where the GPU supports it, else fp16 with a
@@ -19,6 +21,7 @@ prediction, and recorded in every model's info (`ComputePlan.describe()`, e.g. "
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -74,15 +77,24 @@ class ComputePlan:
 
     device: torch.device
     precision: str  # "fp32", "bf16" or "fp16": the autocast dtype of forward passes ("fp32": none)
-    channels_last: bool  # 4-D activations in NHWC memory order
+    channels_last: bool  # 4-D activations in NHWC memory order (evaluation and prediction)
     threads: int  # PyTorch intra-op CPU threads
+    train_channels_last: bool | None = None  # the layout of training steps; None: as `channels_last`
 
     def describe(self) -> str:
         """One line for info.json and the report, e.g. 'cpu fp32 channels_last 2 threads'."""
         precision = self.precision if self.device.type == "cpu" or self.precision == "fp32" else f"amp {self.precision}"
         layout = "channels_last" if self.channels_last else "NCHW"
+        if self.training().channels_last != self.channels_last:
+            layout = f"{layout} ({'channels_last' if self.training().channels_last else 'NCHW'} training)"
         threads = f" {self.threads} thread{'s' if self.threads != 1 else ''}" if self.device.type == "cpu" else ""
         return f"{self.device.type} {precision} {layout}{threads}"
+
+    def training(self) -> ComputePlan:
+        """The plan of training steps (its layout may differ from evaluation's)."""
+        if self.train_channels_last is None or self.train_channels_last == self.channels_last:
+            return self
+        return dataclasses.replace(self, channels_last=self.train_channels_last, train_channels_last=None)
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -134,8 +146,9 @@ def plan_compute(device: torch.device, precision: str = "auto", *, threads: int 
         return ComputePlan(device, "fp32" if precision == "auto" else precision, False, threads)
     if precision == "fp16":
         raise ValueError("precision fp16 needs a CUDA GPU; on the CPU use auto, fp32 or bf16")
+    native_bf16 = cpu_has_native_bf16()
     if precision == "auto":
-        precision = "bf16" if cpu_has_native_bf16() else "fp32"
-    elif precision == "bf16" and not cpu_has_native_bf16():
+        precision = "bf16" if native_bf16 else "fp32"
+    elif precision == "bf16" and not native_bf16:
         log.warning("precision bf16 on a CPU without native BF16 instructions: emulated, slower than fp32")
-    return ComputePlan(device, precision, channels_last=True, threads=threads)
+    return ComputePlan(device, precision, channels_last=True, threads=threads, train_channels_last=native_bf16)

@@ -286,7 +286,9 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
         cached_val = _frozen_outputs(phase.frozen, val, rm, compute)
         optimizer = torch.optim.Adam([p for p in phase.trainable.parameters() if p.requires_grad], lr=phase.lr)
         scaler = compute.grad_scaler()
-        micro = micro_batch_size(phase, _probe_input(phase, train, cached_train, rm, compute), rm.batch_size, compute)
+        training = compute.training()
+        training.prepare_model(net)
+        micro = micro_batch_size(phase, _probe_input(phase, train, cached_train, rm, training), rm.batch_size, training)
         if micro < rm.batch_size:
             log.info("%s: batches of %d run as micro-batches of %d to keep activations within %.1f GB",
                      rm.name, rm.batch_size, micro, ACTIVATION_BUDGET_BYTES / 2**30)
@@ -294,12 +296,14 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
             epoch += 1
             t0 = time.perf_counter()
             desc = f"{rm.name} epoch {epoch}" + (f" ({phase.name})" if len(phases) > 1 else "")
+            training.prepare_model(net)  # the layouts of training and evaluation may differ (compute.py)
             try:
                 fit_stats = train_one_epoch(phase, train, cached_train, loss_fn=loss_fn, optimizer=optimizer,
-                                            rm=rm, rng=rng, generator=generator, compute=compute, desc=desc,
+                                            rm=rm, rng=rng, generator=generator, compute=training, desc=desc,
                                             scaler=scaler, micro_batch=micro)
             except TrainingDiverged as exc:
                 raise exc.at_epoch(epoch) from None
+            compute.prepare_model(net)
             val_stats = _evaluate(phase, val, cached_val, loss_fn, rm, compute)
             if not math.isfinite(val_stats["loss"]):
                 # Finite training losses can still leave weights that overflow on other images.
