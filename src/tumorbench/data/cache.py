@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Bump when decoding changes (data/images.py: colour conversion, resize, what counts as unreadable), so
 # that entries written by the old code are not reused.
-ARRAY_CACHE_VERSION = 1
+ARRAY_CACHE_VERSION = 2  # 2: images over the pixel limit (tumorbench.data.images) are skipped
 
 
 def default_cache_dir() -> Path:
