@@ -55,7 +55,6 @@ from tumorbench.runfolder import (
     record_failure,
     write_model,
 )
-from tumorbench.training.arrays import ImageArrays
 from tumorbench.training.compute import plan_compute
 
 log = logging.getLogger(__name__)
@@ -131,10 +130,6 @@ class ArrayCache:
             self._decoded[key] = DecodedImages(x, [paths[i] for i in ok], [self.records[i].label for i in ok])
         return self._decoded[key]
 
-    def get(self, records: list[ImageRecord], spec: PreprocessSpec) -> ImageArrays:
-        decoded = self.decoded(spec)
-        readable = set(decoded.paths)
-        return decoded.arrays([r.path for r in records if r.path in readable])
 
 
 def split_dataset(index: DatasetIndex, cache: ArrayCache, spec: PreprocessSpec, config: RunConfig,
@@ -147,7 +142,7 @@ def split_dataset(index: DatasetIndex, cache: ArrayCache, spec: PreprocessSpec, 
     train_all = index.records("train")
     test = index.records("test")
     explicit_val = index.splits.get("val")
-    cache.get([], spec)  # decodes everything once: unreadable files are known before the split
+    cache.decoded(spec)  # decodes everything once: unreadable files are known before the split
     good = lambda recs: [r for r in recs if r.path not in cache.bad]  # noqa: E731
     if not good(train_all):
         raise ValueError(f"{index.root}: the training split has no readable images")

@@ -62,14 +62,6 @@ def record_failure(folder: Path, name: str, *, epoch: int | None, reason: str, e
     return failure
 
 
-def read_failure(folder: Path) -> dict | None:
-    """The failure record of a model folder, or None when the model has not failed."""
-    from tumorbench._io import read_json
-
-    path = folder / FAILED_FILE
-    return read_json(path) if path.is_file() else None
-
-
 def read_run_config(run_dir: Path, *, fix: str) -> dict | None:
     """The run's resolved config (config.yaml) as a mapping; None when the file is absent or empty (a
     folder claimed by a run that stopped before writing it). A damaged file is a ValueError naming the
