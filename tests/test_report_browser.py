@@ -198,8 +198,9 @@ def test_report_renders_without_errors_and_shows_the_numbers(report, browser, tm
         assert f"{m['macro']['f1']:.3f}" in text
     assert f"Prefer {metrics['ranking'][0]}" in text
     figures = browser.evaluate("document.querySelectorAll('.plotly-graph-div').length")
-    # overview + confusion, ROC, precision-recall and reliability per model + training curves where a history exists
-    assert figures == 2 + 3 * 4 + 2 * 1
+    # overview (+ every model's validation curves together) + confusion, ROC, precision-recall and reliability
+    # per model + training curves where a history exists
+    assert figures == 2 + 1 + 3 * 4 + 2 * 1
     assert browser.evaluate(ALL_FIGURES_DRAWN) is True
     # Each figure was drawn at the width of its box, so nothing is clipped.
     misfits = browser.evaluate(

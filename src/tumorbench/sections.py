@@ -34,13 +34,14 @@ def audit_section(audit: dict, root=None, *, note: str | None = None) -> Section
     side, so that the audit package never imports the report (which reads the audit)."""
     from markupsafe import Markup, escape
 
-    from tumorbench.audit import audit_markdown, audit_section_html
+    from tumorbench.audit import audit_found_nothing, audit_markdown, audit_section_html, audit_warnings
 
     html, markdown = audit_section_html(audit, root), audit_markdown(audit)
     if note:
         html = Markup("<p><strong>{}</strong></p>\n").format(note) + html
         markdown = f"**{escape(note)}**\n\n{markdown}"
-    return Section("Dataset audit", html, markdown, at_top=True)
+    return Section("Dataset audit", html, markdown, at_top=True, warnings=audit_warnings(audit),
+                   collapsed=audit_found_nothing(audit))
 
 
 def run_sections(run_dir: Path) -> list:
@@ -56,6 +57,7 @@ def run_sections(run_dir: Path) -> list:
     return sections
 
 
-def write_full_report(run_dir: Path) -> Path:
-    """report.html (and .md, metrics files, figures) of a run folder, with all its sections."""
-    return build_report(Path(run_dir), sections=run_sections(run_dir))
+def write_full_report(run_dir: Path, *, plotly: str = "inline") -> Path:
+    """report.html (and .md, metrics files, figures) of a run folder, with all its sections; `plotly`:
+    "inline" (offline) or "cdn" (smaller file)."""
+    return build_report(Path(run_dir), sections=run_sections(run_dir), plotly=plotly)

@@ -18,10 +18,12 @@ from tumorbench.audit.dedup import (
     group_split,
 )
 from tumorbench.audit.render import (
+    audit_found_nothing,
     audit_markdown,
     audit_page_html,
     audit_section_html,
     audit_summary,
+    audit_warnings,
     shortcut_sentence,
     write_audit,
 )
@@ -30,10 +32,12 @@ __all__ = [
     "AUDIT_FILE",
     "NEAR_THRESHOLD",
     "audit_dataset",
+    "audit_found_nothing",
     "audit_markdown",
     "audit_page_html",
     "audit_section_html",
     "audit_summary",
+    "audit_warnings",
     "default_cache_dir",
     "drop_duplicated_test",
     "duplicate_links",

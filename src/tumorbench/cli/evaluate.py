@@ -8,7 +8,7 @@ import click
 
 from tumorbench.cli._main import main
 from tumorbench.cli.errors import friendly_errors
-from tumorbench.cli.options import mlflow_option
+from tumorbench.cli.options import history_option, mlflow_option, plotly_option
 
 
 @main.command()
@@ -19,9 +19,11 @@ from tumorbench.cli.options import mlflow_option
               help="YAML file whose `evaluation:` section sets the bootstrap, cost matrix and calibration bins.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="An evaluation value, e.g. evaluation.bootstrap.resamples=5000 (repeatable).")
+@history_option
+@plotly_option
 @mlflow_option
 @friendly_errors
-def evaluate(predictions, names, out, config_file, sets, mlflow_uri) -> None:
+def evaluate(predictions, names, out, config_file, sets, mlflow_uri, history, plotly) -> None:
     """Metrics, figures and report from predictions files alone (models trained anywhere)."""
     from tumorbench._io import read_json
     from tumorbench.config import apply_set, load_yaml
@@ -39,7 +41,8 @@ def evaluate(predictions, names, out, config_file, sets, mlflow_uri) -> None:
     except ValueError as exc:
         raise ValueError(f"{config_file}: {exc}" if config_file else str(exc)) from None
     name_list = [n.strip() for n in names.split(",")] if names else None
-    report = evaluate_files(list(predictions), names=name_list, out_dir=out, settings=settings)
+    report = evaluate_files(list(predictions), names=name_list, out_dir=out, settings=settings,
+                            history=list(history), plotly=plotly)
     click.echo(f"report: {report}")
     if mlflow_uri is not None:
         from tumorbench.tracking import track_evaluation
@@ -51,9 +54,10 @@ def evaluate(predictions, names, out, config_file, sets, mlflow_uri) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
+@plotly_option
 @friendly_errors
-def report(run_dir) -> None:
+def report(run_dir, plotly) -> None:
     """Rebuild the report of a run folder (no model, no GPU needed)."""
     from tumorbench.sections import write_full_report
 
-    click.echo(f"report: {write_full_report(run_dir)}")
+    click.echo(f"report: {write_full_report(run_dir, plotly=plotly)}")

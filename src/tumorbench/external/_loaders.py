@@ -105,6 +105,7 @@ def load_checkpoint_predictor(path: Path, user: ExternalSpec, *, device: torch.d
         forward=_torch_forward(loaded.model, device, softmax=True, planned=True), column_order=loaded.column_order,
         layout="NCHW", outputs="probabilities", source=str(path),
         preprocessing=f"{pre.size} px {pre.mode} NCHW, scaling {scaling}, resize {pre.resize}",
+        module=loaded.model,
     )
 
 
@@ -180,6 +181,7 @@ def load_state_dict_predictor(path: Path, state: dict, user: ExternalSpec, *, ar
                            resolved, _torch_forward(model, device, softmax=True, planned=True), name=user.name,
                            notes=notes)
     predictor.outputs = "probabilities"  # registered networks end in logits by design: softmax in forward
+    predictor.module = model
     return predictor
 
 

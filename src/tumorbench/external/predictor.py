@@ -40,6 +40,9 @@ class Predictor:
     notes: list[str] = field(default_factory=list)
     provenance: str = ""  # where the model comes from (zoo entry, sidecar `description`)
     batch_size: int = 32
+    # The torch network of a registered architecture, whose layers Grad-CAM can reach (its scaled input in
+    # the model's layout, raw logits in its column order); None for foreign formats (ONNX, Keras, ...).
+    module: Any = field(default=None, repr=False)
 
     @property
     def description(self) -> str:
