@@ -8,10 +8,14 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from test_report import write_synthetic_predictions
+
 from tumorbench.cli import main
-from tumorbench.evaluation.history import parse_history_options, read_history_file, training_curves
+from tumorbench.evaluation.history import (
+    parse_history_options,
+    read_history_file,
+    training_curves,
+)
 from tumorbench.report import evaluate_files
 
 KERAS = {"loss": [1.2, 0.8, 0.6], "accuracy": [0.5, 0.7, 0.8], "val_loss": [1.1, 0.9, 0.95],

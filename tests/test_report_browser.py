@@ -240,3 +240,43 @@ def test_hostile_names_are_shown_not_executed(browser, tmp_path):
     assert browser.evaluate("document.querySelectorAll('img[src=x]').length") == 0
     assert hostile in browser.evaluate("document.body.innerText")
     assert browser.errors() == []
+
+
+def test_at_a_glance_first_and_gallery_thumbnails_enlarge(browser, tmp_path):
+    import numpy as np
+    import torch
+
+    from tumorbench.explain import write_gallery
+    from tumorbench.external import load_model_source
+    from tumorbench.models import create_model, get_model_entry
+    from tumorbench.predictions.io import read_predictions
+    from tumorbench.report import build_report
+
+    run = make_run_folder(tmp_path)
+    torch.manual_seed(0)
+    torch.save(create_model("model_1", get_model_entry("model_1").preprocess.with_size(32)).state_dict(),
+               tmp_path / "m.pt")
+    predictor = load_model_source(tmp_path / "m.pt", arch="model_1", spec={"input_size": 32})
+    predictions = run / "models" / "resnet18" / "predictions_test.csv"
+    frame = read_predictions(predictions)
+    images = np.random.default_rng(0).integers(0, 255, (len(frame), 1, 32, 32), dtype=np.uint8)
+    write_gallery(predictions, frame, images, predictor=predictor, name="resnet18")
+    open_page(browser, build_report(run))
+
+    first = browser.evaluate("document.querySelector('main h2').textContent")
+    assert first == "At a glance"
+    tiles = browser.evaluate("document.querySelectorAll('button.tile img').length")
+    assert tiles > 0
+    assert browser.evaluate("[...document.querySelectorAll('button.tile img')].every(i => i.complete && i.naturalWidth > 0)")
+    opened = browser.evaluate(
+        "(() => { const t = document.querySelector('button.tile'); t.click();"
+        " return [document.getElementById('lightbox').classList.contains('open'),"
+        " document.getElementById('lb-label').textContent === t.dataset.label,"
+        " document.querySelectorAll('#lb-probs tr').length,"
+        " document.getElementById('lb-plain').naturalWidth > 0]; })()")
+    assert opened[:3] == [True, True, 4]
+    closed = browser.evaluate(
+        "(() => { document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}));"
+        " return document.getElementById('lightbox').classList.contains('open'); })()")
+    assert closed is False
+    assert browser.errors() == []

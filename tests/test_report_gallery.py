@@ -7,11 +7,11 @@ import json
 import re
 import shutil
 
-import pandas as pd
 import pytest
 from click.testing import CliRunner
-
+from markupsafe import escape
 from test_report import make_run_folder, write_synthetic_predictions
+
 from tumorbench.cli import main
 from tumorbench.config import make_config
 from tumorbench.explain import grad_cam_available, select_gallery
@@ -48,12 +48,14 @@ def test_at_a_glance_comes_first_and_names_the_recommended_model(tiny_run):
     assert first_heading == "At a glance"
     glance = _glance(html)
     best = metrics["ranking"][0]
-    assert f"Prefer {best}" in glance
+    # The recommendation (or why there is none, for models that learned nothing) opens the glance.
+    assert str(escape(metrics["recommendation"][0])) in glance
+    assert glance.index('id="recommendation"') < glance.index('id="glance-table"')
     rows = re.findall(r'<tr><td>(\d+)</td><td class="text"><a href="#model-[^"]+">([^<]+)</a>', glance)
     assert [name for _, name in rows] == metrics["ranking"]
     assert f"{metrics['models'][best]['accuracy']:.3f}" in glance
     # The audit follows the glance, and is folded when it found nothing.
-    assert html.index("Dataset audit") > html.index('id="at-a-glance"')
+    assert html.index('id="section-top-1"') > html.index('id="at-a-glance"')
 
 
 @pytest.mark.slow
@@ -69,7 +71,7 @@ def test_run_stores_a_gallery_and_the_report_shows_it_without_the_model(tiny_run
         if grad_cam_available():
             assert index["method"].startswith("Grad-CAM") and all(item["overlay"] for item in index["items"])
         (folder / "checkpoint.pt").unlink()  # the report needs no model
-    html = build_report(run).read_text()
+    html = write_full_report(run).read_text()
     tiles = re.findall(r'<button type="button" class="tile (correct|wrong)"', html)
     assert tiles and "wrong" in tiles
     assert html.count("data:image/jpeg;base64,") >= len(tiles)

@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from tumorbench.classes import CLASS_NAMES
-from tumorbench.explain import cam_layer, explainer_for, gradcam_maps, grad_cam_available, occlusion_maps
+from tumorbench.explain import (
+    cam_layer,
+    explainer_for,
+    grad_cam_available,
+    gradcam_maps,
+    occlusion_maps,
+)
 from tumorbench.external import load_model_source
 from tumorbench.models import create_model, get_model_entry, list_models
 
@@ -79,7 +85,7 @@ def test_every_registry_network_has_a_feature_map_for_grad_cam(arch):
 
 
 def test_explainer_follows_what_the_model_allows(tmp_path, monkeypatch):
-    model, spec = small_cnn()
+    model, _ = small_cnn()
     torch.save(model.state_dict(), tmp_path / "m.pt")
     predictor = load_model_source(tmp_path / "m.pt", arch="model_1", spec={"input_size": 32})
     images = np.random.default_rng(0).integers(0, 255, (2, 1, 32, 32), dtype=np.uint8)

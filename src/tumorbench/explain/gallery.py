@@ -128,7 +128,7 @@ def write_gallery(predictions: str | os.PathLike, frame: pd.DataFrame, images: n
         if failed is None and time.perf_counter() - started <= budget_s:
             try:
                 saliency = explainer.maps(images[row:row + 1], [predicted])[0]
-            except Exception as exc:  # a model the method cannot handle: say so once, keep the pictures
+            except Exception as exc:  # noqa: BLE001 -- any model the method cannot handle: say so, keep the pictures
                 failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 log.warning("%s: saliency failed (%s); the gallery shows the images without overlay", name, failed)
             else:

@@ -13,7 +13,6 @@ Every map is (H, W) at the model's input size, finite, scaled to [0, 1] per imag
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -105,36 +104,31 @@ def occlusion_maps(predict_proba: Callable[[np.ndarray], np.ndarray], images: np
     """Occlusion sensitivity (N, H, W) in [0, 1] of a black-box model.
 
     `images` are uint8 (N, C, H, W) as the model takes them, `predict_proba` maps such a batch to
-    probabilities (N, K), `targets[i]` the column explained. A patch of 1/`grid` of the side, filled
-    with the image's mean grey, slides with half-patch steps; a pixel's value is the mean drop of the
-    target probability over the patches covering it (negative drops count as 0).
+    probabilities (N, K), `targets[i]` the column explained. The image is cut into `grid` x `grid` patches;
+    each in turn is filled with the image's mean grey, and the drop of the target probability (0 when it
+    rises) is that patch's value. The grid of drops is interpolated to the image size. Costs grid² + 1
+    forward passes per image: a coarse grid, as foreign models (VGG16 at 240 px) take ~0.5 s per image on
+    one CPU core.
     """
     images = np.asarray(images)
     n, _, h, w = images.shape
-    ph, pw = math.ceil(h / grid), math.ceil(w / grid)
-    sh, sw = max(1, ph // 2), max(1, pw // 2)
-    starts_y = sorted({min(y, h - ph) for y in range(0, h - ph + sh, sh)})
-    starts_x = sorted({min(x, w - pw) for x in range(0, w - pw + sw, sw)})
-    maps = np.zeros((n, h, w), dtype=np.float64)
+    ys = np.linspace(0, h, grid + 1).round().astype(int)
+    xs = np.linspace(0, w, grid + 1).round().astype(int)
+    drops = np.zeros((n, grid, grid), dtype=np.float64)
     for i in range(n):
         image = images[i]
         fill = image.reshape(image.shape[0], -1).mean(axis=1).round().astype(image.dtype)[:, None, None]
-        batch = []
-        for y in starts_y:
-            for x in starts_x:
+        batch = [image]
+        for a in range(grid):
+            for b in range(grid):
                 occluded = image.copy()
-                occluded[:, y:y + ph, x:x + pw] = fill
+                occluded[:, ys[a]:ys[a + 1], xs[b]:xs[b + 1]] = fill
                 batch.append(occluded)
-        probs = predict_proba(np.stack([image, *batch]))
-        base, occluded_p = probs[0, targets[i]], probs[1:, targets[i]]
-        total, count = np.zeros((h, w)), np.zeros((h, w))
-        k = 0
-        for y in starts_y:
-            for x in starts_x:
-                total[y:y + ph, x:x + pw] += max(0.0, float(base - occluded_p[k]))
-                count[y:y + ph, x:x + pw] += 1
-                k += 1
-        maps[i] = total / np.maximum(count, 1)
+        probs = np.asarray(predict_proba(np.stack(batch)), dtype=np.float64)[:, targets[i]]
+        drops[i] = np.maximum(0.0, probs[0] - probs[1:]).reshape(grid, grid)
+    # Bilinear from the patch centres: a smooth map, not a chessboard of patches.
+    maps = torch.nn.functional.interpolate(torch.from_numpy(drops)[:, None], size=(h, w), mode="bilinear",
+                                           align_corners=False)[:, 0].numpy()
     return _unit(maps)
 
 
@@ -157,7 +151,7 @@ def explainer_for(predictor, *, method: str = "gradcam", grid: int = 6) -> Expla
     def occlusion(images: np.ndarray, targets: Sequence[int]) -> np.ndarray:
         return occlusion_maps(predictor.predict_proba, images, targets, grid=grid)
 
-    occlusion_name = f"occlusion sensitivity ({grid}x{grid} grey patches, half-patch steps)"
+    occlusion_name = f"occlusion sensitivity ({grid}x{grid} grey patches)"
     module = getattr(predictor, "module", None)
     if method == "occlusion":
         return Explainer(occlusion_name, occlusion)
