@@ -133,7 +133,8 @@ def _yerr(table: pd.DataFrame, column: str):
     """matplotlib error bars from `<column>_low`/`_high` (intervals_table), None when absent."""
     if f"{column}_low" not in table or table[f"{column}_low"].isna().all():
         return None
-    return np.vstack([table[column] - table[f"{column}_low"], table[f"{column}_high"] - table[column]])
+    # A point outside its own interval (a BCa interval of a degenerate model can be) draws no bar on that side.
+    return np.maximum(0.0, np.vstack([table[column] - table[f"{column}_low"], table[f"{column}_high"] - table[column]]))
 
 
 def plot_accuracy(table: pd.DataFrame, *, ax: Axes | None = None,
