@@ -25,7 +25,7 @@ def parts(html: str) -> dict[str, int]:
 
     bundle = len(get_plotlyjs()) if "* plotly.js v" in html else 0
     pictures = sum(len(m) for m in re.findall(r"data:image/jpeg;base64,[A-Za-z0-9+/=]+", html))
-    figures = sum(len(m) for m in re.findall(r'<script type="text/javascript">.*?</script>', html, re.S))
+    figures = sum(len(m) for m in re.findall(r"<script[^>]*>\s*window\.PLOTLYENV.*?</script>", html, re.S))
     return {"plotly.js": bundle, "pictures": pictures, "figures": figures,
             "rest": len(html) - bundle - pictures - figures}
 

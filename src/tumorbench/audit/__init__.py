@@ -9,14 +9,7 @@ properties per class, and the shortcut check, before any score is trusted.
 
 from tumorbench.audit._cache import default_cache_dir
 from tumorbench.audit.core import AUDIT_FILE, NEAR_THRESHOLD, audit_dataset, load_audit
-from tumorbench.audit.dedup import (
-    drop_duplicated_test,
-    duplicate_links,
-    duplicated_images,
-    duplicated_test_images,
-    group_ids,
-    group_split,
-)
+from tumorbench.audit.dedup import duplicate_groups, duplicated_test_images
 from tumorbench.audit.render import (
     audit_found_nothing,
     audit_markdown,
@@ -39,12 +32,8 @@ __all__ = [
     "audit_summary",
     "audit_warnings",
     "default_cache_dir",
-    "drop_duplicated_test",
-    "duplicate_links",
-    "duplicated_images",
+    "duplicate_groups",
     "duplicated_test_images",
-    "group_ids",
-    "group_split",
     "load_audit",
     "shortcut_sentence",
     "write_audit",
