@@ -231,7 +231,7 @@ def trained(tmp_path_factory):
 
 @pytest.mark.slow
 def test_run_returns_the_run_folder_with_tables_figures_and_progress(trained, tmp_path):
-    data, result, messages = trained
+    _, result, messages = trained
     document = json.loads((result.folder / "metrics.json").read_text())
     assert result.models == ["model_1", "model_3"] and result.report_path.is_file()
     assert result.metrics.at["model_3", "accuracy"] == document["models"]["model_3"]["accuracy"]
@@ -269,7 +269,7 @@ def test_cli_progress_in_a_log_file_is_plain_lines(tiny_dataset, tmp_path):
     done = subprocess.run([sys.executable, "-m", "tumorbench.cli", "study", "imbalance", "--data", str(tiny_dataset),
                            "--strategies", "none,undersample", "--seeds", "1", "--epochs", "2", "--image-size", "24",
                            "--set", "threads=1", "--set", "evaluation.bootstrap.resamples=200",
-                           "--out", str(tmp_path / "study")], capture_output=True, text=True, timeout=600)
+                           "--out", str(tmp_path / "study")], capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     log = done.stderr
     assert "cell 1 of 2, epoch 1 of 2" in log and "cell 2 of 2, epoch 2 of 2, job 100%" in log

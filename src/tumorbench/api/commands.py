@@ -36,7 +36,12 @@ from tumorbench.api.errors import InvalidInputError, typed_errors
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tumorbench.api.results import AuditResult, EvaluationResult, PredictionResult, RunResult
+    from tumorbench.api.results import (
+        AuditResult,
+        EvaluationResult,
+        PredictionResult,
+        RunResult,
+    )
 
 log = logging.getLogger("tumorbench")
 
@@ -229,15 +234,15 @@ def _prediction_files(inputs: list, names: list[str] | None, folder: Path) -> li
     the report, like the CLI's, is made from files and can be made again from them."""
     import pandas as pd
 
-    from tumorbench.report import slug
+    from tumorbench._io import atomic_write
+    from tumorbench.report.build import slug
 
     paths, taken = [], set()
     for i, item in enumerate(inputs):
         if isinstance(item, pd.DataFrame):
-            path = folder / "inputs" / f"{slug(names[i], taken)}.csv"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            item.to_csv(path, index=False)  # read back and checked like any file: same numbers either way
-            paths.append(path)
+            # Read back and checked like any file (full float precision): the same numbers either way.
+            paths.append(atomic_write(folder / "inputs" / f"{slug(names[i], taken)}.csv",
+                                      lambda p, frame=item: frame.to_csv(p, index=False)))
         else:
             paths.append(Path(item))
     return paths

@@ -7,6 +7,7 @@ numbers) and its figures as plotly figures, and `save(path)` writes the same fil
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Sequence
 from functools import cached_property
@@ -144,8 +145,8 @@ class BenchmarkResult:
             for key in HEADLINE:
                 spec, value = metric(key), table.at[model, key]
                 low, high = table.get(f"{key}_low"), table.get(f"{key}_high")
-                text = "n/a" if value != value else f"{value:.{spec.digits}f}"
-                if low is not None and high is not None and low[model] == low[model]:
+                text = "n/a" if math.isnan(value) else f"{value:.{spec.digits}f}"
+                if low is not None and high is not None and not math.isnan(low[model]):
                     text += f" [{low[model]:.{spec.digits}f}, {high[model]:.{spec.digits}f}]"
                 cells.append(text)
             rows.append({"model": model, "n": int(table.at[model, "n"]), "cells": cells})

@@ -26,9 +26,9 @@ from tumorbench.predictions.io import (
     read_predictions,
     write_predictions,
 )
-from tumorbench.report.figure_list import FigureSpec, model_figures, overview_figures
 from tumorbench.report._render import FigureView, render_html, render_markdown
 from tumorbench.report._run import load_run
+from tumorbench.report.figure_list import FigureSpec, model_figures, overview_figures
 
 SCHEMA_VERSION = 1
 
