@@ -77,7 +77,7 @@ def _executor(executor: str, ray_address: str | None, cpus_per_task: int | None)
     return make_executor(executor, address=ray_address, cpus_per_task=cpus_per_task)
 
 
-def _train(config, data_root: Path, out: Path, *, train, mlflow: str | None, started: float,
+def _train(data_root: Path, out: Path, *, train, mlflow: str | None, started: float,
            report_options: Mapping[str, Any]) -> RunResult:
     """Train (through `train(tracker)`), write the report, close the tracking run; a model that failed
     does not cost the others their report: ModelsFailed is raised after it, with `.result` set."""
@@ -157,7 +157,7 @@ def run(
         run_config = with_seed_replicas(run_config, seeds)
         folder = Path(out or run_config.out or default_run_dir())
         pool = _executor(executor, ray_address, cpus_per_task)
-        return _train(run_config, data_root, folder, mlflow=mlflow, started=started, report_options=report_options,
+        return _train(data_root, folder, mlflow=mlflow, started=started, report_options=report_options,
                       train=lambda tracker: run_benchmark(run_config, data_root=data_root, out=folder, resume=resume,
                                                           executor=pool, tracker=tracker))
 
@@ -196,7 +196,7 @@ def study_imbalance(
         study = imbalance_config(base, models=[m.name for m in base.models], strategies=chosen, seeds=seeds)
         folder = Path(out or base.out or default_run_dir())
         pool = _executor(executor, ray_address, cpus_per_task)
-        return _train(study, data_root, folder, mlflow=mlflow, started=started, report_options=report_options,
+        return _train(data_root, folder, mlflow=mlflow, started=started, report_options=report_options,
                       train=lambda tracker: run_imbalance_study(study, data_root=data_root, out=folder,
                                                                 executor=pool, tracker=tracker))
 
