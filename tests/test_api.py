@@ -57,7 +57,7 @@ def test_summary_html_shows_every_model_its_metrics_and_the_recommendation(evalu
         low, high = document["models"][name]["intervals"]["macro_f1"]
         assert f"[{low:.3f}, {high:.3f}]" in html
     assert "<th>accuracy [95% CI]</th>" in html and "<th>macro F1 [95% CI]</th>" in html
-    assert str(escape(document["recommendation"])) in html
+    assert all(f"<li>{escape(sentence)}</li>" in html for sentence in document["recommendation"])
     assert evaluated.report_path.as_uri() in html
 
 

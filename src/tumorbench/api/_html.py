@@ -12,7 +12,7 @@ _TEMPLATES = {
     "benchmark": """<div class="tb-result">
 <p><strong>tumorbench {{ kind }}</strong>: {{ rows|length }} model(s){% if seconds is not none %}, {{ '%.0f'|format(seconds) }} s{% endif %}
  &middot; report: <a href="{{ report.resolve().as_uri() }}" target="_blank"><code>{{ report }}</code></a></p>
-<p>{{ recommendation }}</p>
+<ul>{% for sentence in recommendation %}<li>{{ sentence }}</li>{% endfor %}</ul>
 <table><thead><tr><th>model</th><th>test images</th>{% for h in headers %}<th>{{ h }} [95% CI]</th>{% endfor %}</tr></thead>
 <tbody>{% for row in rows %}<tr><td>{{ row.model }}</td><td>{{ row.n }}</td>{% for c in row.cells %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
 {% for note in notes %}<p class="tb-note">{{ note }}</p>{% endfor %}

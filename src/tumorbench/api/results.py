@@ -63,7 +63,12 @@ class BenchmarkResult:
 
     @property
     def recommendation(self) -> str:
-        return self.document["recommendation"]
+        """The model to prefer and why, in plain words (one sentence per line)."""
+        return "\n".join(self._recommendation())
+
+    def _recommendation(self) -> list[str]:
+        advice = self.document["recommendation"]
+        return [advice] if isinstance(advice, str) else list(advice)
 
     @property
     def ranking(self) -> list:
@@ -119,6 +124,10 @@ class BenchmarkResult:
 
         figures = {spec.kind: spec.plotly() for spec in overview_figures(self.metrics, self.document["evaluated_on"])}
         for result in self.model_results():
+            # The curves come from the predictions; the numbers (and the calibration the report computed
+            # with its intervals) from metrics.json, so the figures show the report's values.
+            result.metrics = self._model(result.name)
+            result.calibration = result.metrics.get("calibration")
             figures.update({f"{result.name}/{spec.kind}": spec.plotly() for spec in model_figures(result, result.name)})
         return figures
 
@@ -159,7 +168,7 @@ class BenchmarkResult:
         from tumorbench.evaluation.declared import metric
 
         return render("benchmark", kind=self.kind, folder=self.folder, report=self.report_path,
-                      recommendation=self.recommendation, headers=[metric(k).label for k in HEADLINE],
+                      recommendation=self._recommendation(), headers=[metric(k).label for k in HEADLINE],
                       rows=self._summary_rows(), notes=self._notes(), seconds=self.seconds)
 
 
