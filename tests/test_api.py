@@ -114,9 +114,6 @@ def test_dataframes_and_paths_give_the_same_numbers(two_files, evaluated, tmp_pa
     assert from_frames.recommendation == evaluated.recommendation
     # The frames became the report's input files: the report can be made again from them.
     assert sorted(p.name for p in (tmp_path / "frames" / "inputs").iterdir()) == ["strong.csv", "weak.csv"]
-    mixed = tb.evaluate([frames["strong"], two_files[1]], names=["strong", "weak"], out=tmp_path / "mixed",
-                        overrides=FAST)
-    pd.testing.assert_frame_equal(mixed.metrics, evaluated.metrics)
 
 
 def _cli_output(*args) -> str:
@@ -166,7 +163,7 @@ def test_report_of_a_run_folder_has_its_training_curves_and_summary(tmp_path):
     assert result.report_path.is_file() and set(result.models) == {"resnet18", "baseline_cnn", "external"}
     assert isinstance(result.figures["resnet18/training_curves"], go.Figure)
     assert "external/training_curves" not in result.figures  # predictions only: no history
-    assert set(result.summary["model"]) == {"resnet18", "baseline_cnn", "external"}
+    assert "resnet18" in result.recommendation.splitlines()[0]  # the fixture's strongest model
 
 
 def test_audit_result_tables_figures_and_save(tiny_dataset, tmp_path):

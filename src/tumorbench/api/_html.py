@@ -30,7 +30,7 @@ could be trained, no report.</p>{% for note in notes %}<p class="tb-note">{{ not
 {{ skipped }} unreadable skipped{% endif %}{% if accuracy is not none %}; accuracy {{ '%.3f'|format(accuracy) }}{% endif %}
 {% if path %} &middot; <code>{{ path }}</code>{% endif %}</p>
 {% for note in notes %}<p class="tb-note">{{ note }}</p>{% endfor %}{{ head.to_html(index=False)|safe }}
-<p><small><code>.predictions</code>, <code>.metrics</code>, <code>.evaluate()</code>, <code>.save(path)</code></small></p></div>""",
+<p><small><code>.predictions</code>, <code>.metrics</code>, <code>.save(path)</code>; report: <code>tb.evaluate({name: result.predictions})</code></small></p></div>""",
 }
 
 

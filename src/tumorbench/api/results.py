@@ -334,12 +334,6 @@ class PredictionResult:
         self.path = written
         return written
 
-    def evaluate(self, **options: Any):
-        """`tb.evaluate` of these predictions alone (options as `tb.evaluate`'s)."""
-        from tumorbench.api.commands import evaluate
-
-        return evaluate({self.name: self.path or self.predictions}, **options)
-
     def _repr_html_(self) -> str:
         m = self.metrics
         return render("predictions", name=self.name, n=len(self.predictions), skipped=len(self.skipped),
