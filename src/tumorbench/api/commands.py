@@ -337,7 +337,8 @@ def predict(
     from tumorbench._io import read_json
     from tumorbench.api.results import PredictionResult
     from tumorbench.device import select_device
-    from tumorbench.predictions.io import info_path, read_predictions
+    from tumorbench.predictions.io import read_predictions
+    from tumorbench.runfolder import info_path
     from tumorbench.predictions.predict import predict_folder
 
     with typed_errors(), tempfile.TemporaryDirectory(prefix="tumorbench-predict-") as scratch:

@@ -327,7 +327,8 @@ class PredictionResult:
     def save(self, path: str | Path) -> Path:
         """Write the predictions CSV and its details (`<path>.info.json`, read by `evaluate`)."""
         from tumorbench._io import write_json
-        from tumorbench.predictions.io import info_path, write_predictions
+        from tumorbench.predictions.io import write_predictions
+        from tumorbench.runfolder import info_path
 
         written = write_predictions(path, self.predictions)
         write_json(info_path(written), self.info)

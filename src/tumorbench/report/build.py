@@ -22,13 +22,13 @@ from tumorbench.evaluation.table import intervals_table, metrics_table
 from tumorbench.predictions.io import (
     GENERIC_STEMS,
     check_same_images,
-    info_path,
     read_predictions,
     write_predictions,
 )
 from tumorbench.report._render import FigureView, render_html, render_markdown
 from tumorbench.report._run import load_run
 from tumorbench.report.figure_list import FigureSpec, model_figures, overview_figures
+from tumorbench.runfolder import RunFolder, info_path
 
 SCHEMA_VERSION = 1
 
@@ -132,14 +132,14 @@ def build_report(run_dir: Path, *, sections: Sequence[Section] = (), **report_op
 
 def run_settings(run_dir: Path) -> EvaluationSettings:
     """The `evaluation` settings of a run folder's config.yaml (defaults without one)."""
-    from tumorbench.runfolder import CONFIG_FILE, read_run_config
+    from tumorbench.runfolder import RunFolder, read_run_config
 
     config = read_run_config(Path(run_dir), fix="restore the file or delete it (the report then uses the default "
                                                 "evaluation settings)") or {}
     try:
         return evaluation_settings(config.get("evaluation"))
     except ValueError as exc:
-        raise ValueError(f"{Path(run_dir) / CONFIG_FILE}: {exc}") from None
+        raise ValueError(f"{RunFolder(run_dir).config}: {exc}") from None
 
 
 def slug(name: str, taken: set[str]) -> str:
@@ -184,7 +184,7 @@ def write_report(
     """Write metrics.json, metrics.csv, figures/, calibrated/, report.md and report.html for evaluated
     models (intervals, paired tests and calibration are computed here, by `assess`)."""
     out_dir = Path(out_dir)
-    figures_dir = out_dir / "figures"
+    figures_dir = RunFolder(out_dir).figures
     taken: set[str] = set()
     slugs = {r.name: slug(r.name, taken) for r in results}
     assessment = assess(results, settings, evaluated_on=evaluated_on)
@@ -197,12 +197,12 @@ def write_report(
     for r in results:
         if r.calibrated is not None:
             # A new file, named as such: the model's own predictions file is never rewritten.
-            path = out_dir / "calibrated" / f"{slugs[r.name]}_predictions_test_temperature_scaled.csv"
+            path = RunFolder(out_dir).calibrated / f"{slugs[r.name]}_predictions_test_temperature_scaled.csv"
             write_predictions(path, r.calibrated)
             calibrated[r.name] = f"calibrated/{path.name}"
-    write_json(out_dir / "metrics.json",
+    write_json(RunFolder(out_dir).metrics_json,
                _metrics_document(results, assessment, evaluated_on, notes, out_dir, calibrated))
-    atomic_write(out_dir / "metrics.csv", lambda p: table.to_csv(p, float_format="%.6g"))
+    atomic_write(RunFolder(out_dir).metrics_csv, lambda p: table.to_csv(p, float_format="%.6g"))
 
     overview = [_figure(spec, figures_dir) for spec in overview_figures(table, evaluated_on)]
     per_model = {r.name: [_figure(spec, figures_dir) for spec in model_figures(r, slugs[r.name])] for r in results}
@@ -222,8 +222,8 @@ def write_report(
         overview=overview,
         per_model=per_model,
     )
-    write_text(out_dir / "report.md", render_markdown(context))
-    return write_text(out_dir / "report.html", render_html(context))
+    write_text(RunFolder(out_dir).report_md, render_markdown(context))
+    return write_text(RunFolder(out_dir).report_html, render_html(context))
 
 
 def _shown_path(path: Path, out_dir: Path) -> str:
