@@ -59,7 +59,7 @@ def run_sections(run_dir: Path) -> list:
     return sections
 
 
-def write_full_report(run_dir: Path, *, plotly: str = "inline") -> Path:
-    """report.html (and .md, metrics files, figures) of a run folder, with all its sections; `plotly`:
-    "inline" (offline) or "cdn" (smaller file)."""
-    return build_report(Path(run_dir), sections=run_sections(run_dir), plotly=plotly)
+def write_full_report(run_dir: Path, **report_options) -> Path:
+    """report.html (and .md, metrics files, figures) of a run folder, with all its sections; the keyword
+    arguments go to `build_report`."""
+    return build_report(Path(run_dir), sections=run_sections(run_dir), **report_options)

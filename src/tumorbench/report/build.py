@@ -25,11 +25,10 @@ from tumorbench.predictions.io import (
     read_predictions,
     write_predictions,
 )
-from tumorbench.report import figures_plotly as fp
-from tumorbench.report import figures_static as fs
 from tumorbench.report._render import FigureView, render_html, render_markdown
 from tumorbench.report._run import load_run
 from tumorbench.report.gallery import load_gallery
+from tumorbench.report.figure_list import FigureSpec, model_figures, overview_figures
 from tumorbench.runfolder import RunFolder, info_path
 
 PLOTLY_MODES = ("inline", "cdn")
@@ -65,7 +64,7 @@ def default_name(path: Path) -> str:
 
 
 def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir: Path,
-                   settings: EvaluationSettings | None = None, history=None, plotly: str = "inline") -> Path:
+                   settings: EvaluationSettings | None = None, history=None, **report_options) -> Path:
     """Metrics, figures and report from predictions files alone; returns the report.html path.
 
     Files are compared on the same images only: two files over different image sets raise ValueError
@@ -77,6 +76,17 @@ def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir
         evaluate_files([Path("a/predictions_test.csv"), Path("b.csv")], out_dir=Path("out"))
         # -> PosixPath('out/report.html')
     """
+    check_plotly_mode(report_options.get("plotly", "inline"))
+    results = evaluate_predictions(paths, names=names, settings=settings, history=history)
+    title = "tumorbench evaluation: " + ", ".join(r.name for r in results)
+    return write_report(results, Path(out_dir), title=title, evaluated_on="predictions given", settings=settings,
+                        **report_options)
+
+
+def evaluate_predictions(paths: list[Path], *, names: list[str] | None = None,
+                         settings: EvaluationSettings | None = None, history=None) -> list[ModelResult]:
+    """Each predictions file evaluated (metrics, curves, calibration), named by `names` or its file name;
+    `history`: training histories of models trained elsewhere (see `evaluate_files`)."""
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no predictions files given; pass at least one predictions CSV")
@@ -93,22 +103,18 @@ def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir
             f"several files would be called {', '.join(map(repr, repeated))}; give distinct names "
             "(--names on the command line)"
         )
-    check_plotly_mode(plotly)
     histories = _histories(history, names)
     frames = {str(p): read_predictions(p) for p in paths}
     check_same_images(frames)
     # The model's details travel beside its predictions, so notes such as "logits: softmax applied"
     # reach the report however the predictions were made.
     infos = {path: read_json(info_path(path)) if info_path(path).is_file() else None for path in frames}
-    results = [
+    return [
         evaluate_model(name, frame, source=Path(path), info=infos[path], settings=settings,
                        history=histories[name][1] if name in histories else None,
                        history_source=str(histories[name][0]) if name in histories else "history.json")
         for name, (path, frame) in zip(names, frames.items())
     ]
-    title = "tumorbench evaluation: " + ", ".join(names)
-    return write_report(results, Path(out_dir), title=title, evaluated_on="predictions given", settings=settings,
-                        plotly=plotly)
 
 
 def _histories(history, names: list[str]) -> dict[str, tuple[Path, dict]]:
@@ -130,13 +136,13 @@ def check_plotly_mode(plotly: str) -> None:
                          "report works offline; cdn: a smaller file that loads plotly.js from its CDN)")
 
 
-def build_report(run_dir: Path, *, sections: Sequence[Section] = (), plotly: str = "inline") -> Path:
+def build_report(run_dir: Path, *, sections: Sequence[Section] = (), **report_options) -> Path:
     """(Re)build the report of a run folder from its predictions and histories; returns report.html.
 
     Needs no model and no GPU. A model folder without predictions_test.csv is left out with a note; a
     run folder with no complete model, or a corrupt file, raises with the file name and the fix.
     """
-    check_plotly_mode(plotly)
+    check_plotly_mode(report_options.get("plotly", "inline"))
     settings = run_settings(Path(run_dir))
     run = load_run(Path(run_dir), settings=settings)
     notes = list(run.notes)
@@ -154,7 +160,7 @@ def build_report(run_dir: Path, *, sections: Sequence[Section] = (), plotly: str
         skipped_files=run.skipped_files,
         sections=sections,
         settings=settings,
-        plotly=plotly,
+        **report_options,
     )
 
 
@@ -170,7 +176,8 @@ def run_settings(run_dir: Path) -> EvaluationSettings:
         raise ValueError(f"{RunFolder(run_dir).config}: {exc}") from None
 
 
-def _slug(name: str, taken: set[str]) -> str:
+def slug(name: str, taken: set[str]) -> str:
+    """A file-name-safe form of `name`, not yet in `taken` (which receives it)."""
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
     slug, i = base, 2
     while slug in taken:
@@ -189,12 +196,12 @@ def _save(figure, figures_dir: Path, stem: str) -> tuple[str, str]:
     return out[0], out[1]
 
 
-def _figure(plotly_figure, static_figure, figures_dir: Path, stem: str, title: str) -> FigureView:
-    png, svg = _save(static_figure, figures_dir, stem)
+def _figure(spec: FigureSpec, figures_dir: Path) -> FigureView:
+    png, svg = _save(spec.static(), figures_dir, spec.stem)
     config = {"displaylogo": False, "responsive": True}
-    html = plotly_figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{stem}",
+    html = spec.plotly().to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{spec.stem}",
                                  config=config)
-    return FigureView(title=title, html=Markup(html), png=png, svg=svg)
+    return FigureView(title=spec.title, html=Markup(html), png=png, svg=svg)
 
 
 def write_report(
@@ -216,7 +223,7 @@ def write_report(
     out_dir = Path(out_dir)
     figures_dir = RunFolder(out_dir).figures
     taken: set[str] = set()
-    slugs = {r.name: _slug(r.name, taken) for r in results}
+    slugs = {r.name: slug(r.name, taken) for r in results}
     assessment = assess(results, settings, evaluated_on=evaluated_on)
     metrics_by_model = {r.name: r.metrics for r in results}
     table = metrics_table(metrics_by_model)
@@ -234,42 +241,17 @@ def write_report(
                _metrics_document(results, assessment, evaluated_on, notes, out_dir, calibrated))
     atomic_write(RunFolder(out_dir).metrics_csv, lambda p: table.to_csv(p, float_format="%.6g"))
 
-    overview = [
-        _figure(fp.accuracy_figure(table, title=f"Accuracy by model ({evaluated_on})"),
-                fs.plot_accuracy(table, title=f"Accuracy by model ({evaluated_on})").figure,
-                figures_dir, "accuracy_by_model", "Accuracy by model"),
-        _figure(fp.metrics_by_model_figure(table), fs.plot_metrics_by_model(table)[0].figure,
-                figures_dir, "metrics_by_model", "Metrics by model"),
-    ]
+    overview = [_figure(spec, figures_dir) for spec in overview_figures(table, evaluated_on)]
     curves = {r.name: r.training for r in results if r.training is not None}
     if len(curves) > 1:
         # Every model's curves on one pair of axes: its own trainings and histories given with --history.
-        overview.append(_figure(fp.histories_figure(curves), fs.plot_histories(curves)[0].figure, figures_dir,
-                                "training_curves_by_model", "Validation curves of every model"))
-    per_model: dict[str, list[FigureView]] = {}
-    for r in results:
-        slug = slugs[r.name]
-        views = [
-            _figure(fp.confusion_matrix_figure(r.metrics, title=f"{r.name}: confusion matrix"),
-                    fs.plot_confusion_matrix(r.metrics, title=f"{r.name}: confusion matrix").figure,
-                    figures_dir, f"{slug}_confusion_matrix", "Confusion matrix"),
-            _figure(fp.roc_figure(r.roc, r.metrics, title=f"{r.name}: ROC curves (one vs rest)"),
-                    fs.plot_roc(r.roc, r.metrics, title=f"{r.name}: ROC curves (one vs rest)").figure,
-                    figures_dir, f"{slug}_roc", "ROC curves"),
-            _figure(fp.pr_figure(r.pr, r.metrics, title=f"{r.name}: precision-recall curves"),
-                    fs.plot_pr(r.pr, r.metrics, title=f"{r.name}: precision-recall curves").figure,
-                    figures_dir, f"{slug}_precision_recall", "Precision-recall curves"),
-            _figure(fp.reliability_figure(r.calibration, title=f"{r.name}: reliability diagram"),
-                    fs.plot_reliability(r.calibration, title=f"{r.name}: reliability diagram").figure,
-                    figures_dir, f"{slug}_reliability", "Reliability diagram"),
-        ]
-        if r.training is not None:
-            views.append(
-                _figure(fp.history_figure(r.training, title=f"{r.name}: training curves"),
-                        fs.plot_history(r.training, title=f"{r.name}: training curves")[0].figure,
-                        figures_dir, f"{slug}_training_curves", "Training curves")
-            )
-        per_model[r.name] = views
+        from tumorbench.report import figures_plotly as fp
+        from tumorbench.report import figures_static as fs
+
+        overview.append(_figure(FigureSpec("training_curves_by_model", "training_curves_by_model",
+                                           "Validation curves of every model", lambda: fp.histories_figure(curves),
+                                           lambda: fs.plot_histories(curves)[0].figure), figures_dir))
+    per_model = {r.name: [_figure(spec, figures_dir) for spec in model_figures(r, slugs[r.name])] for r in results}
     galleries = {r.name: load_gallery(r.source, r.frame, slug=slugs[r.name]) if r.frame is not None
                  else (None, "") for r in results}
 
