@@ -222,8 +222,13 @@ def resolve_model(mc: ModelConfig, run: RunConfig) -> ResolvedModel:
         raise ValueError(f"model {mc.name!r}: image size {spec.size} is below the {entry.min_size} px "
                          f"that {arch} accepts")
     t = run.train
+    balance = check_strategy(mc.balance or entry.balance)
+    if entry.fitted:
+        from tumorbench.models.fitted import check_fitted_balance
+
+        check_fitted_balance(mc.name, balance)
     return ResolvedModel(
-        name=mc.name, architecture=arch, balance=check_strategy(mc.balance or entry.balance),
+        name=mc.name, architecture=arch, balance=balance,
         preprocess=spec, transfer=entry.transfer, weights=mc.weights or run.weights,
         epochs=int(_first(mc.epochs, t.epochs)), batch_size=int(_first(mc.batch_size, t.batch_size)),
         lr=float(_first(mc.lr, t.lr)),
@@ -316,8 +321,16 @@ def load_yaml(path: str | os.PathLike) -> dict:
     return data
 
 
+def list_presets() -> list[str]:
+    """Names of the built-in config presets (`tumorbench run --preset NAME`)."""
+    return sorted(p.name[:-len(".yaml")] for p in resources.files("tumorbench.configs").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
 def preset(name: str) -> dict:
     """A built-in config preset shipped in `tumorbench/configs/`."""
+    if name not in list_presets():
+        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(list_presets())}")
     text = resources.files("tumorbench.configs").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text) or {}
 

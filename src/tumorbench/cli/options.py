@@ -121,12 +121,14 @@ def spec_from_options(*, input_size=None, color=None, scaling=None, layout=None,
     return None if spec.is_empty() else spec
 
 
-def resolve_config(data, config_file, sets, options, *, presets=("embedded",)):
-    """The dataset root and the RunConfig from presets (embedded dataset only), config file, options
-    and --set."""
+def resolve_config(data, config_file, sets, options, *, presets=("embedded",), preset_name=None):
+    """The dataset root and the RunConfig from presets (`presets`: embedded dataset only; `preset_name`:
+    the user's --preset, on any data), config file, options and --set."""
     from tumorbench.config import load_yaml, make_config, preset
 
     layers = [(f"preset {name}", preset(name)) for name in presets] if data is None else []
+    if preset_name:
+        layers.append((f"preset {preset_name}", preset(preset_name)))
     if config_file:
         layers.append((str(config_file), load_yaml(config_file)))
     layers.append(("command line", cli_layer(**options)))

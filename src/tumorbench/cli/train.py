@@ -71,6 +71,8 @@ def _executor(executor: str, ray_address: str | None, cpus_per_task: int | None)
 @main.command()
 @training_options
 @click.option("--models", help="Comma-separated model names (see `tumorbench models`).")
+@click.option("--preset", "preset_name", metavar="NAME", help="A built-in recipe under the config file and "
+              "options, e.g. best-cpu (hog_svm at 128 px, chosen on validation; see the README).")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run in --out; complete models are kept.")
 @click.option("--seeds", default=1, show_default=True, type=int, help="Train every model this many times "
               "(seeds seed..seed+N-1: initialisation and data order; same split): the report adds mean ± sd "
@@ -79,15 +81,15 @@ def _executor(executor: str, ray_address: str | None, cpus_per_task: int | None)
 @executor_options
 @mlflow_option
 @friendly_errors
-def run(data, config_file, out, resume, sets, seeds, executor, ray_address, cpus_per_task, mlflow_uri,
-        **options) -> None:
+def run(data, config_file, preset_name, out, resume, sets, seeds, executor, ray_address, cpus_per_task,
+        mlflow_uri, **options) -> None:
     """Train the configured models, predict the test split, write the run folder and its report."""
     from tumorbench.run import default_run_dir, run_benchmark, summary_table
     from tumorbench.sections import write_full_report
     from tumorbench.study.replicas import with_seed_replicas
 
     started = time.perf_counter()
-    data_root, config = resolve_config(data, config_file, sets, options)
+    data_root, config = resolve_config(data, config_file, sets, options, preset_name=preset_name)
     config = with_seed_replicas(config, seeds)
     out = Path(out or config.out or default_run_dir())
     tracker = _tracker(mlflow_uri, out)
