@@ -21,6 +21,7 @@ from torch import nn
 from tumorbench.data.preprocess import PreprocessSpec
 from tumorbench.models._registry import register_model
 from tumorbench.models.fitted import FittedModel, ResizingBuffers, check_fitted_balance
+from tumorbench.models.crop import HeadCrop
 from tumorbench.models.hog import HOGFeatures
 
 HOG_SVM_SPEC = PreprocessSpec(size=128, grayscale=True, normalize=True, standardize=False)
@@ -60,13 +61,18 @@ class KernelSVMHead(ResizingBuffers):
         if not self.fitted:
             raise RuntimeError("the SVM head is not fitted: fit it on training features (fit_batches), or load "
                                "a checkpoint of a trained hog_svm")
-        return self.decision(features) @ self.calib_weight.T + self.calib_bias
+        return self.logits(self.decision(features))
+
+    def logits(self, decision: torch.Tensor) -> torch.Tensor:
+        """Class logits from pairwise decision values (the fitted multinomial layer)."""
+        return decision @ self.calib_weight.T + self.calib_bias
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, C: float, seed: int, folds: int = 5,
-            class_weight: str | None = None) -> dict:
-        """Fit the SVM on (x, y) and the probability layer on out-of-fold decision values."""
+            class_weight: str | None = None, groups: np.ndarray | None = None) -> dict:
+        """Fit the SVM on (x, y) and the probability layer on out-of-fold decision values (folds keep each
+        of `groups` together when given)."""
         from sklearn.linear_model import LogisticRegression
-        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+        from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
         from sklearn.svm import SVC
 
         present = np.unique(y)
@@ -86,8 +92,9 @@ class KernelSVMHead(ResizingBuffers):
         # images, or the probabilities come out overconfident (the support vectors sit at the margins).
         k = int(min(folds, np.bincount(y).min()))
         if k >= 2:
-            cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-            oof = cross_val_predict(svc(), x, y, cv=cv, method="decision_function")
+            cv = (StratifiedKFold(n_splits=k, shuffle=True, random_state=seed) if groups is None else
+                  StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed))
+            oof = cross_val_predict(svc(), x, y, cv=cv, groups=groups, method="decision_function")
         else:  # too few images per class to hold any out: the fitted SVM's own values
             oof = model.decision_function(x)
         calib = LogisticRegression(C=1.0, max_iter=2000).fit(oof, y)
@@ -116,31 +123,57 @@ class KernelSVMHead(ResizingBuffers):
 
 
 class HogSVM(FittedModel):
-    """Preprocessed images -> HOG -> RBF SVM -> class logits (softmax gives calibrated probabilities)."""
+    """Preprocessed images -> (crop to the head) -> HOG -> RBF SVM -> class logits (softmax gives calibrated
+    probabilities).
+
+    `crop`: the side the head is cropped and resampled to before HOG (None: the input as it is).
+    `flip`: also fit on left-right mirrored training images, and average the decision values of an image
+    and its mirror when predicting (brains are near-symmetric; tumours occur on either side).
+    """
 
     def __init__(self, *, size: int, num_classes: int, orientations: int = 9, cell: int = 8, block: int = 2,
-                 C: float = 10.0):
+                 C: float = 10.0, crop: int | None = None, flip: bool = False):
         super().__init__()
+        self.crop = HeadCrop(crop) if crop else nn.Identity()
         self.hog = HOGFeatures(orientations=orientations, cell=cell, block=block)
-        self.head = KernelSVMHead(self.hog.output_dim(size), num_classes)
-        self.C = C
+        self.head = KernelSVMHead(self.hog.output_dim(crop or size), num_classes)
+        self.C, self.flip = C, flip
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hog(self.crop(x.float()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Fixed float32 arithmetic whatever the autocast: bins and kernel distances are not bf16-safe.
         with torch.autocast(device_type=x.device.type, enabled=False):
-            return self.head(self.hog(x.float()))
+            if not self.flip:
+                return self.head(self._features(x))
+            n = x.shape[0]
+            decision = self.head.decision(self._features(torch.cat([x, x.flip(-1)])))
+            return self.head.logits((decision[:n] + decision[n:]) / 2)
 
     @torch.inference_mode()
     def features(self, batches: Iterable[torch.Tensor]) -> np.ndarray:
-        return torch.cat([self.hog(b.float()).cpu() for b in batches]).numpy()
+        """HOG vectors of every image, then (with `flip`) of every mirrored image."""
+        plain, mirrored = [], []
+        for b in batches:
+            plain.append(self._features(b).cpu())
+            if self.flip:
+                mirrored.append(self._features(b.flip(-1)).cpu())
+        return torch.cat(plain + mirrored).numpy()
 
     def fit_batches(self, batches: Iterable[torch.Tensor], y: np.ndarray, *, seed: int,
                     balance: str = "none") -> dict:
         check_fitted_balance("hog_svm", balance)
         t0 = time.perf_counter()
         x = self.features(batches)
-        stats = {"feature_seconds": round(time.perf_counter() - t0, 3), "feature_dim": int(x.shape[1])}
-        stats.update(self.head.fit(x, np.asarray(y), C=self.C, seed=seed,
+        y = np.asarray(y)
+        groups = None
+        if self.flip:  # an image and its mirror stay in one calibration fold, or the fold sees its twin
+            groups = np.concatenate([np.arange(len(y)), np.arange(len(y))])
+            y = np.concatenate([y, y])
+        stats = {"feature_seconds": round(time.perf_counter() - t0, 3), "feature_dim": int(x.shape[1]),
+                 "fit_images": int(len(y))}
+        stats.update(self.head.fit(x, y, C=self.C, seed=seed, groups=groups,
                                    class_weight="balanced" if balance == "class_weight" else None))
         return stats
 
