@@ -25,32 +25,22 @@ from tumorbench.classes import class_index
 from tumorbench.data.cache import load_images_cached
 from tumorbench.data.folder import scan_dataset
 from tumorbench.data.split import stratified_split
-from tumorbench.models.crop import HeadCrop
 from tumorbench.models.hog import HOGFeatures
-from tumorbench.models.hog_svm import HOG_SVM_SPEC
+from tumorbench.models.hog_svm import HOG_SVM_SPEC, rbf_gram, scale_gamma
 
 
-def arrays(root: Path, records, size: int, crop: bool) -> tuple[torch.Tensor, np.ndarray]:
-    """Model inputs at `size`: resized whole, or decoded at 256 px and cropped to the head (HeadCrop)."""
-    spec = HOG_SVM_SPEC.with_size(256 if crop else size)
+def arrays(root: Path, records, size: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Model inputs at `size`, as `tumorbench run` decodes them."""
+    spec = HOG_SVM_SPEC.with_size(size)
     x, ok, _bad = load_images_cached(root, [r.path for r in records], spec)
     y = np.array([class_index(records[i].label) for i in ok])
-    x = spec.to_tensor(torch.from_numpy(np.asarray(x)))
-    if crop:
-        with torch.inference_mode():
-            x = torch.cat([HeadCrop(size)(x[i:i + 256]) for i in range(0, len(x), 256)])
-    return x, y
+    return spec.to_tensor(torch.from_numpy(np.asarray(x))), y
 
 
 @torch.inference_mode()
 def hog(x: torch.Tensor, *, cell: int, orientations: int) -> np.ndarray:
     m = HOGFeatures(cell=cell, orientations=orientations)
     return torch.cat([m(x[i:i + 256]) for i in range(0, len(x), 256)]).double().numpy()
-
-
-def rbf(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
-    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T
-    return np.exp(-gamma * np.clip(d2, 0, None))
 
 
 def main() -> None:
@@ -61,7 +51,6 @@ def main() -> None:
     ap.add_argument("--cells", default="8,16")
     ap.add_argument("--orientations", default="9")
     ap.add_argument("--C", default="1,3,10,30")
-    ap.add_argument("--crops", default="0,1", help="0: whole image resized; 1: cropped to the head first")
     ap.add_argument("--weights", default="none,balanced")
     ap.add_argument("--flips", default="0", help="1: add left-right mirrored training images (anatomy allows it)")
     ap.add_argument("--threads", type=int, default=1)
@@ -74,24 +63,28 @@ def main() -> None:
         train, val, moved = clean_validation(train, val, audit_dataset(args.data))
         print(f"{moved} validation images with a duplicate in training moved to training")
     print(f"train {len(train)} val {len(val)} (Training only; Testing is not read)")
-    print("crop flip size cell orient   dim     C  weights   val_acc val_f1  seconds")
-    for crop, size in itertools.product(map(int, args.crops.split(",")), map(int, args.sizes.split(","))):
-        xt, yt = arrays(args.data, train, size, bool(crop))
-        xv, yv = arrays(args.data, val, size, bool(crop))
+    print("flip size cell orient   dim     C  weights   val_acc val_f1  seconds")
+    for size in map(int, args.sizes.split(",")):
+        xt, yt = arrays(args.data, train, size)
+        xv, yv = arrays(args.data, val, size)
         for cell, orient in itertools.product(map(int, args.cells.split(",")), map(int, args.orientations.split(","))):
             if size // cell < 2:
                 continue
-            ft, fv = hog(xt, cell=cell, orientations=orient), hog(xv, cell=cell, orientations=orient)
-            gamma = 1.0 / (ft.shape[1] * ft.var())  # scikit-learn's gamma="scale"
-            kt, kv = rbf(ft, ft, gamma), rbf(fv, ft, gamma)
-            weightings = [None if w == "none" else w for w in args.weights.split(",")]
-            for c, weights in itertools.product(map(float, args.C.split(",")), weightings):
-                t0 = time.perf_counter()
-                pred = SVC(kernel="precomputed", C=c, class_weight=weights).fit(kt, yt).predict(kv)
-                print(f"{crop:4d} {size:4d} {cell:4d} {orient:6d} {ft.shape[1]:5d} {c:5g}  {str(weights):8s}  "
-                          f"{accuracy_score(yv, pred):.4f}  {f1_score(yv, pred, average='macro'):.4f}  "
-                          f"{time.perf_counter() - t0:6.1f}", flush=True)
-
+            fv = hog(xv, cell=cell, orientations=orient)
+            for flip in map(int, args.flips.split(",")):
+                ft, yf = hog(xt, cell=cell, orientations=orient), yt
+                if flip:  # mirrored training images added (the model's `flip`)
+                    ft = np.concatenate([ft, hog(xt.flip(-1), cell=cell, orientations=orient)])
+                    yf = np.concatenate([yt, yt])
+                gamma = scale_gamma(ft)
+                kt, kv = rbf_gram(ft, ft, gamma), rbf_gram(fv, ft, gamma)
+                weightings = [None if w == "none" else w for w in args.weights.split(",")]
+                for c, weights in itertools.product(map(float, args.C.split(",")), weightings):
+                    t0 = time.perf_counter()
+                    pred = SVC(kernel="precomputed", C=c, class_weight=weights).fit(kt, yf).predict(kv)
+                    print(f"{flip:4d} {size:4d} {cell:4d} {orient:6d} {ft.shape[1]:5d} {c:5g}  "
+                          f"{str(weights):8s}  {accuracy_score(yv, pred):.4f}  "
+                          f"{f1_score(yv, pred, average='macro'):.4f}  {time.perf_counter() - t0:6.1f}", flush=True)
 
 if __name__ == "__main__":
     main()

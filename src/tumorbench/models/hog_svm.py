@@ -21,10 +21,20 @@ from torch import nn
 from tumorbench.data.preprocess import PreprocessSpec
 from tumorbench.models._registry import register_model
 from tumorbench.models.fitted import FittedModel, ResizingBuffers, check_fitted_balance
-from tumorbench.models.crop import HeadCrop
 from tumorbench.models.hog import HOGFeatures
 
 HOG_SVM_SPEC = PreprocessSpec(size=128, grayscale=True, normalize=True, standardize=False)
+
+
+def rbf_gram(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
+    """exp(-gamma * |a_i - b_j|^2) for every pair of rows, by BLAS."""
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    return np.exp(-gamma * np.clip(d2, 0.0, None))
+
+
+def scale_gamma(x: np.ndarray) -> float:
+    """scikit-learn's gamma="scale": 1 / (n_features * variance of all values)."""
+    return 1.0 / (x.shape[1] * x.var())
 
 
 class KernelSVMHead(ResizingBuffers):
@@ -80,12 +90,11 @@ class KernelSVMHead(ResizingBuffers):
             raise ValueError(f"fitting an SVM over {self.num_classes} classes needs examples of each; the "
                              f"training labels hold classes {present.tolist()} only")
         x = np.ascontiguousarray(x, dtype=np.float64)
-        gamma = 1.0 / (x.shape[1] * x.var())  # scikit-learn's gamma="scale"
+        gamma = scale_gamma(x)
         t0 = time.perf_counter()
         # One Gram matrix (BLAS) serves the fit and every calibration fold: libsvm computing kernel rows
         # itself is several times slower at HOG's thousands of dimensions.
-        sq = (x * x).sum(1)
-        gram = np.exp(-gamma * np.clip(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T), 0.0, None))
+        gram = rbf_gram(x, x, gamma)
 
         def svc() -> SVC:
             return SVC(kernel="precomputed", C=C, decision_function_shape="ovo", class_weight=class_weight)
@@ -126,24 +135,21 @@ class KernelSVMHead(ResizingBuffers):
 
 
 class HogSVM(FittedModel):
-    """Preprocessed images -> (crop to the head) -> HOG -> RBF SVM -> class logits (softmax gives calibrated
-    probabilities).
+    """Preprocessed images -> HOG -> RBF SVM -> class logits (softmax gives calibrated probabilities).
 
-    `crop`: the side the head is cropped and resampled to before HOG (None: the input as it is).
     `flip`: also fit on left-right mirrored training images, and average the decision values of an image
     and its mirror when predicting (brains are near-symmetric; tumours occur on either side).
     """
 
     def __init__(self, *, size: int, num_classes: int, orientations: int = 9, cell: int = 8, block: int = 2,
-                 C: float = 10.0, crop: int | None = None, flip: bool = False):
+                 C: float = 10.0, flip: bool = False):
         super().__init__()
-        self.crop = HeadCrop(crop) if crop else nn.Identity()
         self.hog = HOGFeatures(orientations=orientations, cell=cell, block=block)
-        self.head = KernelSVMHead(self.hog.output_dim(crop or size), num_classes)
+        self.head = KernelSVMHead(self.hog.output_dim(size), num_classes)
         self.C, self.flip = C, flip
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.hog(self.crop(x.float()))
+        return self.hog(x.float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Fixed float32 arithmetic whatever the autocast: bins and kernel distances are not bf16-safe.
