@@ -138,7 +138,7 @@ def test_best_cpu_preset_trains_predicts_and_exports(tiny_dataset, tmp_path):
     result = CliRunner().invoke(main, ["run", "--preset", "best-cpu", "--data", str(tiny_dataset), "--out", str(out),
                                        "--set", "threads=1", "--epochs", "1"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    names = [m["name"] for m in preset("best-cpu")["models"]]
+    names = [m if isinstance(m, str) else m["name"] for m in preset("best-cpu")["models"]]
     for name in names:
         assert (out / "models" / name / "predictions_test.csv").is_file(), name
     assert (out / "report.html").is_file() or any(out.glob("report*"))
@@ -174,14 +174,14 @@ def test_onnx_export_of_the_registered_model_gives_the_same_probabilities(tmp_pa
     np.testing.assert_allclose(probs, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("flip", [False, True], ids=["plain", "mirror-averaged"])
-def test_every_variant_exports_to_onnx(tmp_path, flip):
+def test_legacy_onnx_exporter_gives_the_same_outputs(tmp_path):
+    """`tumorbench export` falls back to the TorchScript-based exporter when the dynamo one fails."""
     ort = pytest.importorskip("onnxruntime")
     from tumorbench.data.preprocess import PreprocessSpec
 
     spec = PreprocessSpec(size=40, grayscale=True)
     data = _images(6, seed=0)
-    model = HogSVM(size=40, num_classes=4, flip=flip)
+    model = HogSVM(size=40, num_classes=4)
     model.fit_batches([spec.to_tensor(data.x)], data.y.numpy(), seed=0)
     x = spec.to_tensor(data.x)
     torch.onnx.export(model.eval(), (x[:2],), str(tmp_path / "m.onnx"), dynamo=False, opset_version=17, input_names=["x"],

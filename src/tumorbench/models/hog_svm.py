@@ -71,18 +71,14 @@ class KernelSVMHead(ResizingBuffers):
         if not self.fitted:
             raise RuntimeError("the SVM head is not fitted: fit it on training features (fit_batches), or load "
                                "a checkpoint of a trained hog_svm")
-        return self.logits(self.decision(features))
+        return self.decision(features) @ self.calib_weight.T + self.calib_bias
 
-    def logits(self, decision: torch.Tensor) -> torch.Tensor:
-        """Class logits from pairwise decision values (the fitted multinomial layer)."""
-        return decision @ self.calib_weight.T + self.calib_bias
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, C: float, seed: int, folds: int = 5,
-            class_weight: str | None = None, groups: np.ndarray | None = None) -> dict:
-        """Fit the SVM on (x, y) and the probability layer on out-of-fold decision values (folds keep each
-        of `groups` together when given)."""
+            class_weight: str | None = None) -> dict:
+        """Fit the SVM on (x, y) and the probability layer on out-of-fold decision values."""
         from sklearn.linear_model import LogisticRegression
-        from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
+        from sklearn.model_selection import StratifiedKFold, cross_val_predict
         from sklearn.svm import SVC
 
         present = np.unique(y)
@@ -105,9 +101,8 @@ class KernelSVMHead(ResizingBuffers):
         # images, or the probabilities come out overconfident (the support vectors sit at the margins).
         k = int(min(folds, np.bincount(y).min()))
         if k >= 2:
-            cv = (StratifiedKFold(n_splits=k, shuffle=True, random_state=seed) if groups is None else
-                  StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed))
-            oof = cross_val_predict(svc(), gram, y, cv=cv, groups=groups, method="decision_function")
+            cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+            oof = cross_val_predict(svc(), gram, y, cv=cv, method="decision_function")
         else:  # too few images per class to hold any out: the fitted SVM's own values
             oof = model.decision_function(gram)
         calib = LogisticRegression(C=1.0, max_iter=2000).fit(oof, y)
@@ -135,54 +130,32 @@ class KernelSVMHead(ResizingBuffers):
 
 
 class HogSVM(FittedModel):
-    """Preprocessed images -> HOG -> RBF SVM -> class logits (softmax gives calibrated probabilities).
-
-    `flip`: also fit on left-right mirrored training images, and average the decision values of an image
-    and its mirror when predicting (brains are near-symmetric; tumours occur on either side).
-    """
+    """Preprocessed images -> HOG -> RBF SVM -> class logits (softmax gives calibrated probabilities)."""
 
     def __init__(self, *, size: int, num_classes: int, orientations: int = 9, cell: int = 8, block: int = 2,
-                 C: float = 10.0, flip: bool = False):
+                 C: float = 10.0):
         super().__init__()
         self.hog = HOGFeatures(orientations=orientations, cell=cell, block=block)
         self.head = KernelSVMHead(self.hog.output_dim(size), num_classes)
-        self.C, self.flip = C, flip
-
-    def _features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.hog(x.float())
+        self.C = C
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Fixed float32 arithmetic whatever the autocast: bins and kernel distances are not bf16-safe.
         with torch.autocast(device_type=x.device.type, enabled=False):
-            if not self.flip:
-                return self.head(self._features(x))
-            n = x.shape[0]
-            decision = self.head.decision(self._features(torch.cat([x, x.flip(-1)])))
-            return self.head.logits((decision[:n] + decision[n:]) / 2)
+            return self.head(self.hog(x.float()))
 
     @torch.inference_mode()
     def features(self, batches: Iterable[torch.Tensor]) -> np.ndarray:
-        """HOG vectors of every image, then (with `flip`) of every mirrored image."""
-        plain, mirrored = [], []
-        for b in batches:
-            plain.append(self._features(b).cpu())
-            if self.flip:
-                mirrored.append(self._features(b.flip(-1)).cpu())
-        return torch.cat(plain + mirrored).numpy()
+        """HOG vectors of every image, in order."""
+        return torch.cat([self.hog(b.float()).cpu() for b in batches]).numpy()
 
     def fit_batches(self, batches: Iterable[torch.Tensor], y: np.ndarray, *, seed: int,
                     balance: str = "none") -> dict:
         check_fitted_balance("hog_svm", balance)
         t0 = time.perf_counter()
         x = self.features(batches)
-        y = np.asarray(y)
-        groups = None
-        if self.flip:  # an image and its mirror stay in one calibration fold, or the fold sees its twin
-            groups = np.concatenate([np.arange(len(y)), np.arange(len(y))])
-            y = np.concatenate([y, y])
-        stats = {"feature_seconds": round(time.perf_counter() - t0, 3), "feature_dim": int(x.shape[1]),
-                 "fit_images": int(len(y))}
-        stats.update(self.head.fit(x, y, C=self.C, seed=seed, groups=groups,
+        stats = {"feature_seconds": round(time.perf_counter() - t0, 3), "feature_dim": int(x.shape[1])}
+        stats.update(self.head.fit(x, np.asarray(y), C=self.C, seed=seed,
                                    class_weight="balanced" if balance == "class_weight" else None))
         return stats
 
