@@ -74,9 +74,10 @@ def worker_torch(args) -> dict:
 
     from tumorbench.classes import CLASS_NAMES
     from tumorbench.config import make_config, resolve_model
-    from tumorbench.training.arrays import ImageArrays
+    from tumorbench.data.arrays import ImageArrays
+    from tumorbench.external.predictor import network_predictor
     from tumorbench.training.compute import plan_compute
-    from tumorbench.training.fit import build_network, micro_batch_size, predict_proba, train_one_epoch
+    from tumorbench.training.fit import build_network, micro_batch_size, train_one_epoch
     from tumorbench.training.losses import make_loss
 
     x, y = np.load(args.images), np.load(args.labels)
@@ -109,9 +110,10 @@ def worker_torch(args) -> dict:
     warm = ImageArrays(data.x[:2 * BATCH], data.y[:2 * BATCH], data.paths[:2 * BATCH])
     epoch(warm)
     train_s = epoch(data)
-    predict_proba(net, warm, spec=rm.preprocess, device=compute.device, compute=compute)
+    predictor = network_predictor(net, rm.preprocess, name="bench", compute=compute)
+    predictor.predict_proba(warm.x)
     started = time.perf_counter()
-    predict_proba(net, data, spec=rm.preprocess, device=compute.device, compute=compute)
+    predictor.predict_proba(data.x)
     infer_s = time.perf_counter() - started
     setup = compute.describe() + (f", micro-batches of {micro}" if micro < BATCH else "")
     return {"train_ips": len(x) / train_s, "infer_ips": len(x) / infer_s, "setup": setup}
@@ -258,7 +260,7 @@ def bench_throughput(args, data: Path, tmp: Path) -> None:
 
 def bench_run(args) -> None:
     """`tumorbench run` (no options) on the embedded dataset, warm caches, wall time and peak RSS."""
-    print(f"\n## `tumorbench run` on the embedded default, end to end (warm dataset, audit and array caches)\n")
+    print("\n## `tumorbench run` on the embedded default, end to end (warm dataset, audit and array caches)\n")
     sources = [("this checkout", HERE.parent / "src")] + [(f"compare {p}", Path(p)) for p in args.compare_src]
     print("| code | repeat | wall s | peak RSS MB | test accuracy per model |")
     print("|---|---:|---:|---:|---|")
@@ -353,14 +355,14 @@ def _accuracy_split(data: Path, size: int, seed: int):
 
 
 def worker_acc_torch(args) -> dict:
-    import numpy as np
     import torch
     from sklearn.metrics import f1_score
 
     from tumorbench.config import make_config, resolve_model
-    from tumorbench.training.arrays import ImageArrays
+    from tumorbench.data.arrays import ImageArrays
+    from tumorbench.external.predictor import network_predictor
     from tumorbench.training.compute import plan_compute
-    from tumorbench.training.fit import fit, predict_proba
+    from tumorbench.training.fit import fit
 
     (xt, yt), (xv, yv) = _accuracy_split(args.data, args.size, args.seed)
     config = make_config({"image_size": args.size, "seed": args.seed, "train": {"epochs": args.epochs},
@@ -372,7 +374,7 @@ def worker_acc_torch(args) -> dict:
     started = time.perf_counter()
     result = fit(rm, train, val, device=compute.device, compute=compute)
     seconds = time.perf_counter() - started
-    pred = predict_proba(result.model, val, spec=rm.preprocess, device=compute.device, compute=compute).argmax(1)
+    pred = network_predictor(result.model, rm.preprocess, name="bench", compute=compute).predict_proba(val.x).argmax(1)
     return {"macro_f1": float(f1_score(yv, pred, average="macro")), "seconds": seconds,
             "best_epoch": result.best_epoch, "setup": compute.describe()}
 
@@ -385,7 +387,6 @@ def worker_acc_tf(args) -> dict:
     except ImportError:
         return {"missing": TF_MISSING}
     import keras
-    import numpy as np
     from sklearn.metrics import f1_score
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)

@@ -21,11 +21,11 @@ from tumorbench.audit import (
     NEAR_THRESHOLD,
     audit_dataset,
     default_cache_dir,
-    group_ids,
+    duplicate_groups,
     shortcut_sentence,
     write_audit,
 )
-from tumorbench.audit.dedup import clean_validation, duplicated_images
+from tumorbench.data.duplicates import clean_validation
 from tumorbench.audit._near import near_pairs, pair_distances
 from tumorbench.audit._shortcut import LEAK_MARGIN
 from tumorbench.classes import CLASS_NAMES
@@ -348,7 +348,7 @@ def test_drop_test_leaves_the_duplicated_test_images_out(planted, tmp_path):
     # Validation holds no copy of a training image: the best epoch is not chosen on memorised images.
     train = read_split_list(out / "splits" / "train.csv")
     val = read_split_list(out / "splits" / "val.csv")
-    assert duplicated_images(audit, val, train) == {}
+    assert duplicate_groups(audit).duplicated(val, train) == {}
     assert "Training/meningioma/meningioma_copy.png" in {r.path for r in train}
     assert len(train) + len(val) == sum(1 for _ in (root / "Training").rglob("*.png"))
 
@@ -357,10 +357,10 @@ def test_validation_copies_of_training_images_move_to_training(planted):
     _, audit = planted
     train, val = ["Training/meningioma/meningioma_02.png", "Training/glioma/glioma_01.png"], \
         ["Training/meningioma/meningioma_copy.png", "Training/glioma/glioma_03.png"]
-    new_train, new_val, moved = clean_validation(train, val, audit)
+    new_train, new_val, moved = clean_validation(train, val, duplicate_groups(audit))
     assert moved == 1 and new_val == ["Training/glioma/glioma_03.png"]
     assert new_train == [*train, "Training/meningioma/meningioma_copy.png"]
-    assert clean_validation(train, ["Training/glioma/glioma_03.png"], audit)[2] == 0
+    assert clean_validation(train, ["Training/glioma/glioma_03.png"], duplicate_groups(audit))[2] == 0
 
 
 @pytest.mark.slow
@@ -373,7 +373,7 @@ def test_group_split_keeps_every_duplicate_group_on_one_side(planted, tmp_path):
     assert any(v == "test" and p.startswith("Training/") for p, v in side.items())  # really re-split
     for members in audit["groups"]:
         assert len({side[p] for p in members}) == 1, members
-    ids = group_ids(audit, side)
+    ids = duplicate_groups(audit).group_ids(side)
     assert len(set(ids.values())) == audit["n_images"] - sum(len(g) - 1 for g in audit["groups"])
     assert yaml.safe_load((out / "config.yaml").read_text())["dedup"] == "group_split"
     dedup = json.loads((out / "metrics.json").read_text())["models"]["model_1"]["dedup"]

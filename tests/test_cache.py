@@ -138,3 +138,35 @@ def test_two_processes_sharing_the_cache_never_see_a_partial_entry(tiny_dataset,
         lines = out.split("\n")[:-1]
         assert len(lines) == 12 and set(lines) == {f"{digest} 76 0"}, (lines, err)
     assert not [p for p in folder.iterdir() if p.suffix not in (".npy", ".json")]  # no temporary file left
+
+
+def test_a_run_decodes_each_image_once_and_gets_the_same_arrays(tiny_dataset, tmp_path, monkeypatch):
+    """The audit's decoding feeds the training arrays (`ArrayCache.tap`): with both caches cold no file
+    is decoded a second time, and the arrays are exactly what the training decoder gives."""
+    from tumorbench.audit import audit_dataset
+    from tumorbench.data import arrays as arrays_module
+    from tumorbench.data.arrays import ArrayCache
+
+    (tiny_dataset / "Training" / "glioma_tumor" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    monkeypatch.setenv("TUMORBENCH_ARRAY_CACHE", str(tmp_path / "arrays"))
+    index = scan_dataset(tiny_dataset)
+    records = [r for split in ("train", "val", "test") for r in index.splits.get(split, [])]
+    specs = [SPEC, PreprocessSpec(size=16, grayscale=False)]
+    expected = {s.size: load_images(tiny_dataset, [r.path for r in records], s) for s in specs}
+
+    decoded_again: list[str] = []
+    real = arrays_module.load_images
+    monkeypatch.setattr(arrays_module, "load_images",
+                        lambda root, paths, spec, **kw: (decoded_again.extend(paths), real(root, paths, spec, **kw))[1])
+    cache = ArrayCache(index.root, records)
+    audit_dataset(index, cache_dir=False, tap=cache.tap(specs))
+    for spec in specs:
+        got = cache.decoded(spec)
+        x, ok, bad = expected[spec.size]
+        np.testing.assert_array_equal(got.x, x)
+        assert got.paths == [records[i].path for i in ok]
+    # Only the file the audit could not decode is tried again (and fails again, with the decoder's reason).
+    assert decoded_again == ["Training/glioma_tumor/broken.jpg"] * 2
+    assert cache.bad == dict(bad)
+    # Both specs are now in the on-disk cache: a second run's tap has nothing to keep.
+    assert ArrayCache(index.root, records).tap(specs) is None

@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from tumorbench.config import make_config, resolve_model
+from tumorbench.data.arrays import ImageArrays
+from tumorbench.external.predictor import network_predictor
 from tumorbench.models import create_model
 from tumorbench.models.transfer import build_transfer
 from tumorbench.training import compute as compute_module
-from tumorbench.training.arrays import ImageArrays
 from tumorbench.training.compute import ComputePlan, plan_compute
-from tumorbench.training.fit import fit, predict_proba
+from tumorbench.training.fit import fit
 
 CPU = torch.device("cpu")
 # bfloat16 keeps 8 bits of mantissa (relative error 2^-8 per rounding). On the confident random-input
@@ -95,7 +96,7 @@ def _sharpened(model: torch.nn.Module, data: ImageArrays, spec) -> torch.nn.Modu
 def _probabilities(model, data, spec, plan: ComputePlan) -> np.ndarray:
     import copy
 
-    return predict_proba(copy.deepcopy(model), data, spec=spec, device=CPU, compute=plan)
+    return network_predictor(copy.deepcopy(model), spec, name="m", compute=plan).predict_proba(data.x)
 
 
 @pytest.mark.parametrize("arch", ["model_1", "resnet18"])

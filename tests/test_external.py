@@ -356,9 +356,8 @@ def checkpoint(tmp_path) -> Path:
 def test_checkpoints_load_unchanged_and_refuse_contradicting_specs(checkpoint, tiny_dataset, tmp_path):
     from tumorbench.data.folder import scan_dataset
     from tumorbench.data.images import load_images
-    from tumorbench.training.arrays import ImageArrays
+    from tumorbench.external.predictor import network_predictor
     from tumorbench.training.checkpoint import load_checkpoint
-    from tumorbench.training.fit import predict_proba
 
     out, rows, bad = predict_folder(checkpoint, tiny_dataset, split="Testing", out=tmp_path / "p.csv",
                                     device=torch.device("cpu"))
@@ -368,8 +367,7 @@ def test_checkpoints_load_unchanged_and_refuse_contradicting_specs(checkpoint, t
     loaded = load_checkpoint(checkpoint)
     recs = scan_dataset(tiny_dataset).records("test")
     x, ok, _ = load_images(tiny_dataset, [r.path for r in recs], loaded.spec)
-    arrays = ImageArrays.from_numpy(x, [r.label for r in recs], [r.path for r in recs])
-    expected = predict_proba(loaded.model, arrays, spec=loaded.spec, device=torch.device("cpu"))
+    expected = network_predictor(loaded.model, loaded.spec, name="m", device="cpu").predict_proba(x)
     np.testing.assert_allclose(frame[list(PROB_COLUMNS)].to_numpy(), expected, atol=1e-6)
     assert load_model_source(checkpoint, spec={"input_size": 24, "color": "L"}).name == "model_1"
     with pytest.raises(SpecError, match=r"checkpoint\.pt: a tumorbench checkpoint states its own .*input_size 24"):

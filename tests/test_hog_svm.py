@@ -17,7 +17,7 @@ from tumorbench.config import list_presets, make_config, preset, resolve_model
 from tumorbench.models import create_model, get_model_entry, list_models
 from tumorbench.models.hog import HOGFeatures
 from tumorbench.models.hog_svm import HogSVM, KernelSVMHead
-from tumorbench.training.arrays import ImageArrays
+from tumorbench.data.arrays import ImageArrays
 from tumorbench.training.checkpoint import load_checkpoint, save_checkpoint
 from tumorbench.training.fit import fit
 

@@ -214,7 +214,7 @@ def test_non_finite_training_loss_stops_the_model_with_its_epoch(tiny_dataset):
     from tumorbench.config import resolve_model
     from tumorbench.data.images import load_images
     from tumorbench.data.folder import scan_dataset
-    from tumorbench.training.arrays import ImageArrays
+    from tumorbench.data.arrays import ImageArrays
     from tumorbench.training.fit import TrainingDiverged, fit
 
     config = make_config({"image_size": 24, "train": {"epochs": 3, "batch_size": 8, "lr": 1e8},

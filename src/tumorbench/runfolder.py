@@ -1,4 +1,4 @@
-"""The layout of a run folder: the one place its file names are spelled.
+"""The layout of a run folder: the one place its file names are spelled, and their readers/writers.
 
     config.yaml            resolved config (every default and override applied)
     audit.json             dataset audit (duplicates, label conflicts, shortcut check)
@@ -6,11 +6,19 @@
     skipped_files.csv      unreadable images that were left out (path, reason)
     models/<name>/         checkpoint.pt, history.json, info.json, predictions_{val,test}.csv
                            (or failed.json: a model whose training diverged; --resume retries it)
+    metrics.json, metrics.csv, report.html, report.md, figures/, calibrated/   the report (also in
+                           `evaluate --out`)
+    study_imbalance.{json,csv}   a study's summary (`tumorbench study imbalance`)
+    mlflow.json, mlflow.db, mlartifacts/   the MLflow run ids and default store (`--mlflow`)
+
+`RunFolder(path)` gives the typed paths; the module-level functions read and write the parts.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +26,21 @@ if TYPE_CHECKING:  # the report reads this module and must not pay for importing
     from tumorbench.training.cell import CellResult
 
 CONFIG_FILE = "config.yaml"
+AUDIT_FILE = "audit.json"  # also the name in `tumorbench audit --out` folders
+SPLITS_DIR = "splits"
+SPLITS = ("train", "val", "test")
+SKIPPED_FILE = "skipped_files.csv"
+METRICS_JSON = "metrics.json"
+METRICS_CSV = "metrics.csv"
+REPORT_HTML = "report.html"
+REPORT_MD = "report.md"
+FIGURES_DIR = "figures"
+CALIBRATED_DIR = "calibrated"  # temperature-scaled predictions written by the report
+MLFLOW_ARTIFACTS = "mlartifacts"  # the default MLflow store's artifacts
+STUDY_SUMMARY = "study_imbalance.json"
+STUDY_TABLE = "study_imbalance.csv"
+MLFLOW_STATE = "mlflow.json"
+MLFLOW_DB = "mlflow.db"
 MODELS_DIR = "models"
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.json"
@@ -26,6 +49,84 @@ VAL_PREDICTIONS = "predictions_val.csv"
 TEST_PREDICTIONS = "predictions_test.csv"
 FAILED_FILE = "failed.json"
 MODEL_FILES = (CHECKPOINT_FILE, HISTORY_FILE, INFO_FILE, VAL_PREDICTIONS, TEST_PREDICTIONS)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The typed paths of one run folder (nothing is read or created by making one)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    config = property(lambda self: self.root / CONFIG_FILE)
+    audit = property(lambda self: self.root / AUDIT_FILE)
+    skipped_files = property(lambda self: self.root / SKIPPED_FILE)
+    models_dir = property(lambda self: self.root / MODELS_DIR)
+    metrics_json = property(lambda self: self.root / METRICS_JSON)
+    metrics_csv = property(lambda self: self.root / METRICS_CSV)
+    report_html = property(lambda self: self.root / REPORT_HTML)
+    report_md = property(lambda self: self.root / REPORT_MD)
+    figures = property(lambda self: self.root / FIGURES_DIR)
+    calibrated = property(lambda self: self.root / CALIBRATED_DIR)
+    mlflow_artifacts = property(lambda self: self.root / MLFLOW_ARTIFACTS)
+    study_summary = property(lambda self: self.root / STUDY_SUMMARY)
+    study_table = property(lambda self: self.root / STUDY_TABLE)
+    mlflow_state = property(lambda self: self.root / MLFLOW_STATE)
+    mlflow_db = property(lambda self: self.root / MLFLOW_DB)
+
+    def split_list(self, split: str) -> Path:
+        """`splits/<split>.csv` (split: train, val or test)."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+        return self.root / SPLITS_DIR / f"{split}.csv"
+
+    def model(self, name: str) -> Path:
+        """The folder of model `name`."""
+        return self.root / MODELS_DIR / name
+
+    def model_folders(self) -> list[Path]:
+        """Every model folder present, complete or not, sorted by name."""
+        return sorted(p for p in self.models_dir.iterdir() if p.is_dir()) if self.models_dir.is_dir() else []
+
+    def read_config(self, *, fix: str) -> dict | None:
+        return read_run_config(self.root, fix=fix)
+
+
+def info_path(predictions: str | os.PathLike) -> Path:
+    """Where a predictions file's model details live: `FILE.info.json` beside `FILE.csv` (what
+    `tumorbench predict` writes), or the `info.json` of a run folder's model folder."""
+    from tumorbench.predictions.io import GENERIC_STEMS
+
+    predictions = Path(predictions)
+    beside = predictions.with_suffix(".info.json")
+    if beside.is_file() or not GENERIC_STEMS.match(predictions.stem):
+        return beside
+    return predictions.parent / INFO_FILE
+
+
+def predictions_file(model_folder: Path, split: str) -> Path:
+    """A model folder's predictions of `split` (val or test)."""
+    return Path(model_folder) / {"val": VAL_PREDICTIONS, "test": TEST_PREDICTIONS}[split]
+
+
+def write_splits(run: RunFolder, splits) -> None:
+    """splits/{train,val,test}.csv of a `tumorbench.data.split.SplitRecords`."""
+    from tumorbench.data.split import write_split_list
+
+    for name in SPLITS:
+        write_split_list(run.split_list(name), getattr(splits, name))
+
+
+def write_skipped_files(run: RunFolder, bad: dict[str, str]) -> Path:
+    """skipped_files.csv: the unreadable images left out (path, reason), sorted by path."""
+    import pandas as pd
+
+    from tumorbench._io import atomic_write
+
+    skipped = pd.DataFrame(sorted(bad.items()), columns=["path", "reason"])
+    return atomic_write(run.skipped_files, lambda p: skipped.to_csv(p, index=False))
 
 
 def write_model(folder: Path, result: CellResult) -> None:

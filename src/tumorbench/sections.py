@@ -44,15 +44,17 @@ def audit_section(audit: dict, root=None, *, note: str | None = None) -> Section
 
 
 def run_sections(run_dir: Path) -> list:
-    from tumorbench.audit import AUDIT_FILE, load_audit
-    from tumorbench.study.imbalance import SUMMARY_FILE, imbalance_section
+    from tumorbench.audit import load_audit
+    from tumorbench.runfolder import RunFolder
+    from tumorbench.study.imbalance import imbalance_section
 
     run_dir = Path(run_dir)
     sections = []
-    if (run_dir / AUDIT_FILE).is_file():
-        sections.append(audit_section(load_audit(run_dir / AUDIT_FILE), note=_dedup_note(run_dir)))
-    if (run_dir / SUMMARY_FILE).is_file():
-        sections.append(imbalance_section(read_json(run_dir / SUMMARY_FILE)))
+    run = RunFolder(run_dir)
+    if run.audit.is_file():
+        sections.append(audit_section(load_audit(run.audit), note=_dedup_note(run_dir)))
+    if run.study_summary.is_file():
+        sections.append(imbalance_section(read_json(run.study_summary)))
     return sections
 
 

@@ -25,23 +25,32 @@ from typing import Any
 
 from tumorbench._io import read_json, write_json
 from tumorbench.runfolder import (
+    AUDIT_FILE,
     CHECKPOINT_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
     INFO_FILE,
+    METRICS_CSV,
+    METRICS_JSON,
     MODELS_DIR,
+    REPORT_HTML,
+    REPORT_MD,
+    SKIPPED_FILE,
+    STUDY_SUMMARY,
+    STUDY_TABLE,
     TEST_PREDICTIONS,
     VAL_PREDICTIONS,
+    RunFolder,
+    read_run_config,
 )
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URI = "default"  # `--mlflow` without a value
 EXPERIMENT = "tumorbench"
-STATE_FILE = "mlflow.json"
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-_RUN_ARTIFACTS = (CONFIG_FILE, "audit.json", "report.html", "report.md", "metrics.json", "metrics.csv",
-                  "skipped_files.csv", "study_imbalance.json", "study_imbalance.csv")
+_RUN_ARTIFACTS = (CONFIG_FILE, AUDIT_FILE, REPORT_HTML, REPORT_MD, METRICS_JSON, METRICS_CSV, SKIPPED_FILE,
+                  STUDY_SUMMARY, STUDY_TABLE)
 _MAX_PARAM = 6000  # MLflow's limit on a parameter value's length
 
 
@@ -80,7 +89,7 @@ def _numeric(data: Any, prefix: str = "") -> dict[str, float]:
 
 def resolve_uri(uri: str | None, run_dir: Path) -> str:
     if uri in (None, "", DEFAULT_URI):
-        return f"sqlite:///{(run_dir / 'mlflow.db').resolve()}"
+        return f"sqlite:///{RunFolder(run_dir).mlflow_db.resolve()}"
     return uri
 
 
@@ -103,13 +112,13 @@ class MlflowTracker:
             return found.experiment_id
         location = None
         if self.uri.startswith("sqlite:"):  # keep artifacts beside the database, in the run folder
-            location = (self.run_dir / "mlartifacts").resolve().as_uri()
+            location = RunFolder(self.run_dir).mlflow_artifacts.resolve().as_uri()
         return self.client.create_experiment(self.experiment, artifact_location=location)
 
     def start(self, *, kind: str = "run") -> MlflowTracker:
         """Open (or, after --resume, reopen) the benchmark's MLflow run and log the config as parameters."""
         self.client = self.mlflow.MlflowClient(tracking_uri=self.uri)
-        state_path = self.run_dir / STATE_FILE
+        state_path = RunFolder(self.run_dir).mlflow_state
         previous = read_json(state_path) if state_path.is_file() else {}
         if previous.get("tracking_uri") == self.uri and previous.get("run_id"):
             self.state = previous
@@ -119,11 +128,8 @@ class MlflowTracker:
                                          tags={"tumorbench.kind": kind, "tumorbench.run_dir": str(self.run_dir.resolve())})
             self.state = {"tracking_uri": self.uri, "experiment_id": experiment_id, "run_id": run.info.run_id,
                           "models": {}}
-            config_path = self.run_dir / CONFIG_FILE
-            if config_path.is_file():
-                import yaml
-
-                config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+            config = read_run_config(self.run_dir, fix="parameters are not logged") or {}
+            if config:
                 config.pop("resolved_models", None)  # each model's nested run has its own
                 self._log_params(self.state["run_id"], config)
             self._save()
@@ -131,7 +137,7 @@ class MlflowTracker:
         return self
 
     def _save(self) -> None:
-        write_json(self.run_dir / STATE_FILE, self.state)
+        write_json(RunFolder(self.run_dir).mlflow_state, self.state)
 
     def _log_params(self, run_id: str, data: dict) -> None:
         from mlflow.entities import Param
@@ -188,7 +194,7 @@ class MlflowTracker:
 
     def finish(self, *, status: str = "FINISHED") -> None:
         """Final metrics (from metrics.json: every number per model, intervals included) and the report."""
-        metrics_path = self.run_dir / "metrics.json"
+        metrics_path = RunFolder(self.run_dir).metrics_json
         if metrics_path.is_file():
             metrics = read_json(metrics_path)
             for name, values in (metrics.get("models") or {}).items():
@@ -198,7 +204,7 @@ class MlflowTracker:
                     self._log_metrics(child, {f"test.{k}": v for k, v in numbers.items()})
                 self._log_metrics(self.state["run_id"], {f"{name}.{k}": v for k, v in numbers.items()})
         self._log_artifacts(self.state["run_id"], [self.run_dir / f for f in _RUN_ARTIFACTS])
-        figures = self.run_dir / "figures"
+        figures = RunFolder(self.run_dir).figures
         if figures.is_dir():
             self.client.log_artifacts(self.state["run_id"], str(figures), "figures")
         self.client.set_terminated(self.state["run_id"], status=status)

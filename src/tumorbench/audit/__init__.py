@@ -9,14 +9,7 @@ properties per class, and the shortcut check, before any score is trusted.
 
 from tumorbench.audit._cache import default_cache_dir
 from tumorbench.audit.core import AUDIT_FILE, NEAR_THRESHOLD, audit_dataset, load_audit
-from tumorbench.audit.dedup import (
-    drop_duplicated_test,
-    duplicate_links,
-    duplicated_images,
-    duplicated_test_images,
-    group_ids,
-    group_split,
-)
+from tumorbench.audit.dedup import duplicate_groups, duplicated_test_images
 from tumorbench.audit.render import (
     audit_markdown,
     audit_page_html,
@@ -35,12 +28,8 @@ __all__ = [
     "audit_section_html",
     "audit_summary",
     "default_cache_dir",
-    "drop_duplicated_test",
-    "duplicate_links",
-    "duplicated_images",
+    "duplicate_groups",
     "duplicated_test_images",
-    "group_ids",
-    "group_split",
     "load_audit",
     "shortcut_sentence",
     "write_audit",

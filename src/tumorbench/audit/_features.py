@@ -7,9 +7,11 @@ Everything here is JSON-able so it can be cached on disk, and one file's failure
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +90,12 @@ def perceptual_hashes(img: Image.Image) -> list[str]:
     return out
 
 
-def extract_features(path: str | os.PathLike) -> dict[str, Any]:
+def extract_features(path: str | os.PathLike, *, tap: Callable[[Image.Image], None] | None = None) -> dict[str, Any]:
     """Features of one image file; a file that cannot be decoded gets `error` and no pixel features.
+
+    `tap`, when given, also receives the decoded (EXIF-rotated) image, so that a run can take its training
+    arrays from this decoding instead of decoding the file a second time; whatever it raises is ignored
+    here (the training decoder then reads the file itself and reports it).
 
         extract_features("Training/glioma_tumor/gg (1).jpg")
         # -> {'file_size': 23456, 'format': 'JPEG', 'mode': 'RGB', 'width': 512, 'height': 512,
@@ -115,6 +121,9 @@ def extract_features(path: str | os.PathLike) -> dict[str, Any]:
             img = ImageOps.exif_transpose(img)
             feats["pixel_hash"] = pixel_hash(img)
             feats["phash"] = perceptual_hashes(img)
+            if tap is not None:
+                with contextlib.suppress(*DECODE_ERRORS):
+                    tap(img)
     except DECODE_ERRORS as exc:
         # Pillow names the buffer it was given ("<_io.BytesIO object at 0x...>"): name the file instead.
         feats["error"] = (str(exc) or type(exc).__name__).replace(repr(buffer), path.name)

@@ -15,15 +15,18 @@ Per-file features are cached (see `_cache.py`), so a second audit of the same fo
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import logging
 import os
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from PIL import Image
 
 import tumorbench
 from tumorbench._io import read_json
@@ -33,12 +36,12 @@ from tumorbench.audit._near import hashes_to_words, near_pairs
 from tumorbench.audit._shortcut import shortcut_check
 from tumorbench.audit._summary import summarise
 from tumorbench.classes import CLASS_NAMES
-from tumorbench.data.folder import SPLITS, scan_dataset
+from tumorbench.data.folder import SPLITS, DatasetIndex, scan_dataset
+from tumorbench.runfolder import AUDIT_FILE  # noqa: F401  (re-exported: the audit's file name)
 
 log = logging.getLogger(__name__)
 
 AUDIT_VERSION = 1
-AUDIT_FILE = "audit.json"  # in `tumorbench audit --out` folders and in run folders
 
 NEAR_THRESHOLD = 16
 """Default near-duplicate threshold: Hamming distance of at most 16 of 256 pHash bits (crop-tolerant).
@@ -95,7 +98,8 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _features_of(root: Path, rels: list[str], cache: FeatureCache | None, workers: int) -> list[dict[str, Any]]:
+def _features_of(root: Path, rels: list[str], cache: FeatureCache | None, workers: int,
+                 tap: Callable[[str, Image.Image], None] | None = None) -> list[dict[str, Any]]:
     keys: list[tuple[int, int] | None] = []
     out: list[dict[str, Any] | None] = []
     todo: list[int] = []
@@ -114,7 +118,7 @@ def _features_of(root: Path, rels: list[str], cache: FeatureCache | None, worker
 
     def compute(i: int) -> dict[str, Any]:
         try:
-            return extract_features(root / rels[i])
+            return extract_features(root / rels[i], tap=None if tap is None else functools.partial(tap, rels[i]))
         except OSError as exc:  # unreadable file (permissions, I/O error)
             return _unreadable(str(exc) or type(exc).__name__)
 
@@ -133,13 +137,17 @@ def _unreadable(reason: str) -> dict[str, Any]:
             "bytes_hash": None, "pixel_hash": None, "phash": None, "error": reason}
 
 
-def audit_dataset(root: str | os.PathLike, *, cache_dir: str | os.PathLike | Literal[False] | None = None,
-                  near_threshold: int | None = None, workers: int | None = None) -> dict[str, Any]:
+def audit_dataset(root: str | os.PathLike | DatasetIndex, *,
+                  cache_dir: str | os.PathLike | Literal[False] | None = None, near_threshold: int | None = None,
+                  workers: int | None = None, tap: Callable[[str, Image.Image], None] | None = None) -> dict[str, Any]:
     """Audit a `<root>/<split>/<class>/<image>` dataset; returns the content of `audit.json`.
 
     `cache_dir` holds the per-file feature cache (default `<tumorbench cache>/audit`; pass a folder
     of your own, or `False` for none). `near_threshold` is the largest Hamming distance (of 256 pHash
-    bits) between near duplicates, default `NEAR_THRESHOLD`.
+    bits) between near duplicates, default `NEAR_THRESHOLD`. `root` may be a scanned `DatasetIndex`
+    (a run scans its folder once). `tap(path, image)` receives every image the audit decodes (files whose
+    features come from the cache are not decoded), so a run can build its training arrays from the same
+    decoding.
 
         audit = audit_dataset("data/sartaj")
         audit["cross_split"]["test~train"]["images"]["exact"]
@@ -150,7 +158,7 @@ def audit_dataset(root: str | os.PathLike, *, cache_dir: str | os.PathLike | Lit
         raise ValueError(f"near_threshold={near_threshold!r}: choose a Hamming distance between 0 and "
                          f"{HASH_BITS // 2 - 1} bits (of {HASH_BITS}); the default is {NEAR_THRESHOLD}")
     workers = workers or min(4, os.cpu_count() or 1)
-    index = scan_dataset(root)
+    index = root if isinstance(root, DatasetIndex) else scan_dataset(root)
     root = index.root
     items: list[dict[str, Any]] = []
     for split in SPLITS:
@@ -159,7 +167,7 @@ def audit_dataset(root: str | os.PathLike, *, cache_dir: str | os.PathLike | Lit
     cache = None
     if cache_dir is not False:
         cache = FeatureCache(default_cache_dir() if cache_dir is None else Path(cache_dir), root)
-    feats = _features_of(root, [it["path"] for it in items], cache, workers)
+    feats = _features_of(root, [it["path"] for it in items], cache, workers, tap)
     if cache is not None:
         cache.save()
     t_features = time.perf_counter()

@@ -42,9 +42,10 @@ def evaluate(predictions, names, out, config_file, sets, mlflow_uri) -> None:
     report = evaluate_files(list(predictions), names=name_list, out_dir=out, settings=settings)
     click.echo(f"report: {report}")
     if mlflow_uri is not None:
+        from tumorbench.runfolder import RunFolder
         from tumorbench.tracking import track_evaluation
 
-        used = list(read_json(Path(out) / "metrics.json")["models"])  # the names the report gave the files
+        used = list(read_json(RunFolder(out).metrics_json)["models"])  # the names the report gave the files
         run_id = track_evaluation(Path(out), list(predictions), used, tracking_uri=mlflow_uri)
         click.echo(f"mlflow: run {run_id}")
 

@@ -38,7 +38,7 @@ def predict(checkpoint, data, split, out, info, device, batch_size, spec_file, a
     Foreign models are read with their own preprocessing: from the zoo entry, the sidecar
     <model file>.tumorbench.yaml, --spec FILE, then the options below, each overriding the one before."""
     from tumorbench.device import select_device
-    from tumorbench.predictions.io import info_path
+    from tumorbench.runfolder import info_path
     from tumorbench.predictions.predict import predict_folder
 
     path, rows, bad = predict_folder(checkpoint, data, split=split, out=out, device=select_device(device),

@@ -93,15 +93,37 @@ def load_images_cached(
 ) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
     """`load_images` through the on-disk cache: (uint8 array, indices of decoded files, (path, reason)
     of the others). A hit returns a read-only memory map; `cache_dir=None` uses `default_cache_dir()`."""
+    entry = cached_images(root, relpaths, spec, cache_dir=cache_dir)
+    if entry is not None:
+        return entry
+    x, ok, bad = load_images(Path(root), relpaths, spec)
+    store_images(root, relpaths, spec, (x, ok, bad), cache_dir=cache_dir)
+    return x, ok, bad
+
+
+def cached_images(
+    root: str | os.PathLike, relpaths: Sequence[str], spec: PreprocessSpec, *,
+    cache_dir: str | os.PathLike | None = None,
+) -> tuple[np.ndarray, list[int], list[tuple[str, str]]] | None:
+    """The cache's entry for these files at this spec (a read-only memory map), or None."""
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    key = cache_key(root, relpaths, spec)
+    entry = _read_entry(folder / f"{key}.npy", folder / f"{key}.json", len(relpaths), spec)
+    if entry is not None:
+        log.debug("decoded images of %s at %d px %s from the cache %s", root, spec.size, spec.mode, folder / key)
+    return entry
+
+
+def store_images(
+    root: str | os.PathLike, relpaths: Sequence[str], spec: PreprocessSpec,
+    decoded: tuple[np.ndarray, list[int], list[tuple[str, str]]], *, cache_dir: str | os.PathLike | None = None,
+) -> None:
+    """Write `decoded` (array, indices of decoded files, (path, reason) of the others) as the cache's entry."""
     root = Path(root)
+    x, ok, bad = decoded
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = cache_key(root, relpaths, spec)
     npy, meta = folder / f"{key}.npy", folder / f"{key}.json"
-    entry = _read_entry(npy, meta, len(relpaths), spec)
-    if entry is not None:
-        log.debug("decoded images of %s at %d px %s from the cache %s", root, spec.size, spec.mode, npy)
-        return entry
-    x, ok, bad = load_images(root, relpaths, spec)
     try:
         # np.save appends '.npy' to names without it: write through an open file to keep the temp name.
         atomic_write(npy, lambda p: _save_array(p, x))
@@ -113,7 +135,6 @@ def load_images_cached(
         log.warning("could not write the array cache in %s: %s", folder, exc)
     else:
         _drop_superseded(folder, keep=key, root=root.resolve(), spec=spec)
-    return x, ok, bad
 
 
 def _drop_superseded(folder: Path, *, keep: str, root: Path, spec: PreprocessSpec) -> None:

@@ -130,10 +130,15 @@ def load_image(path: str | os.PathLike, spec: PreprocessSpec) -> np.ndarray:
     """
     with open_image(path) as img:
         img.load()  # a truncated JPEG raises here (Pillow's default), so it is recorded as a bad file
-        img = ImageOps.exif_transpose(img)
-        img = _to_mode(img, spec.mode)
-        img = img.resize((spec.size, spec.size), _RESAMPLE[spec.resize])
-        arr = np.asarray(img, dtype=np.uint8)
+        return image_to_array(ImageOps.exif_transpose(img), spec)
+
+
+def image_to_array(img: Image.Image, spec: PreprocessSpec) -> np.ndarray:
+    """A decoded (and EXIF-rotated) image as the spec's uint8 array (C, size, size): what `load_image`
+    returns for its file, for callers that hold the decoded image already (the audit)."""
+    img = _to_mode(img, spec.mode)
+    img = img.resize((spec.size, spec.size), _RESAMPLE[spec.resize])
+    arr = np.asarray(img, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[None]
     else:

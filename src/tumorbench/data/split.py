@@ -1,9 +1,12 @@
-"""The validation split: stratified, taken from the training split only, fixed by the seed."""
+"""The splits of a benchmark: validation stratified from the training split only (fixed by the seed),
+unreadable files left out, and the duplicate-aware options (`dedup`)."""
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +14,15 @@ from sklearn.model_selection import train_test_split
 
 from tumorbench._io import atomic_write
 from tumorbench.classes import CLASS_NAMES
-from tumorbench.data.folder import ImageRecord
+from tumorbench.data.duplicates import (
+    DuplicateGroups,
+    clean_validation,
+    drop_duplicated,
+    group_split,
+)
+from tumorbench.data.folder import DatasetIndex, ImageRecord
+
+log = logging.getLogger(__name__)
 
 
 def stratified_split(
@@ -86,3 +97,72 @@ def write_split_list(path: str | os.PathLike, records: Sequence[ImageRecord]) ->
 def read_split_list(path: str | os.PathLike) -> list[ImageRecord]:
     frame = pd.read_csv(path, keep_default_na=False, dtype=str)
     return [ImageRecord(img, lab or None) for img, lab in zip(frame["image"], frame["label"])]
+
+
+@dataclass
+class SplitRecords:
+    """The three splits a benchmark trains, selects and scores on."""
+
+    train: list[ImageRecord]
+    val: list[ImageRecord]
+    test: list[ImageRecord]
+
+
+def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]], list[ImageRecord]], *,
+                  val_fraction: float, seed: int, dedup: str = "none",
+                  duplicates: DuplicateGroups | None = None) -> SplitRecords:
+    """Train/val/test records of readable files; val comes from Training, never from Testing.
+
+    `readable` drops the files that cannot be decoded (`ArrayCache.readable`). With `dedup` drop_test
+    the test images duplicated in Training are left out (and validation images duplicated in training
+    move to training, so the best epoch is not chosen on copies); with group_split every image is
+    re-split by groups of duplicates. Both need the dataset's `duplicates`
+    (`tumorbench.audit.duplicate_groups(audit)`)."""
+    train_all, test = readable(index.records("train")), readable(index.records("test"))
+    explicit_val = index.splits.get("val")
+    if not train_all:
+        raise ValueError(f"{index.root}: the training split has no readable images")
+    if not test:
+        raise ValueError(f"{index.root}: the test split has no readable images")
+    if dedup != "none" and duplicates is None:
+        raise ValueError(f"dedup={dedup!r} needs the dataset audit; use dedup=none")
+    if dedup == "group_split":
+        return _group_split(train_all + readable(explicit_val or []), test, duplicates,
+                            val_fraction=val_fraction, seed=seed)
+    if dedup == "drop_test":
+        kept = drop_duplicated(test, train_all + readable(explicit_val or []), duplicates)
+        if not kept:
+            raise ValueError(f"{index.root}: every test image has a duplicate in training, so dedup=drop_test "
+                             "leaves none; use dedup=group_split to re-split the images by duplicate groups")
+        log.info("dedup=drop_test: %d of %d test images with a duplicate in training left out",
+                 len(test) - len(kept), len(test))
+        test = kept
+    if explicit_val:
+        train, val = train_all, readable(explicit_val)
+    else:
+        train, val = stratified_split(train_all, fraction=val_fraction, seed=seed)
+    if dedup == "drop_test":
+        train, clean_val, moved = clean_validation(train, val, duplicates)
+        if not clean_val:
+            raise ValueError(f"{index.root}: every validation image has a duplicate in training; use "
+                             "dedup=group_split to re-split the images by duplicate groups")
+        if moved:
+            log.info("dedup=drop_test: %d validation image(s) with a duplicate in training moved to training",
+                     moved)
+        val = clean_val
+    return SplitRecords(train, val, test)
+
+
+def _group_split(development: list[ImageRecord], test: list[ImageRecord], duplicates: DuplicateGroups, *,
+                 val_fraction: float, seed: int) -> SplitRecords:
+    """Pool every image and draw test (about its former share) and then val (val_fraction of the rest)
+    by groups of exact and near duplicates, stratified by class: no group straddles two splits."""
+    pool = development + test
+    if any(r.label is None for r in pool):
+        raise ValueError("dedup=group_split re-splits labelled images only; some split folder holds images "
+                         "without class folders: use dedup=drop_test or none")
+    rest, new_test = group_split(pool, duplicates, fraction=len(test) / len(pool), seed=seed)
+    train, val = group_split(rest, duplicates, fraction=val_fraction, seed=seed)
+    log.info("dedup=group_split: %d train, %d val, %d test images, re-split by duplicate groups (the test "
+             "split is no longer the dataset's own)", len(train), len(val), len(new_test))
+    return SplitRecords(train, val, new_test)

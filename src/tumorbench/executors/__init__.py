@@ -19,7 +19,7 @@ from tumorbench._lazy import lazy_exports
 EXECUTORS = ("local", "ray")
 
 __getattr__, _lazy = lazy_exports(__name__, {name: "base" for name in (
-    "CellFailure", "CellJob", "DecodedImages", "LocalExecutor", "run_cell")})
+    "CellFailure", "CellJob", "LocalExecutor", "run_cell")})
 __all__ = ["EXECUTORS", "make_executor", *_lazy]
 
 

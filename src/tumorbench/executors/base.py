@@ -7,31 +7,11 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from tumorbench.config import ResolvedModel
+from tumorbench.data.arrays import DecodedImages
 
 log = logging.getLogger(__name__)
 
-
-
-@dataclass
-class DecodedImages:
-    """Every image of the dataset decoded at one preprocessing spec: what a cell's arrays are sliced from.
-
-    Sent to Ray's object store once per spec (numpy arrays are shared zero-copy by the workers of a node
-    and cross the network once per node), never once per task."""
-
-    x: np.ndarray  # uint8 (N, C, H, W)
-    paths: list[str]
-    labels: list[str | None]
-
-    def arrays(self, paths: Sequence[str]):
-        from tumorbench.training.arrays import ImageArrays
-
-        position = {p: i for i, p in enumerate(self.paths)}
-        rows = [position[p] for p in paths]
-        return ImageArrays.from_numpy(self.x[rows], [self.labels[i] for i in rows], list(paths))
 
 
 @dataclass

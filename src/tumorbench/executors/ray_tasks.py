@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 
+from tumorbench.data.arrays import DecodedImages
 from tumorbench.executors.base import (
     CellFailure,
     CellJob,
-    DecodedImages,
     default_cpus_per_task,
     run_cell,
 )

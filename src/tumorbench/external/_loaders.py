@@ -6,7 +6,6 @@ is loaded, and a missing one is reported with the extra that installs it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import warnings
 from collections.abc import Mapping
@@ -15,19 +14,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.external._extras import import_keras, require
 from tumorbench.external.formats import LoadOptions, formats_sentence
-from tumorbench.external.predictor import Predictor
+from tumorbench.external.predictor import Predictor, network_predictor, torch_forward
 from tumorbench.external.spec import (
     Declared,
     ExternalSpec,
     ResolvedSpec,
     SpecError,
     resolve_spec,
-    spec_of_preprocess,
 )
 from tumorbench.safe_load import UnsafePickleError, torch_load
 
@@ -37,35 +34,13 @@ def _predictor(path: Path, fmt: str, description: str, resolved: ResolvedSpec, f
                name: str | None, notes: list[str] | None = None) -> Predictor:
     return Predictor(
         name=name or path.stem, format=fmt, detail=description, spec=resolved.preprocess,
-        forward=forward, column_order=resolved.column_order, layout=resolved.layout, bgr=resolved.bgr,
-        outputs=resolved.outputs, source=str(path), preprocessing=resolved.describe(),
-        notes=[*resolved.notes, *(notes or [])],
+        forward=forward, column_order=resolved.column_order, outputs=resolved.outputs, source=str(path),
+        preprocessing=resolved.describe(), notes=[*resolved.notes, *(notes or [])],
     )
-
-
-def _torch_forward(model, device: torch.device, *, softmax: bool, planned: bool = False):
-    """`planned`: a registered tumorbench network, run with the training code's compute plan
-    (precision, memory layout) so that a checkpoint predicts what its run predicted."""
-    from tumorbench.training.compute import plan_compute
-
-    plan = plan_compute(device) if planned else None
-    if plan is not None:
-        plan.prepare_model(model)
-
-    def forward(x: torch.Tensor) -> np.ndarray:
-        with torch.inference_mode(), (plan.autocast() if plan else contextlib.nullcontext()):
-            out = model(plan.to_input(x) if plan else x.to(device))
-            if isinstance(out, (tuple, list)):
-                out = out[0]
-            out = out.float()
-            # The same softmax as training's predict_proba, so a checkpoint predicts identical numbers.
-            return (F.softmax(out, dim=1) if softmax else out).cpu().numpy()
-    return forward
 
 
 # --- tumorbench checkpoints and state dicts -------------------------------------------------------
 
-_SPEC_KEYS = ("input_size", "color", "scaling", "layout", "resize", "classes", "outputs")
 
 
 def load_checkpoint_predictor(path: Path, user: ExternalSpec, *, device: torch.device,
@@ -76,36 +51,31 @@ def load_checkpoint_predictor(path: Path, user: ExternalSpec, *, device: torch.d
     from tumorbench.training.checkpoint import checkpoint_from_payload
 
     loaded = checkpoint_from_payload(payload, path, device=device)
-    own = spec_of_preprocess(loaded.spec)
+    pre = loaded.spec
     names = tuple(loaded.meta.get("class_names") or CLASS_NAMES)
-    own = ExternalSpec(input_size=own.input_size, color=own.color, scaling=own.scaling, layout="NCHW",
-                       resize=own.resize, classes=names, outputs="logits")
-    for key in _SPEC_KEYS:
-        given, have = getattr(user, key), getattr(own, key)
-        if given is None or key == "outputs":
+    own = {"input_size": pre.size, "color": pre.mode, "scaling": pre.scaling, "layout": pre.layout,
+           "resize": pre.resize, "classes": names}
+    for key, have in own.items():
+        given = getattr(user, key)
+        if given is None:
             continue
         if key == "classes":
             same = [canonical_class(c) for c in given] == [canonical_class(c) for c in have]
         elif key == "scaling":
-            same = have is not None and ExternalSpec(scaling=given).scaling_mode == own.scaling_mode
+            same = have is not None and ExternalSpec(scaling=given).scaling_mode == have
         else:
             same = given == have
         if not same:
             raise SpecError(
-                f"{path}: a tumorbench checkpoint states its own preprocessing ({key} {have}); the spec "
-                f"says {key} {given}: remove it (drop the option or the sidecar key)"
+                f"{path}: a tumorbench checkpoint states its own preprocessing ({key} "
+                f"{have or 'custom mean/std'}); the spec says {key} {given}: remove it (drop the option or the "
+                "sidecar key)"
             )
     meta = loaded.meta
     arch = meta.get("architecture", "?")
     desc = f"tumorbench checkpoint of {arch}" + (f" ({meta['name']})" if meta.get("name") else "")
-    pre = loaded.spec
-    scaling = own.scaling or f"custom mean {list(pre.mean)} std {list(pre.std)}"
-    return Predictor(
-        name=user.name or meta.get("name") or path.stem, format="checkpoint", detail=desc, spec=pre,
-        forward=_torch_forward(loaded.model, device, softmax=True, planned=True), column_order=loaded.column_order,
-        layout="NCHW", outputs="probabilities", source=str(path),
-        preprocessing=f"{pre.size} px {pre.mode} NCHW, scaling {scaling}, resize {pre.resize}",
-    )
+    return network_predictor(loaded.model, pre, name=user.name or meta.get("name") or path.stem, device=device,
+                             column_order=loaded.column_order, detail=desc, source=str(path))
 
 
 def _unwrap_state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
@@ -158,9 +128,8 @@ def load_state_dict_predictor(path: Path, state: dict, user: ExternalSpec, *, ar
     from tumorbench.models import create_model, get_model_entry
 
     entry = get_model_entry(arch)
-    # The registry's preprocessing is the default: it follows the model; the spec overrides it.
-    base = spec_of_preprocess(entry.preprocess).updated(ExternalSpec(layout="NCHW"))
-    resolved = resolve_spec(base.updated(user), Declared(), where=str(path), hint=hint, default_layout="NCHW")
+    # The registry's preprocessing is the base: it follows the model; the spec overrides it.
+    resolved = resolve_spec(user, Declared(), where=str(path), hint=hint, base=entry.preprocess)
     if resolved.layout != "NCHW":
         raise SpecError(f"{path}: registered PyTorch architectures take NCHW input; remove layout "
                         f"{resolved.layout}")
@@ -175,12 +144,10 @@ def load_state_dict_predictor(path: Path, state: dict, user: ExternalSpec, *, ar
             f"{resolved.color}: {first} {detail}; state the input size and colour they were trained at "
             f"({hint}) or pick the right --arch"
         ) from None
-    model.to(device).eval()
-    predictor = _predictor(path, "state_dict", f"PyTorch state dict of registered architecture {arch}",
-                           resolved, _torch_forward(model, device, softmax=True, planned=True), name=user.name,
-                           notes=notes)
-    predictor.outputs = "probabilities"  # registered networks end in logits by design: softmax in forward
-    return predictor
+    return network_predictor(model, resolved.preprocess, name=user.name or path.stem, device=device,
+                             column_order=resolved.column_order, format="state_dict",
+                             detail=f"PyTorch state dict of registered architecture {arch}", source=str(path),
+                             notes=[*resolved.notes, *notes])
 
 
 # --- TorchScript ------------------------------------------------------------------------------------
@@ -198,7 +165,7 @@ def load_torchscript(path: Path, user: ExternalSpec, *, device: torch.device, hi
     # TorchScript does not record its input shape: size and colour must be stated, layout is PyTorch's.
     resolved = resolve_spec(user, Declared(), where=str(path), hint=hint, default_layout="NCHW")
     return _predictor(path, "torchscript", "TorchScript module", resolved,
-                      _torch_forward(model, device, softmax=False), name=user.name)
+                      torch_forward(model, device, softmax=False), name=user.name)
 
 
 # --- ONNX -------------------------------------------------------------------------------------------

@@ -11,6 +11,10 @@ from tumorbench.classes import CLASS_NAMES
 SUM_ATOL = 1e-3
 
 
+class NonFiniteOutputs(ValueError):
+    """A model output NaN or infinity (a diverged network, or wrongly scaled inputs)."""
+
+
 def softmax(x: np.ndarray) -> np.ndarray:
     z = x - x.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -35,7 +39,7 @@ def to_probabilities(raw: np.ndarray, *, mode: str, where: str) -> tuple[np.ndar
     bad = ~np.isfinite(raw).all(axis=1)
     if bad.any():
         rows = np.flatnonzero(bad)
-        raise ValueError(
+        raise NonFiniteOutputs(
             f"{where}: the model output NaN or infinite values for {len(rows)} of {len(raw)} images "
             f"(first rows {rows[:5].tolist()}); check the preprocessing spec (scaling, colour, size) "
             "and that the file is not damaged"

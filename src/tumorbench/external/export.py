@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from tumorbench._io import write_bytes
-from tumorbench.data.preprocess import PreprocessSpec
+from tumorbench.data.preprocess import Preprocess, PreprocessSpec
 from tumorbench.external._extras import require
 from tumorbench.external.spec import ExternalSpec, sidecar_path, write_spec_file
 
@@ -29,21 +29,15 @@ INPUT_NAME, OUTPUT_NAME = "pixels", "probabilities"
 
 
 class _WithPreprocessing(nn.Module):
-    """0..255 pixels -> the checkpoint's scaling -> network -> softmax."""
+    """0..255 pixels -> the checkpoint's spec (`Preprocess`, the same code training runs) -> network -> softmax."""
 
     def __init__(self, model: nn.Module, spec: PreprocessSpec):
         super().__init__()
+        self.preprocess = Preprocess(spec)
         self.model = model
-        scale = 1.0 / 255.0 if spec.normalize else 1.0
-        mean = torch.tensor(spec.mean if spec.standardize else (0.0,), dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(spec.std if spec.standardize else (1.0,), dtype=torch.float32).view(1, -1, 1, 1)
-        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x * self.scale - self.mean) / self.std
-        return torch.softmax(self.model(x).float(), dim=1)
+        return torch.softmax(self.model(self.preprocess(x)).float(), dim=1)
 
 
 @contextlib.contextmanager
@@ -105,13 +99,11 @@ def export_onnx(checkpoint: str | os.PathLike, out_path: str | os.PathLike, *, o
     write_bytes(out_path, model.SerializeToString())
     arch = meta.get("architecture", "?")
     name = meta.get("name") or arch
-    scaling = ("/ 255" if spec.normalize else "none") + (
-        f", then (x - {list(spec.mean)}) / {list(spec.std)}" if spec.standardize else "")
     sidecar = ExternalSpec(
         input_size=spec.size, color=spec.mode, scaling="raw", layout="NCHW", resize=spec.resize,
         classes=tuple(meta.get("class_names") or ()), outputs="probabilities", name=name,
         description=(f"exported by tumorbench from {checkpoint.name} ({arch}); the graph takes 0..255 pixels "
-                     f"and applies the checkpoint's scaling ({scaling}) and the softmax itself"),
+                     f"and applies the checkpoint's preprocessing ({spec.describe()}) and the softmax itself"),
     )
     write_spec_file(sidecar_path(out_path), sidecar, header=f"{out_path.name}: preprocessing for tumorbench and "
                     "anyone feeding this model (input 'pixels': float 0..255, NCHW, any batch size)")

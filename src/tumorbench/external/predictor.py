@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.data.preprocess import PreprocessSpec
 from tumorbench.external._outputs import to_probabilities
+
+if TYPE_CHECKING:
+    from tumorbench.training.compute import ComputePlan
 
 Forward = Callable[[torch.Tensor], np.ndarray]  # scaled float32 CPU batch in the model's layout -> raw outputs
 
@@ -29,17 +34,20 @@ class Predictor:
     name: str  # display name
     format: str  # checkpoint, state_dict, torchscript, onnx, keras
     detail: str  # what the loader found, e.g. "ONNX model, input input [?, 240, 240, 3]"
-    spec: PreprocessSpec  # decoding (size, mode, resize) and scaling
+    spec: PreprocessSpec  # decoding (size, mode, resize), scaling, channel order and layout
     forward: Forward
     column_order: list[int]  # model output index of each class of CLASS_NAMES
-    layout: str = "NCHW"  # what the model takes: NCHW or NHWC
-    bgr: bool = False  # reverse the channels (Keras 'caffe' scaling)
     outputs: str = "auto"  # auto, probabilities or logits (see `to_probabilities`)
     source: str = ""  # the model file or zoo name it was loaded from
     preprocessing: str = ""  # human-readable preprocessing, for reports
     notes: list[str] = field(default_factory=list)
     provenance: str = ""  # where the model comes from (zoo entry, sidecar `description`)
     batch_size: int = 32
+
+    @property
+    def layout(self) -> str:
+        """What the model takes: NCHW or NHWC (the spec's)."""
+        return self.spec.layout
 
     @property
     def description(self) -> str:
@@ -61,12 +69,7 @@ class Predictor:
             raise ValueError(f"{self.name}: images must be decoded with the model's spec to shape "
                              f"(N, {', '.join(map(str, expected))}), got {tuple(x.shape)}; "
                              "use `load_images(..., predictor.spec)`")
-        x = self.spec.to_tensor(x).float()
-        if self.bgr:
-            x = x.flip(1)
-        if self.layout == "NHWC":
-            x = x.permute(0, 2, 3, 1)
-        return x.contiguous()
+        return self.spec.to_tensor(x).contiguous()
 
     def predict_proba(self, batch_uint8: np.ndarray | torch.Tensor, *, batch_size: int | None = None) -> np.ndarray:
         """Probabilities (N, 4) in CLASS_NAMES order for a uint8 batch decoded with `self.spec`."""
@@ -88,8 +91,46 @@ class Predictor:
             "name": self.name, "architecture": f"{self.format}: {self.detail}",
             "weights": self.provenance or self.source, "source": self.source, "format": self.format,
             "preprocessing": self.preprocessing,
-            "preprocess": self.spec.to_dict(), "layout": self.layout, "bgr": self.bgr,
+            "preprocess": self.spec.to_dict(), "layout": self.spec.layout, "bgr": self.spec.bgr,
             "class_columns": {c: int(i) for c, i in zip(CLASS_NAMES, self.column_order)},
             "notes": list(self.notes),
         }
 
+
+
+def torch_forward(model: torch.nn.Module, device: torch.device, *, softmax: bool,
+                  compute: ComputePlan | None = None) -> Forward:
+    """The forward function of a PyTorch model. With `compute` (a tumorbench network), it runs with the
+    training code's plan (precision, memory layout), so a checkpoint predicts what its run predicted."""
+    if compute is not None:
+        compute.prepare_model(model)
+
+    def forward(x: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode(), (compute.autocast() if compute else contextlib.nullcontext()):
+            out = model(compute.to_input(x) if compute else x.to(device))
+            if isinstance(out, (tuple, list)):
+                out = out[0]
+            out = out.float()
+            return (F.softmax(out, dim=1) if softmax else out).cpu().numpy()
+    return forward
+
+
+def network_predictor(model: torch.nn.Module, spec: PreprocessSpec, *, name: str, compute: ComputePlan | None = None,
+                      device: torch.device | str = "cpu", column_order: list[int] | None = None,
+                      format: str = "checkpoint", detail: str = "", source: str = "", provenance: str = "",
+                      notes: list[str] | None = None) -> Predictor:
+    """A registered tumorbench network (trained by `run` or loaded from a checkpoint or state dict) as a
+    Predictor: what `run` predicts its validation and test splits with, and what `predict` uses, so the
+    two give the same numbers. `compute` defaults to the plan for `device`."""
+    from tumorbench.training.compute import plan_compute
+
+    compute = compute or plan_compute(torch.device(device))
+    model.eval()
+    return Predictor(
+        name=name, format=format, detail=detail or f"tumorbench network {name}", spec=spec,
+        forward=torch_forward(model, compute.device, softmax=True, compute=compute),
+        column_order=list(range(len(CLASS_NAMES))) if column_order is None else column_order,
+        outputs="probabilities",  # registered networks end in logits by design: softmax in forward
+        source=source, preprocessing=spec.describe(), notes=list(notes or []), provenance=provenance,
+        batch_size=compute.eval_batch_size(spec.size, 32),
+    )

@@ -32,17 +32,11 @@ from typing import Any
 import yaml
 
 from tumorbench.classes import CLASS_NAMES, accepted_names, canonical_class
-from tumorbench.data.preprocess import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    RESIZE_METHODS,
-    PreprocessSpec,
-)
+from tumorbench.data.preprocess import LAYOUTS, RESIZE_METHODS, PreprocessSpec
 
 SIDECAR_SUFFIX = ".tumorbench.yaml"
 
 COLORS = ("L", "RGB")
-LAYOUTS = ("NHWC", "NCHW")
 OUTPUTS = ("auto", "probabilities", "logits")
 
 # Scaling of 0..255 pixels into the model's input range. The Keras application names map onto the
@@ -60,14 +54,6 @@ SCALINGS: dict[str, str] = {
     "vgg16": "caffe", "vgg19": "caffe", "resnet50": "caffe", "resnet": "caffe",
     "efficientnet": "raw", "efficientnet_v2": "raw", "convnext": "raw", "mobilenet_v3": "raw",
 }
-_SCALING_TEXT = {
-    "[0,1]": "pixels / 255 -> [0, 1]",
-    "[-1,1]": "pixels / 127.5 - 1 -> [-1, 1]",
-    "imagenet": "pixels / 255, then ImageNet mean/std per channel",
-    "raw": "pixels as they are, 0..255",
-    "caffe": "RGB -> BGR, minus the ImageNet mean in 0..255 (Keras 'caffe' mode)",
-}
-_CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)
 
 
 class SpecError(ValueError):
@@ -273,53 +259,38 @@ class Declared:
 
 @dataclass(frozen=True)
 class ResolvedSpec:
-    """Every value settled: what the predictor applies."""
+    """Every value settled: the model's PreprocessSpec (what the predictor applies) and how its outputs
+    are read (class order, probabilities or logits)."""
 
-    input_size: int
-    color: str
-    scaling: str  # as stated (e.g. "xception")
-    scaling_mode: str  # canonical: [0,1], [-1,1], imagenet, raw, caffe
-    layout: str
-    resize: str
+    preprocess: PreprocessSpec  # size, colour, resize, scaling, channel order, layout
+    scaling: str  # as stated (e.g. "xception"), or the spec's canonical name, or "custom"
     classes: tuple[str, ...]
     outputs: str
     column_order: list[int] = field(default_factory=list)  # model output index of each CLASS_NAMES class
     notes: tuple[str, ...] = ()  # assumptions made while resolving, for the report
 
-    @property
-    def preprocess(self) -> PreprocessSpec:
-        """Decoding and scaling as a PreprocessSpec (caffe's BGR flip is applied by the predictor)."""
-        gray = self.color == "L"
-        mode = self.scaling_mode
-        if mode == "[0,1]":
-            return PreprocessSpec(size=self.input_size, grayscale=gray, normalize=True, standardize=False,
-                                  resize=self.resize)
-        if mode == "[-1,1]":
-            return PreprocessSpec(size=self.input_size, grayscale=gray, normalize=True, standardize=True,
-                                  mean=(0.5,), std=(0.5,), resize=self.resize)
-        if mode == "imagenet":
-            return PreprocessSpec(size=self.input_size, grayscale=False, normalize=True, standardize=True,
-                                  mean=IMAGENET_MEAN, std=IMAGENET_STD, resize=self.resize)
-        if mode == "caffe":
-            return PreprocessSpec(size=self.input_size, grayscale=False, normalize=False, standardize=True,
-                                  mean=_CAFFE_MEAN_RGB, std=(1.0,), resize=self.resize)
-        return PreprocessSpec(size=self.input_size, grayscale=gray, normalize=False, standardize=False,
-                              resize=self.resize)
+    input_size = property(lambda self: self.preprocess.size)
+    color = property(lambda self: self.preprocess.mode)
+    layout = property(lambda self: self.preprocess.layout)
+    resize = property(lambda self: self.preprocess.resize)
+    bgr = property(lambda self: self.preprocess.bgr)
 
     @property
-    def bgr(self) -> bool:
-        return self.scaling_mode == "caffe"
+    def scaling_mode(self) -> str:
+        """The canonical scaling ([0,1], [-1,1], imagenet, raw, caffe), or "custom" (a mean/std of its own)."""
+        return self.preprocess.scaling or "custom"
 
     def describe(self) -> str:
-        scaling = self.scaling if self.scaling == self.scaling_mode else f"{self.scaling} ({self.scaling_mode})"
-        return (f"{self.input_size} px {self.color} {self.layout}, scaling {scaling}: "
-                f"{_SCALING_TEXT[self.scaling_mode]}, resize {self.resize}, "
-                f"classes {', '.join(self.classes)}")
+        text = self.preprocess.describe()
+        if self.scaling not in (self.scaling_mode, "custom"):
+            text = text.replace(f"scaling {self.scaling_mode}", f"scaling {self.scaling} ({self.scaling_mode})", 1)
+        return f"{text}, classes {', '.join(self.classes)}"
 
     def to_spec(self) -> ExternalSpec:
-        return ExternalSpec(input_size=self.input_size, color=self.color, scaling=self.scaling,
-                            layout=self.layout, resize=self.resize, classes=self.classes,
-                            outputs=self.outputs)
+        """The stated form (a sidecar); a custom mean/std has no name there and is left out."""
+        return ExternalSpec(input_size=self.input_size, color=self.color,
+                            scaling=None if self.scaling == "custom" else self.scaling,
+                            layout=self.layout, resize=self.resize, classes=self.classes, outputs=self.outputs)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.to_spec().to_dict(), "scaling_mode": self.scaling_mode,
@@ -327,11 +298,14 @@ class ResolvedSpec:
 
 
 def resolve_spec(spec: ExternalSpec, declared: Declared, *, where: str, hint: str,
-                 default_layout: str | None = None) -> ResolvedSpec:
+                 default_layout: str | None = None, base: PreprocessSpec | None = None) -> ResolvedSpec:
     """Settle every value of `spec`, checking it against what the model declares.
 
-    `where` names the model file in messages; `hint` says where the user states values (the sidecar
-    path and the CLI options) so every message carries its fix.
+    Layers, lowest first: `base` (the preprocessing the model is known to take, e.g. its registered
+    architecture's; it keeps a custom mean/std), what the model file declares, and `spec` (the sidecar
+    with the CLI options on top). A stated value that contradicts the declaration is an error. `where`
+    names the model file in messages; `hint` says where the user states values (the sidecar path and
+    the CLI options) so every message carries its fix.
     """
     notes: list[str] = []
     shape = f" (input shape {list(declared.shape)})" if declared.shape else ""
@@ -345,6 +319,8 @@ def resolve_spec(spec: ExternalSpec, declared: Declared, *, where: str, hint: st
                 f"{declared.input_size} ({hint}) or drop it to read it from the model"
             )
         size = declared.input_size
+    if size is None and base is not None:
+        size = base.size
     if size is None:
         raise SpecError(f"{where}: the input size is unknown: the model does not declare it{shape}; "
                         f"state it ({hint}, e.g. --input-size 224)")
@@ -358,6 +334,8 @@ def resolve_spec(spec: ExternalSpec, declared: Declared, *, where: str, hint: st
                 f"color {color}; use color {want} ({hint})"
             )
         color = want
+    if color is None and base is not None:
+        color = base.mode
     if color is None:
         raise SpecError(f"{where}: the colour mode is unknown: the model does not declare its channels"
                         f"{shape}; state it ({hint}, e.g. --color RGB)")
@@ -371,20 +349,30 @@ def resolve_spec(spec: ExternalSpec, declared: Declared, *, where: str, hint: st
             )
         layout = declared.layout
     if layout is None:
-        if default_layout is None:
-            raise SpecError(f"{where}: the channel layout cannot be read from the model{shape}; state "
-                            f"it ({hint}, e.g. --layout NCHW)")
-        layout = default_layout
+        layout = base.layout if base is not None else default_layout
+    if layout is None:
+        raise SpecError(f"{where}: the channel layout cannot be read from the model{shape}; state "
+                        f"it ({hint}, e.g. --layout NCHW)")
 
+    resize = spec.resize or (base.resize if base is not None else "bilinear")
     scaling = spec.scaling
-    if scaling is None:
-        scaling = "[0,1]"
-        notes.append("scaling not stated: assumed [0,1] (pixels / 255); state it if the model was "
-                     "trained otherwise")
-    mode = SCALINGS[_norm_scaling(scaling)]
-    if color == "L" and mode in ("imagenet", "caffe"):
-        raise SpecError(f"{where}: scaling {scaling} ({mode}) needs RGB input, but the colour mode is L; "
-                        f"use color RGB or another scaling ({hint})")
+    if scaling is None and base is not None:
+        # The model's own scaling, a custom mean/std included.
+        try:
+            pre = replace(base, size=size, grayscale=color == "L", resize=resize, layout=layout)
+        except ValueError as exc:
+            raise SpecError(f"{where}: {exc}; state the scaling ({hint})") from None
+        scaling = pre.scaling or "custom"
+    else:
+        if scaling is None:
+            scaling = "[0,1]"
+            notes.append("scaling not stated: assumed [0,1] (pixels / 255); state it if the model was "
+                         "trained otherwise")
+        mode = SCALINGS[_norm_scaling(scaling)]
+        if color == "L" and mode in ("imagenet", "caffe"):
+            raise SpecError(f"{where}: scaling {scaling} ({mode}) needs RGB input, but the colour mode is L; "
+                            f"use color RGB or another scaling ({hint})")
+        pre = PreprocessSpec.from_scaling(mode, size=size, grayscale=color == "L", resize=resize, layout=layout)
 
     classes = spec.classes
     if classes is None:
@@ -392,25 +380,5 @@ def resolve_spec(spec: ExternalSpec, declared: Declared, *, where: str, hint: st
         notes.append(f"class order not stated: assumed tumorbench's ({', '.join(CLASS_NAMES)}); state "
                      "`classes` if the model's differs")
     column_order = class_column_order(classes, where=where)
-    return ResolvedSpec(
-        input_size=size, color=color, scaling=str(scaling).strip(), scaling_mode=mode, layout=layout,
-        resize=spec.resize or "bilinear", classes=tuple(classes), outputs=spec.outputs or "auto",
-        column_order=column_order, notes=tuple(notes),
-    )
-
-
-def spec_of_preprocess(pre: PreprocessSpec) -> ExternalSpec:
-    """The ExternalSpec equivalent of a tumorbench PreprocessSpec (for checkpoints and exports)."""
-    if not pre.standardize:
-        scaling = "[0,1]" if pre.normalize else "raw"
-    elif pre.normalize and _close(pre.mean, (0.5,)) and _close(pre.std, (0.5,)):
-        scaling = "[-1,1]"
-    elif pre.normalize and _close(pre.mean, IMAGENET_MEAN) and _close(pre.std, IMAGENET_STD):
-        scaling = "imagenet"
-    else:
-        scaling = None  # a custom mean/std: not expressible, the caller keeps the PreprocessSpec
-    return ExternalSpec(input_size=pre.size, color=pre.mode, scaling=scaling, resize=pre.resize)
-
-
-def _close(a: Sequence[float], b: Sequence[float]) -> bool:
-    return len(a) == len(b) and all(abs(x - y) < 1e-6 for x, y in zip(a, b))
+    return ResolvedSpec(preprocess=pre, scaling=str(scaling).strip(), classes=tuple(classes),
+                        outputs=spec.outputs or "auto", column_order=column_order, notes=tuple(notes))

@@ -32,15 +32,6 @@ COLUMNS: tuple[str, ...] = ("image", "label", *PROB_COLUMNS)
 GENERIC_STEMS = re.compile(r"^(predictions?|preds?)([_-].*)?$|^(test|val|validation|train)$", re.I)
 
 
-def info_path(predictions: str | os.PathLike) -> Path:
-    """Where a predictions file's model details live: `FILE.info.json` beside `FILE.csv` (what
-    `tumorbench predict` writes), or the `info.json` of a run folder's model folder."""
-    predictions = Path(predictions)
-    beside = predictions.with_suffix(".info.json")
-    if beside.is_file() or not GENERIC_STEMS.match(predictions.stem):
-        return beside
-    return predictions.parent / "info.json"
-
 
 def predictions_frame(
     images: Sequence[str], labels: Sequence[str | None], probs: np.ndarray

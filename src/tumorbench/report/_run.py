@@ -17,8 +17,11 @@ from tumorbench.evaluation.model_result import ModelResult, evaluate_model
 from tumorbench.predictions.io import check_same_images, read_predictions
 from tumorbench.runfolder import (
     FAILED_FILE,
+    HISTORY_FILE,
+    INFO_FILE,
     TEST_PREDICTIONS,
     VAL_PREDICTIONS,
+    RunFolder,
     read_run_config,
 )
 
@@ -80,26 +83,26 @@ def run_test_duplicates(run_dir: Path, test_images: list[str]) -> dict[str, str]
 
     The split lists are the ones the run used (after any dedup option); without them the audit's own
     train/val folders are the reference."""
-    from tumorbench.audit import AUDIT_FILE, duplicated_images, load_audit
+    from tumorbench.audit import duplicate_groups, load_audit
     from tumorbench.data.split import read_split_list
 
-    audit_path = run_dir / AUDIT_FILE
+    audit_path = RunFolder(run_dir).audit
     if not audit_path.is_file():
         return None
     audit = load_audit(audit_path)  # corrupt: ValueError naming the file and the fix
-    lists = [run_dir / "splits" / f"{name}.csv" for name in ("train", "val")]
+    lists = [RunFolder(run_dir).split_list(name) for name in ("train", "val")]
     if not all(p.is_file() for p in lists):
         wanted = set(test_images)
         return {d["path"]: d["kind"] for d in audit.get("test_duplicates", []) if d["path"] in wanted}
     reference = [r.path for p in lists for r in read_split_list(p)]
-    return duplicated_images(audit, test_images, reference)
+    return duplicate_groups(audit).duplicated(test_images, reference)
 
 
 def split_notes(run_dir: Path) -> list[str]:
     """Warnings about the run's split lists: a split without some class (its scores say nothing of it)."""
     from tumorbench.data.split import coverage_warnings, read_split_list
 
-    lists = {label: run_dir / "splits" / f"{name}.csv"
+    lists = {label: RunFolder(run_dir).split_list(name)
              for label, name in (("training", "train"), ("validation", "val"), ("test", "test"))}
     present = {label: read_split_list(path) for label, path in lists.items() if path.is_file()}
     return [f"Warning: {w[0].upper()}{w[1:]}." for w in coverage_warnings(present)]
@@ -110,7 +113,7 @@ def load_run(run_dir: Path, *, settings=None) -> RunContents:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: run folder not found")
-    models_dir = run_dir / "models"
+    models_dir = RunFolder(run_dir).models_dir
     if not models_dir.is_dir():
         raise FileNotFoundError(
             f"{run_dir}: not a run folder (no models/ sub-folder); create one with `tumorbench run`, "
@@ -152,8 +155,8 @@ def load_run(run_dir: Path, *, settings=None) -> RunContents:
     for name, frame in frames.items():
         folder = models_dir / name
         model_notes: list[str] = []
-        history = _optional_json(folder / "history.json", "training curves", model_notes)
-        info = _optional_json(folder / "info.json", "model details (architecture, weights, training time)",
+        history = _optional_json(folder / HISTORY_FILE, "training curves", model_notes)
+        info = _optional_json(folder / INFO_FILE, "model details (architecture, weights, training time)",
                               model_notes)
         val_path = folder / VAL_PREDICTIONS
         validation = read_predictions(val_path) if val_path.is_file() else None
@@ -162,10 +165,10 @@ def load_run(run_dir: Path, *, settings=None) -> RunContents:
         else:
             validations[str(val_path)] = validation
         result = evaluate_model(name, frame, source=folder / TEST_PREDICTIONS, history=history,
-                                history_source=str(folder / "history.json"), info=info,
+                                history_source=str(folder / HISTORY_FILE), info=info,
                                 validation_frame=validation, duplicated=duplicated, settings=settings)
         result.notes = model_notes + result.notes
         results.append(result)
     # Ranking on validation predictions is only fair when every model saw the same validation images.
     check_same_images(validations)
-    return RunContents(run_dir, results, notes, read_skipped_files(run_dir / "skipped_files.csv"))
+    return RunContents(run_dir, results, notes, read_skipped_files(RunFolder(run_dir).skipped_files))

@@ -22,7 +22,6 @@ from tumorbench.evaluation.table import intervals_table, metrics_table
 from tumorbench.predictions.io import (
     GENERIC_STEMS,
     check_same_images,
-    info_path,
     read_predictions,
     write_predictions,
 )
@@ -30,6 +29,7 @@ from tumorbench.report import figures_plotly as fp
 from tumorbench.report import figures_static as fs
 from tumorbench.report._render import FigureView, render_html, render_markdown
 from tumorbench.report._run import load_run
+from tumorbench.runfolder import RunFolder, info_path
 
 SCHEMA_VERSION = 1
 
@@ -125,14 +125,14 @@ def build_report(run_dir: Path, *, sections: Sequence[Section] = ()) -> Path:
 
 def run_settings(run_dir: Path) -> EvaluationSettings:
     """The `evaluation` settings of a run folder's config.yaml (defaults without one)."""
-    from tumorbench.runfolder import CONFIG_FILE, read_run_config
+    from tumorbench.runfolder import RunFolder, read_run_config
 
     config = read_run_config(Path(run_dir), fix="restore the file or delete it (the report then uses the default "
                                                 "evaluation settings)") or {}
     try:
         return evaluation_settings(config.get("evaluation"))
     except ValueError as exc:
-        raise ValueError(f"{Path(run_dir) / CONFIG_FILE}: {exc}") from None
+        raise ValueError(f"{RunFolder(run_dir).config}: {exc}") from None
 
 
 def _slug(name: str, taken: set[str]) -> str:
@@ -176,7 +176,7 @@ def write_report(
     """Write metrics.json, metrics.csv, figures/, calibrated/, report.md and report.html for evaluated
     models (intervals, paired tests and calibration are computed here, by `assess`)."""
     out_dir = Path(out_dir)
-    figures_dir = out_dir / "figures"
+    figures_dir = RunFolder(out_dir).figures
     taken: set[str] = set()
     slugs = {r.name: _slug(r.name, taken) for r in results}
     assessment = assess(results, settings, evaluated_on=evaluated_on)
@@ -189,12 +189,12 @@ def write_report(
     for r in results:
         if r.calibrated is not None:
             # A new file, named as such: the model's own predictions file is never rewritten.
-            path = out_dir / "calibrated" / f"{slugs[r.name]}_predictions_test_temperature_scaled.csv"
+            path = RunFolder(out_dir).calibrated / f"{slugs[r.name]}_predictions_test_temperature_scaled.csv"
             write_predictions(path, r.calibrated)
             calibrated[r.name] = f"calibrated/{path.name}"
-    write_json(out_dir / "metrics.json",
+    write_json(RunFolder(out_dir).metrics_json,
                _metrics_document(results, assessment, evaluated_on, notes, out_dir, calibrated))
-    atomic_write(out_dir / "metrics.csv", lambda p: table.to_csv(p, float_format="%.6g"))
+    atomic_write(RunFolder(out_dir).metrics_csv, lambda p: table.to_csv(p, float_format="%.6g"))
 
     overview = [
         _figure(fp.accuracy_figure(table, title=f"Accuracy by model ({evaluated_on})"),
@@ -243,8 +243,8 @@ def write_report(
         overview=overview,
         per_model=per_model,
     )
-    write_text(out_dir / "report.md", render_markdown(context))
-    return write_text(out_dir / "report.html", render_html(context))
+    write_text(RunFolder(out_dir).report_md, render_markdown(context))
+    return write_text(RunFolder(out_dir).report_html, render_html(context))
 
 
 def _shown_path(path: Path, out_dir: Path) -> str:

@@ -22,11 +22,16 @@ from tumorbench.evaluation.classification import compute_metrics
 from tumorbench.evaluation.declared import metrics
 from tumorbench.evaluation.seeds import mean_sd_rows
 from tumorbench.predictions.io import read_predictions
-from tumorbench.run import ModelsFailed, model_is_complete, run_benchmark
+from tumorbench.run import ModelsFailed, run_benchmark
+from tumorbench.runfolder import (
+    INFO_FILE,
+    RunFolder,
+    model_is_complete,
+    predictions_file,
+)
 from tumorbench.study.replicas import check_seeds, model_cell
 
 CELL = re.compile(r"^(?P<model>.+)\.(?P<strategy>[a-z_]+)\.seed(?P<seed>\d+)$")
-SUMMARY_FILE = "study_imbalance.json"
 
 
 def cell_name(model: str, strategy: str, seed: int) -> str:
@@ -55,7 +60,7 @@ def run_imbalance_study(config: RunConfig, *, data_root: Path, out: Path, execut
     """Train every unfinished cell (finished ones are kept), then write the study summary.
 
     `executor` trains the cells (see `tumorbench.executors`; default: one after the other here)."""
-    resume = (out / "config.yaml").is_file()
+    resume = RunFolder(out).config.is_file()
     try:
         run_benchmark(config, data_root=data_root, out=out, resume=resume, executor=executor, tracker=tracker)
     except ModelsFailed as failed:
@@ -69,13 +74,13 @@ def run_imbalance_study(config: RunConfig, *, data_root: Path, out: Path, execut
 
 def _write_summary(out: Path) -> None:
     summary = summarize_imbalance(out)
-    write_json(out / SUMMARY_FILE, summary)
+    write_json(RunFolder(out).study_summary, summary)
     frame = pd.DataFrame(summary["rows"])
-    atomic_write(out / "study_imbalance.csv", lambda p: frame.to_csv(p, index=False))
+    atomic_write(RunFolder(out).study_table, lambda p: frame.to_csv(p, index=False))
 
 
 def _cell_metrics(folder: Path) -> dict:
-    m = compute_metrics(read_predictions(folder / "predictions_test.csv"))
+    m = compute_metrics(read_predictions(predictions_file(folder, "test")))
     out = {spec.key: spec.get(m) for spec in metrics(where="study", overall=True)}
     for c in CLASS_NAMES:
         for spec in metrics(where="study", per_class=True):
@@ -88,11 +93,11 @@ def summarize_imbalance(run_dir: Path) -> dict:
     `none`: which classes it helped, and whether the change is larger than the seed-to-seed spread
     (|difference of means| greater than the larger of the two strategies' seed ranges)."""
     cells = []
-    for folder in sorted((Path(run_dir) / "models").iterdir()):
+    for folder in RunFolder(run_dir).model_folders():
         match = CELL.match(folder.name)
         if not match or not model_is_complete(folder):
             continue
-        info = read_json(folder / "info.json")
+        info = read_json(folder / INFO_FILE)
         cells.append({"model": match["model"], "strategy": match["strategy"], "seed": int(match["seed"]),
                       **_cell_metrics(folder), "_info": info})
     if not cells:

@@ -1,4 +1,4 @@
-"""Training one model: the fit loop, losses, arrays in memory, checkpoints, and the cell an executor runs."""
+"""Training one model: the fit loop, losses, batches, checkpoints, and the cell an executor runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from tumorbench._lazy import lazy_exports
 # not pull in the heavy ones.
 _EXPORTS = {
     "fit": "fit",
-    "predict_proba": "fit",
     "FitResult": "fit",
     "TrainingDiverged": "fit",
     "load_checkpoint": "checkpoint",
@@ -16,7 +15,6 @@ _EXPORTS = {
     "LoadedModel": "checkpoint",
     "train_cell": "cell",
     "CellResult": "cell",
-    "ImageArrays": "arrays",
     "make_loss": "losses",
 }
 

@@ -18,11 +18,13 @@ import pandas as pd
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.config import ResolvedModel
+from tumorbench.data.arrays import ImageArrays
+from tumorbench.external._outputs import NonFiniteOutputs
+from tumorbench.external.predictor import network_predictor
 from tumorbench.predictions.io import predictions_frame
-from tumorbench.training.arrays import ImageArrays
 from tumorbench.training.checkpoint import checkpoint_payload
 from tumorbench.training.compute import ComputePlan
-from tumorbench.training.fit import TrainingDiverged, fit, predict_proba
+from tumorbench.training.fit import TrainingDiverged, fit
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +66,14 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
         model=result.model, architecture=rm.architecture, spec=spec,
         meta={"name": rm.name, "config": resolved, "model_config": rm.to_dict(), "history": result.history,
               "best_epoch": result.best_epoch, "weights": result.weights_source, "notes": result.notes})
+    # The trained network predicts through the same Predictor as `tumorbench predict` on its checkpoint.
+    predictor = network_predictor(result.model, spec, name=rm.name, compute=compute)
     predictions = {}
     for split_name, arrays in (("val", val), ("test", test)):
-        probs = predict_proba(result.model, arrays, spec=spec, device=device, compute=compute)
-        if not np.isfinite(probs).all():
+        try:
+            probs = predictor.predict_proba(arrays.x)
+        except NonFiniteOutputs:
             raise TrainingDiverged(f"the best epoch's weights give non-finite probabilities on the {split_name} "
-                                   "split; lower the learning rate", epoch=result.best_epoch)
+                                   "split; lower the learning rate", epoch=result.best_epoch) from None
         predictions[split_name] = predictions_frame(arrays.paths, arrays.labels, probs)
     return CellResult(rm.name, payload, result.history, info, predictions)

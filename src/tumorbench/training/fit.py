@@ -22,13 +22,14 @@ from tqdm.auto import tqdm
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.config import ResolvedModel
+from tumorbench.data.arrays import ImageArrays
 from tumorbench.data.augment import AffineAugment
 from tumorbench.data.balance import plan_epoch
 from tumorbench.models import create_model
 from tumorbench.models.fitted import FittedModel
 from tumorbench.models.transfer import TransferNet, build_transfer
 from tumorbench.models.weights import resolve_weights
-from tumorbench.training.arrays import ImageArrays, plan_batches, sequential_batches
+from tumorbench.training.arrays import plan_batches, sequential_batches
 from tumorbench.training.compute import ComputePlan, plan_compute
 from tumorbench.training.losses import make_loss
 
@@ -359,21 +360,3 @@ def _fit_closed_form(net: FittedModel, rm: ResolvedModel, train: ImageArrays, va
     return FitResult(model=net, history=history, best_epoch=1, weights_source=source, notes=notes,
                      train_seconds=round(time.perf_counter() - started, 3))
 
-
-@torch.inference_mode()
-def predict_proba(model: nn.Module, data: ImageArrays, *, spec, device: torch.device, batch_size: int | None = None,
-                  compute: ComputePlan | None = None) -> np.ndarray:
-    """Softmax probabilities (N, n_classes) in dataset order.
-
-    `compute` (default: `plan_compute(device)`) sets precision and memory layout, as in training;
-    `batch_size` defaults to the plan's evaluation batch for the spec's size."""
-    compute = compute or plan_compute(device)
-    compute.prepare_model(model)
-    model.eval()
-    batch_size = batch_size or compute.eval_batch_size(spec.size, 32)
-    with compute.autocast():
-        out = [F.softmax(model(x).float(), dim=1).cpu() for x in
-               sequential_batches(data, batch_size=batch_size, spec=spec, place=compute.to_input)]
-    if not out:
-        return np.zeros((0, len(CLASS_NAMES)))
-    return torch.cat(out).double().numpy()
