@@ -19,8 +19,6 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import SVC
 
-from tumorbench.audit import audit_dataset
-from tumorbench.audit.dedup import clean_validation
 from tumorbench.classes import class_index
 from tumorbench.data.cache import load_images_cached
 from tumorbench.data.folder import scan_dataset
@@ -55,14 +53,10 @@ def main() -> None:
     ap.add_argument("--flips", default="0", help="1: add left-right mirrored training images (anatomy allows it; "
                     "no gain on validation, so hog_svm does not)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--clean-val", action="store_true", help="as dedup=drop_test: no duplicates of training in val")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     index = scan_dataset(args.data)
     train, val = stratified_split(index.records("train"), fraction=0.2, seed=args.seed)
-    if args.clean_val:  # validation images with a duplicate in training reward memorising: move them over
-        train, val, moved = clean_validation(train, val, audit_dataset(args.data))
-        print(f"{moved} validation images with a duplicate in training moved to training")
     print(f"train {len(train)} val {len(val)} (Training only; Testing is not read)")
     print("flip size cell orient   dim     C  weights   val_acc val_f1  seconds")
     for size in map(int, args.sizes.split(",")):
