@@ -12,13 +12,13 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 
+from tumorbench.configs import list_presets, preset  # noqa: F401  (the presets' readers, re-exported)
 from tumorbench.data.balance import check_strategy
 from tumorbench.evaluation.settings import EvaluationSettings, evaluation_settings
 
@@ -319,20 +319,6 @@ def load_yaml(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a config file is a mapping of keys to values")
     return data
-
-
-def list_presets() -> list[str]:
-    """Names of the built-in config presets (`tumorbench run --preset NAME`)."""
-    return sorted(p.name[:-len(".yaml")] for p in resources.files("tumorbench.configs").iterdir()
-                  if p.name.endswith(".yaml"))
-
-
-def preset(name: str) -> dict:
-    """A built-in config preset shipped in `tumorbench/configs/`."""
-    if name not in list_presets():
-        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(list_presets())}")
-    text = resources.files("tumorbench.configs").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text) or {}
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
