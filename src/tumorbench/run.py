@@ -28,6 +28,7 @@ from tumorbench.data.split import check_trainable, coverage_warnings, split_data
 from tumorbench.device import seed_everything, select_device
 from tumorbench.executors.base import CellFailure, CellJob, LocalExecutor
 from tumorbench.predictions.io import read_predictions
+from tumorbench.progress import JobProgress, active_job, planned_epochs
 from tumorbench.runfolder import (
     FAILED_FILE,
     INFO_FILE,
@@ -121,13 +122,14 @@ def _check_resumable(out: Path, previous: dict, resolved: dict, config: RunConfi
 
 
 def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool = False,
-                  executor=None, tracker=None) -> Path:
+                  executor=None, tracker=None, unit: str = "model") -> Path:
     """Train and predict every model of `config` into the run folder `out`; returns `out`.
 
     `executor` (see `tumorbench.executors.make_executor`; default: local, one model after the other)
     trains the models; the run folder is written here only. `tracker` (a `tumorbench.tracking.MlflowTracker`)
-    is started once the config is written and told of every model as it lands. Raises ModelsFailed, after
-    every other model finished, when some models could not be trained."""
+    is started once the config is written and told of every model as it lands. Progress (`unit` k of n,
+    epoch, the whole job's ETA) goes to the log. Raises ModelsFailed, after every other model finished,
+    when some models could not be trained."""
     # The dataset is checked before the run folder exists: a bad layout leaves nothing to clean up.
     index = scan_dataset(data_root)
     check_trainable(index.records("train"), where=str(index.root))
@@ -175,10 +177,12 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
                             [r.path for r in splits.val], [r.path for r in splits.test]))
     images = {images_key(rm.preprocess): cache.decoded(rm.preprocess) for rm in models}
     failures: dict[str, dict] = {}
-    with executor or LocalExecutor() as ex:
+    progress = JobProgress([(job.model.name, planned_epochs(job.model)) for job in jobs], unit=unit)
+    with active_job(progress), executor or LocalExecutor() as ex:
         for job, outcome in ex.map(jobs, images, device=str(compute.device), resolved=resolved,
                                    precision=config.precision, threads=config.threads):
             folder = run.model(job.model.name)
+            log.info("%s", progress.finish(job.model.name, completed=not isinstance(outcome, CellFailure)))
             if isinstance(outcome, CellFailure):
                 # One model that cannot be trained must not cost the others: record it, go on.
                 failures[job.model.name] = record_failure(folder, job.model.name, epoch=outcome.epoch,

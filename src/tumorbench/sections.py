@@ -58,6 +58,7 @@ def run_sections(run_dir: Path) -> list:
     return sections
 
 
-def write_full_report(run_dir: Path) -> Path:
-    """report.html (and .md, metrics files, figures) of a run folder, with all its sections."""
-    return build_report(Path(run_dir), sections=run_sections(run_dir))
+def write_full_report(run_dir: Path, **report_options) -> Path:
+    """report.html (and .md, metrics files, figures) of a run folder, with all its sections; the keyword
+    arguments go to `build_report`."""
+    return build_report(Path(run_dir), sections=run_sections(run_dir), **report_options)

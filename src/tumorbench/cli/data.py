@@ -21,15 +21,12 @@ from tumorbench.cli.errors import friendly_errors
 def audit(data, out, threshold, no_cache) -> None:
     """Audit a dataset: duplicates within and across splits, label conflicts, file properties per
     class, and whether file properties alone give the class away."""
-    from tumorbench.audit import audit_dataset, audit_summary, write_audit
-    from tumorbench.run import default_run_dir
+    from tumorbench.api import audit as audit_api
 
-    result = audit_dataset(data, near_threshold=threshold, cache_dir=False if no_cache else None)
-    stamped = default_run_dir()
-    out = Path(out or stamped.with_name(f"audit-{stamped.name}"))
-    page = write_audit(result, out)
-    click.echo(audit_summary(result))
-    click.echo(f"audit: {page} (and {out / 'audit.json'}, {out / 'audit.md'}; {result['timing_s']['total']:.0f} s)")
+    result = audit_api(data, out=out, threshold=threshold, cache=not no_cache)
+    click.echo(result.summary)
+    click.echo(f"audit: {result.report_path} (and {result.folder / 'audit.json'}, {result.folder / 'audit.md'}; "
+               f"{result.audit['timing_s']['total']:.0f} s)")
 
 
 @main.command()

@@ -23,31 +23,13 @@ from tumorbench.cli.options import mlflow_option
 @friendly_errors
 def evaluate(predictions, names, out, config_file, sets, mlflow_uri) -> None:
     """Metrics, figures and report from predictions files alone (models trained anywhere)."""
-    from tumorbench._io import read_json
-    from tumorbench.config import apply_set, load_yaml
-    from tumorbench.evaluation.settings import evaluation_settings
-    from tumorbench.report import evaluate_files
+    from tumorbench.api import evaluate as evaluate_api
 
-    data = {"evaluation": load_yaml(config_file).get("evaluation") or {}} if config_file else {}
-    for assignment in sets:
-        if not assignment.startswith("evaluation."):
-            raise click.BadParameter(f"{assignment!r}: evaluate takes evaluation.<key>=VALUE only, e.g. "
-                                     "evaluation.bootstrap.resamples=5000", param_hint="--set")
-        data = apply_set(data, assignment)
-    try:
-        settings = evaluation_settings(data.get("evaluation"))
-    except ValueError as exc:
-        raise ValueError(f"{config_file}: {exc}" if config_file else str(exc)) from None
-    name_list = [n.strip() for n in names.split(",")] if names else None
-    report = evaluate_files(list(predictions), names=name_list, out_dir=out, settings=settings)
-    click.echo(f"report: {report}")
-    if mlflow_uri is not None:
-        from tumorbench.runfolder import RunFolder
-        from tumorbench.tracking import track_evaluation
-
-        used = list(read_json(RunFolder(out).metrics_json)["models"])  # the names the report gave the files
-        run_id = track_evaluation(Path(out), list(predictions), used, tracking_uri=mlflow_uri)
-        click.echo(f"mlflow: run {run_id}")
+    result = evaluate_api(list(predictions), names=names, out=out, config=config_file, overrides=sets,
+                          mlflow=mlflow_uri)
+    click.echo(f"report: {result.report_path}")
+    if result.tracking:
+        click.echo(f"mlflow: run {result.tracking['run_id']}")
 
 
 @main.command()
@@ -55,6 +37,6 @@ def evaluate(predictions, names, out, config_file, sets, mlflow_uri) -> None:
 @friendly_errors
 def report(run_dir) -> None:
     """Rebuild the report of a run folder (no model, no GPU needed)."""
-    from tumorbench.sections import write_full_report
+    from tumorbench.api import report as report_api
 
-    click.echo(f"report: {write_full_report(run_dir)}")
+    click.echo(f"report: {report_api(run_dir).report_path}")

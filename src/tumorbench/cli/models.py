@@ -8,11 +8,7 @@ import click
 
 from tumorbench.cli._main import main
 from tumorbench.cli.errors import friendly_errors
-from tumorbench.cli.options import (
-    model_spec_options,
-    spec_from_options,
-    trust_pickle_option,
-)
+from tumorbench.cli.options import model_spec_options, trust_pickle_option
 from tumorbench.external.formats import formats_sentence
 
 
@@ -37,17 +33,14 @@ def predict(checkpoint, data, split, out, info, device, batch_size, spec_file, a
 
     Foreign models are read with their own preprocessing: from the zoo entry, the sidecar
     <model file>.tumorbench.yaml, --spec FILE, then the options below, each overriding the one before."""
-    from tumorbench.device import select_device
-    from tumorbench.runfolder import info_path
-    from tumorbench.predictions.predict import predict_folder
+    from tumorbench.api import predict as predict_api
 
-    path, rows, bad = predict_folder(checkpoint, data, split=split, out=out, device=select_device(device),
-                                     batch_size=batch_size, spec=spec_from_options(**spec_options),
-                                     spec_file=spec_file, arch=arch, info=info or info_path(out),
-                                     trust_pickle=trust_pickle)
-    for rel, reason in bad:
+    result = predict_api(checkpoint, data, split=split, out=out, info=info, device=device, batch_size=batch_size,
+                         spec_file=spec_file, arch=arch, trust_pickle=trust_pickle, **spec_options)
+    for rel, reason in result.skipped:
         click.echo(f"skipped unreadable image {rel}: {reason}", err=True)
-    click.echo(f"wrote {rows} predictions to {path}" + (f" ({len(bad)} unreadable image(s) skipped)" if bad else ""))
+    click.echo(f"wrote {len(result.predictions)} predictions to {result.path}"
+               + (f" ({len(result.skipped)} unreadable image(s) skipped)" if result.skipped else ""))
 
 
 @main.command(name="models")

@@ -1,4 +1,4 @@
-"""Options shared by several commands, and turning them into the library's arguments.
+"""Options shared by several commands (their meaning, as keyword arguments, is `tumorbench.api`'s).
 
 Nothing heavier than click (and numpy, through the choices) at import time: `tumorbench --help` must not
 wait for PyTorch. Choices are read from the modules that define them; values are checked by the config
@@ -11,20 +11,9 @@ from pathlib import Path
 
 import click
 
+from tumorbench.api._config import spec_from_options  # noqa: F401  (the spec options' meaning lives there)
 from tumorbench.config import DEDUP_MODES, PRECISIONS
 from tumorbench.executors import EXECUTORS
-
-
-def cli_layer(**options) -> dict:
-    layer: dict = {}
-    train = {k: options.pop(k) for k in ("epochs", "batch_size", "lr") if options.get(k) is not None}
-    if train:
-        layer["train"] = train
-    models = options.pop("models", None)
-    if models:
-        layer["models"] = [m.strip() for m in models.split(",") if m.strip()]
-    layer.update({k: v for k, v in options.items() if v is not None})
-    return layer
 
 
 def training_options(fn):
@@ -107,37 +96,3 @@ def model_spec_options(fn):
     for option in reversed(options):
         fn = option(fn)
     return fn
-
-
-def spec_from_options(*, input_size=None, color=None, scaling=None, layout=None, classes=None, **_ignored):
-    """The CLI layer of the spec (an ExternalSpec, or None when no option was given).
-
-    An invalid value is a SpecError (a ValueError) listing the valid ones, which the commands turn into
-    one clear line.
-    """
-    from tumorbench.external.spec import ExternalSpec
-
-    spec = ExternalSpec(input_size=input_size, color=color, scaling=scaling, layout=layout, classes=classes)
-    return None if spec.is_empty() else spec
-
-
-def resolve_config(data, config_file, sets, options, *, presets=("embedded",), preset_name=None):
-    """The dataset root and the RunConfig from presets (`presets`: embedded dataset only; `preset_name`:
-    the user's --preset, on any data), config file, options and --set."""
-    from tumorbench.config import load_yaml, make_config, preset
-
-    layers = [(f"preset {name}", preset(name)) for name in presets] if data is None else []
-    if preset_name:
-        layers.append((f"preset {preset_name}", preset(preset_name)))
-    if config_file:
-        layers.append((str(config_file), load_yaml(config_file)))
-    layers.append(("command line", cli_layer(**options)))
-    config = make_config(*layers, sets=list(sets))  # every value checked before any work starts
-    if data is None:
-        from tumorbench.data.synthetic import ensure_default_dataset
-
-        data_root = ensure_default_dataset()
-        click.echo(f"dataset: embedded synthetic dataset (not clinical data) at {data_root}", err=True)
-    else:
-        data_root = Path(data)
-    return data_root, config

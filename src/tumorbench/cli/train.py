@@ -1,10 +1,7 @@
-"""`tumorbench run` and `tumorbench study imbalance`: the commands that train."""
+"""`tumorbench run` and `tumorbench study imbalance`: the commands that train (`tumorbench.api`'s `run`
+and `study_imbalance`, which these call)."""
 
 from __future__ import annotations
-
-import contextlib
-import time
-from pathlib import Path
 
 import click
 
@@ -14,65 +11,36 @@ from tumorbench.cli.options import (
     dedup_option,
     executor_options,
     mlflow_option,
-    resolve_config,
     training_options,
 )
 
 
-class _Failures:
-    """What `_report_despite_failures` caught: models that could not be trained, if any."""
-
-    def __init__(self):
-        self.error = None
-
-    @property
-    def complete_models(self) -> bool:
-        return self.error is None or len(self.error.failures) < self.error.n_models
-
-    def raise_if_any(self) -> None:
-        if self.error is not None:
-            raise click.ClickException(str(self.error))
-
-
-@contextlib.contextmanager
-def _report_despite_failures():
-    """A model that diverged does not cost the others their report: the command writes it, then fails."""
+def _train_and_tell(train, *, summary: bool) -> None:
+    """Run `train()` (an API call) and print what it made; a model that could not be trained still
+    leaves the others' report, printed before the command fails."""
     from tumorbench.run import ModelsFailed
 
-    failures = _Failures()
+    failed = None
     try:
-        yield failures
+        result = train()
     except ModelsFailed as exc:
-        failures.error = exc
-
-
-def _finish_tracking(tracker, failed: _Failures) -> None:
-    if tracker is not None and tracker.state:
-        tracker.finish(status="FINISHED" if failed.error is None else "FAILED")
-        click.echo(f"mlflow: run {tracker.state['run_id']} in {tracker.uri}")
-
-
-def _tracker(mlflow_uri: str | None, out: Path):
-    if mlflow_uri is None:
-        return None
-    from tumorbench.tracking import MlflowTracker
-
-    return MlflowTracker(out, tracking_uri=mlflow_uri)
-
-
-def _executor(executor: str, ray_address: str | None, cpus_per_task: int | None):
-    from tumorbench.executors import make_executor
-
-    if executor == "local" and (ray_address or cpus_per_task):
-        raise click.UsageError("--ray-address and --cpus-per-task apply to --executor ray")
-    return make_executor(executor, address=ray_address, cpus_per_task=cpus_per_task)
+        failed, result = exc, exc.result
+    if result.has_report:
+        if summary:
+            click.echo(result.summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        click.echo(f"report: {result.report_path}")
+    if result.tracking:
+        click.echo(f"mlflow: run {result.tracking['run_id']} in {result.tracking['uri']}")
+    click.echo(f"results: {result.folder} ({result.seconds:.0f} s)")
+    if failed is not None:
+        raise click.ClickException(str(failed))
 
 
 @main.command()
 @training_options
 @click.option("--models", help="Comma-separated model names (see `tumorbench models`).")
-@click.option("--preset", "preset_name", metavar="NAME", help="A built-in recipe under the config file and "
-              "options, e.g. best-cpu (hog_svm at 128 px, chosen on validation; see the README).")
+@click.option("--preset", metavar="NAME", help="A built-in recipe under the config file and options, e.g. "
+              "best-cpu (hog_svm, chosen on validation; see the README).")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run in --out; complete models are kept.")
 @click.option("--seeds", default=1, show_default=True, type=int, help="Train every model this many times "
               "(seeds seed..seed+N-1: initialisation and data order; same split): the report adds mean ± sd "
@@ -81,27 +49,12 @@ def _executor(executor: str, ray_address: str | None, cpus_per_task: int | None)
 @executor_options
 @mlflow_option
 @friendly_errors
-def run(data, config_file, preset_name, out, resume, sets, seeds, executor, ray_address, cpus_per_task,
-        mlflow_uri, **options) -> None:
+def run(data, config_file, sets, mlflow_uri, **options) -> None:
     """Train the configured models, predict the test split, write the run folder and its report."""
-    from tumorbench.run import default_run_dir, run_benchmark, summary_table
-    from tumorbench.sections import write_full_report
-    from tumorbench.study.replicas import with_seed_replicas
+    from tumorbench.api import run as run_api
 
-    started = time.perf_counter()
-    data_root, config = resolve_config(data, config_file, sets, options, preset_name=preset_name)
-    config = with_seed_replicas(config, seeds)
-    out = Path(out or config.out or default_run_dir())
-    tracker = _tracker(mlflow_uri, out)
-    with _report_despite_failures() as failed:
-        run_benchmark(config, data_root=data_root, out=out, resume=resume,
-                      executor=_executor(executor, ray_address, cpus_per_task), tracker=tracker)
-    if failed.complete_models:
-        click.echo(summary_table(out).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        click.echo(f"report: {write_full_report(out)}")
-    _finish_tracking(tracker, failed)
-    click.echo(f"results: {out} ({time.perf_counter() - started:.0f} s)")
-    failed.raise_if_any()
+    _train_and_tell(lambda: run_api(data, config=config_file, overrides=sets, mlflow=mlflow_uri, **options),
+                    summary=True)
 
 
 @main.group()
@@ -118,29 +71,11 @@ def study() -> None:
 @executor_options
 @mlflow_option
 @friendly_errors
-def study_imbalance(data, config_file, out, sets, models, strategies, seeds, executor, ray_address, cpus_per_task,
-                    mlflow_uri, **options) -> None:
+def study_imbalance(data, config_file, sets, mlflow_uri, **options) -> None:
     """Train models x balancing strategies x seeds into one run folder and report the comparison.
 
     Stopped and restarted with the same options and --out, it keeps the finished cells."""
-    from tumorbench.data.balance import STRATEGIES
-    from tumorbench.run import default_run_dir
-    from tumorbench.sections import write_full_report
-    from tumorbench.study import imbalance_config, run_imbalance_study
+    from tumorbench.api import study_imbalance as study_api
 
-    started = time.perf_counter()
-    data_root, base = resolve_config(data, config_file, sets, {**options, "models": models},
-                               presets=("embedded", "embedded_study"))
-    names = [m.name for m in base.models]
-    chosen = [s.strip() for s in (strategies or ",".join(STRATEGIES)).split(",") if s.strip()]
-    config = imbalance_config(base, models=names, strategies=chosen, seeds=seeds)
-    out = Path(out or base.out or default_run_dir())
-    tracker = _tracker(mlflow_uri, out)
-    with _report_despite_failures() as failed:
-        run_imbalance_study(config, data_root=data_root, out=out,
-                            executor=_executor(executor, ray_address, cpus_per_task), tracker=tracker)
-    if failed.complete_models:
-        click.echo(f"report: {write_full_report(out)}")
-    _finish_tracking(tracker, failed)
-    click.echo(f"results: {out} ({time.perf_counter() - started:.0f} s)")
-    failed.raise_if_any()
+    _train_and_tell(lambda: study_api(data, config=config_file, overrides=sets, mlflow=mlflow_uri, **options),
+                    summary=False)

@@ -25,10 +25,9 @@ from tumorbench.predictions.io import (
     read_predictions,
     write_predictions,
 )
-from tumorbench.report import figures_plotly as fp
-from tumorbench.report import figures_static as fs
 from tumorbench.report._render import FigureView, render_html, render_markdown
 from tumorbench.report._run import load_run
+from tumorbench.report.figure_list import FigureSpec, model_figures, overview_figures
 from tumorbench.runfolder import RunFolder, info_path
 
 SCHEMA_VERSION = 1
@@ -59,7 +58,7 @@ def default_name(path: Path) -> str:
 
 
 def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir: Path,
-                   settings: EvaluationSettings | None = None) -> Path:
+                   settings: EvaluationSettings | None = None, **report_options) -> Path:
     """Metrics, figures and report from predictions files alone; returns the report.html path.
 
     Files are compared on the same images only: two files over different image sets raise ValueError
@@ -68,6 +67,15 @@ def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir
         evaluate_files([Path("a/predictions_test.csv"), Path("b.csv")], out_dir=Path("out"))
         # -> PosixPath('out/report.html')
     """
+    results = evaluate_predictions(paths, names=names, settings=settings)
+    title = "tumorbench evaluation: " + ", ".join(r.name for r in results)
+    return write_report(results, Path(out_dir), title=title, evaluated_on="predictions given", settings=settings,
+                        **report_options)
+
+
+def evaluate_predictions(paths: list[Path], *, names: list[str] | None = None,
+                         settings: EvaluationSettings | None = None) -> list[ModelResult]:
+    """Each predictions file evaluated (metrics, curves, calibration), named by `names` or its file name."""
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no predictions files given; pass at least one predictions CSV")
@@ -89,15 +97,13 @@ def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir
     # The model's details travel beside its predictions, so notes such as "logits: softmax applied"
     # reach the report however the predictions were made.
     infos = {path: read_json(info_path(path)) if info_path(path).is_file() else None for path in frames}
-    results = [
+    return [
         evaluate_model(name, frame, source=Path(path), info=infos[path], settings=settings)
         for name, (path, frame) in zip(names, frames.items())
     ]
-    title = "tumorbench evaluation: " + ", ".join(names)
-    return write_report(results, Path(out_dir), title=title, evaluated_on="predictions given", settings=settings)
 
 
-def build_report(run_dir: Path, *, sections: Sequence[Section] = ()) -> Path:
+def build_report(run_dir: Path, *, sections: Sequence[Section] = (), **report_options) -> Path:
     """(Re)build the report of a run folder from its predictions and histories; returns report.html.
 
     Needs no model and no GPU. A model folder without predictions_test.csv is left out with a note; a
@@ -120,6 +126,7 @@ def build_report(run_dir: Path, *, sections: Sequence[Section] = ()) -> Path:
         skipped_files=run.skipped_files,
         sections=sections,
         settings=settings,
+        **report_options,
     )
 
 
@@ -135,7 +142,8 @@ def run_settings(run_dir: Path) -> EvaluationSettings:
         raise ValueError(f"{RunFolder(run_dir).config}: {exc}") from None
 
 
-def _slug(name: str, taken: set[str]) -> str:
+def slug(name: str, taken: set[str]) -> str:
+    """A file-name-safe form of `name`, not yet in `taken` (which receives it)."""
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
     slug, i = base, 2
     while slug in taken:
@@ -154,12 +162,12 @@ def _save(figure, figures_dir: Path, stem: str) -> tuple[str, str]:
     return out[0], out[1]
 
 
-def _figure(plotly_figure, static_figure, figures_dir: Path, stem: str, title: str) -> FigureView:
-    png, svg = _save(static_figure, figures_dir, stem)
+def _figure(spec: FigureSpec, figures_dir: Path) -> FigureView:
+    png, svg = _save(spec.static(), figures_dir, spec.stem)
     config = {"displaylogo": False, "responsive": True}
-    html = plotly_figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{stem}",
+    html = spec.plotly().to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{spec.stem}",
                                  config=config)
-    return FigureView(title=title, html=Markup(html), png=png, svg=svg)
+    return FigureView(title=spec.title, html=Markup(html), png=png, svg=svg)
 
 
 def write_report(
@@ -178,7 +186,7 @@ def write_report(
     out_dir = Path(out_dir)
     figures_dir = RunFolder(out_dir).figures
     taken: set[str] = set()
-    slugs = {r.name: _slug(r.name, taken) for r in results}
+    slugs = {r.name: slug(r.name, taken) for r in results}
     assessment = assess(results, settings, evaluated_on=evaluated_on)
     metrics_by_model = {r.name: r.metrics for r in results}
     table = metrics_table(metrics_by_model)
@@ -196,37 +204,8 @@ def write_report(
                _metrics_document(results, assessment, evaluated_on, notes, out_dir, calibrated))
     atomic_write(RunFolder(out_dir).metrics_csv, lambda p: table.to_csv(p, float_format="%.6g"))
 
-    overview = [
-        _figure(fp.accuracy_figure(table, title=f"Accuracy by model ({evaluated_on})"),
-                fs.plot_accuracy(table, title=f"Accuracy by model ({evaluated_on})").figure,
-                figures_dir, "accuracy_by_model", "Accuracy by model"),
-        _figure(fp.metrics_by_model_figure(table), fs.plot_metrics_by_model(table)[0].figure,
-                figures_dir, "metrics_by_model", "Metrics by model"),
-    ]
-    per_model: dict[str, list[FigureView]] = {}
-    for r in results:
-        slug = slugs[r.name]
-        views = [
-            _figure(fp.confusion_matrix_figure(r.metrics, title=f"{r.name}: confusion matrix"),
-                    fs.plot_confusion_matrix(r.metrics, title=f"{r.name}: confusion matrix").figure,
-                    figures_dir, f"{slug}_confusion_matrix", "Confusion matrix"),
-            _figure(fp.roc_figure(r.roc, r.metrics, title=f"{r.name}: ROC curves (one vs rest)"),
-                    fs.plot_roc(r.roc, r.metrics, title=f"{r.name}: ROC curves (one vs rest)").figure,
-                    figures_dir, f"{slug}_roc", "ROC curves"),
-            _figure(fp.pr_figure(r.pr, r.metrics, title=f"{r.name}: precision-recall curves"),
-                    fs.plot_pr(r.pr, r.metrics, title=f"{r.name}: precision-recall curves").figure,
-                    figures_dir, f"{slug}_precision_recall", "Precision-recall curves"),
-            _figure(fp.reliability_figure(r.calibration, title=f"{r.name}: reliability diagram"),
-                    fs.plot_reliability(r.calibration, title=f"{r.name}: reliability diagram").figure,
-                    figures_dir, f"{slug}_reliability", "Reliability diagram"),
-        ]
-        if r.training is not None:
-            views.append(
-                _figure(fp.history_figure(r.training, title=f"{r.name}: training curves"),
-                        fs.plot_history(r.training, title=f"{r.name}: training curves")[0].figure,
-                        figures_dir, f"{slug}_training_curves", "Training curves")
-            )
-        per_model[r.name] = views
+    overview = [_figure(spec, figures_dir) for spec in overview_figures(table, evaluated_on)]
+    per_model = {r.name: [_figure(spec, figures_dir) for spec in model_figures(r, slugs[r.name])] for r in results}
 
     context = dict(
         title=title,

@@ -62,7 +62,8 @@ def run_imbalance_study(config: RunConfig, *, data_root: Path, out: Path, execut
     `executor` trains the cells (see `tumorbench.executors`; default: one after the other here)."""
     resume = RunFolder(out).config.is_file()
     try:
-        run_benchmark(config, data_root=data_root, out=out, resume=resume, executor=executor, tracker=tracker)
+        run_benchmark(config, data_root=data_root, out=out, resume=resume, executor=executor, tracker=tracker,
+                      unit="cell")
     except ModelsFailed as failed:
         # The finished cells still make a summary; the caller reports the failed ones.
         if len(failed.failures) < failed.n_models:

@@ -29,6 +29,7 @@ from tumorbench.models import create_model
 from tumorbench.models.fitted import FittedModel
 from tumorbench.models.transfer import TransferNet, build_transfer
 from tumorbench.models.weights import resolve_weights
+from tumorbench.progress import current_job
 from tumorbench.training.arrays import plan_batches, sequential_batches
 from tumorbench.training.compute import ComputePlan, plan_compute
 from tumorbench.training.losses import make_loss
@@ -281,6 +282,9 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
     best_row, best_state = None, None
     started = time.perf_counter()
     epoch = 0
+    job = current_job()  # the whole job's progress (None in a Ray worker: the driver reports models)
+    if job is not None:
+        job.start(rm.name, sum(phase.epochs for phase in phases))
     for phase in phases:
         for p in net.parameters():
             p.requires_grad_(False)
@@ -321,8 +325,9 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
                    "class_counts": fit_stats["class_counts"], "augmented": fit_stats["augmented"]}
             for key, value in row.items():
                 history[key].append(value)
-            log.info("%s: loss %.4f acc %.4f val_loss %.4f val_acc %.4f (%.1fs)", desc, row["loss"],
-                     row["accuracy"], row["val_loss"], row["val_accuracy"], row["seconds"])
+            where = f" | {job.epoch_done(rm.name, epoch)}" if job is not None else ""
+            log.info("%s: loss %.4f acc %.4f val_loss %.4f val_acc %.4f (%.1fs)%s", desc, row["loss"],
+                     row["accuracy"], row["val_loss"], row["val_accuracy"], row["seconds"], where)
             if _better(row, best_row, rm.monitor):
                 best_row = row
                 # A real copy: state_dict() returns live references that the next step would change.

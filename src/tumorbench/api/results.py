@@ -1,0 +1,342 @@
+"""What the API's commands return: a report folder (run, study, evaluation), an audit, predictions.
+
+Each shows a compact HTML summary when it is the last value of a Jupyter cell (`_repr_html_`), holds
+its tables as pandas DataFrames (read from the files the command wrote, so they are the report's
+numbers) and its figures as plotly figures, and `save(path)` writes the same files as the CLI.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tumorbench.api._html import render
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+# The headline of the summary: what a reader compares first (every metric is in `.metrics`).
+HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc", "ece")
+_REPORT_FILES = ("report.html", "report.md", "metrics.json", "metrics.csv", "figures", "calibrated")
+
+
+def _copy(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    elif source.is_file():
+        shutil.copy2(source, target)
+
+
+class BenchmarkResult:
+    """A benchmark's report folder: metrics.json as DataFrames, the report's figures as plotly figures."""
+
+    kind = "benchmark"
+
+    def __init__(self, folder: Path, *, seconds: float | None = None, tracking: dict | None = None):
+        self.folder = Path(folder)
+        self.seconds = seconds  # how long the command took
+        self.tracking = tracking  # {"run_id", "uri"} of the MLflow run, when tracked
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {', '.join(self.models)} in {self.folder}>"
+
+    @property
+    def report_path(self) -> Path:
+        """The self-contained HTML report (opens offline; report.md, metrics.json ... beside it)."""
+        return self.folder / "report.html"
+
+    @cached_property
+    def document(self) -> dict:
+        """metrics.json: the public contract (every metric, interval, paired test, the recommendation)."""
+        from tumorbench._io import read_json
+
+        return read_json(self.folder / "metrics.json")
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.document["models"])
+
+    @property
+    def recommendation(self) -> str:
+        """The model to prefer and why, in plain words (one sentence per line)."""
+        return "\n".join(self._recommendation())
+
+    def _recommendation(self) -> list[str]:
+        advice = self.document["recommendation"]
+        return [advice] if isinstance(advice, str) else list(advice)
+
+    @property
+    def ranking(self) -> list:
+        return self.document["ranking"]
+
+    @cached_property
+    def metrics(self) -> pd.DataFrame:
+        """One row per model: every metric and its `<metric>_low` / `<metric>_high` (= metrics.csv)."""
+        from tumorbench.evaluation.table import intervals_table, metrics_table
+
+        models = self.document["models"]
+        return metrics_table(models).join(intervals_table(models))
+
+    @cached_property
+    def per_class(self) -> pd.DataFrame:
+        """One row per (model, class): precision, recall, f1, support, tp, fp, fn, tn, auc, ap, ..."""
+        import pandas as pd
+
+        from tumorbench.evaluation.table import per_class_table
+
+        return pd.concat({name: per_class_table(m) for name, m in self.document["models"].items()},
+                         names=["model"])
+
+    def confusion(self, model: str, *, normalize: bool = False) -> pd.DataFrame:
+        """The confusion matrix of `model` (rows: true class, columns: predicted class)."""
+        from tumorbench.evaluation.table import confusion_frame
+
+        return confusion_frame(self._model(model), normalize=normalize)
+
+    @cached_property
+    def comparison(self) -> pd.DataFrame:
+        """Every paired test (McNemar, paired bootstrap, DeLong) with its Holm-adjusted p-value."""
+        import pandas as pd
+
+        return pd.DataFrame(self.document["comparison"]["tests"])
+
+    def _model(self, model: str) -> dict:
+        try:
+            return self.document["models"][model]
+        except KeyError:
+            raise KeyError(f"no model {model!r} in this result; models: {', '.join(self.models)}") from None
+
+    def model_results(self) -> list:
+        """The evaluated models (ModelResult: metrics, curves, calibration, training curves)."""
+        raise NotImplementedError
+
+    @cached_property
+    def figures(self) -> dict[str, go.Figure]:
+        """The report's interactive figures: "accuracy_by_model", "metrics_by_model", then per model
+        "<model>/confusion_matrix", "<model>/roc", "<model>/precision_recall", "<model>/reliability" and,
+        when trained here, "<model>/training_curves"."""
+        from tumorbench.report.figure_list import model_figures, overview_figures
+
+        figures = {spec.kind: spec.plotly() for spec in overview_figures(self.metrics, self.document["evaluated_on"])}
+        for result in self.model_results():
+            # The curves come from the predictions; the numbers (and the calibration the report computed
+            # with its intervals) from metrics.json, so the figures show the report's values.
+            result.metrics = self._model(result.name)
+            result.calibration = result.metrics.get("calibration")
+            figures.update({f"{result.name}/{spec.kind}": spec.plotly() for spec in model_figures(result, result.name)})
+        return figures
+
+    def save(self, path: str | Path) -> Path:
+        """Copy the report: `x.html` writes the self-contained HTML file; a folder receives report.html,
+        report.md, metrics.json, metrics.csv, figures/ and calibrated/. Returns the HTML file written."""
+        path = Path(path)
+        if path.suffix.lower() in (".html", ".htm"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _copy(self.report_path, path)
+            return path
+        path.mkdir(parents=True, exist_ok=True)
+        for name in _REPORT_FILES:
+            _copy(self.folder / name, path / name)
+        return path / "report.html"
+
+    def _summary_rows(self) -> list[dict]:
+        from tumorbench.evaluation.declared import metric
+
+        table = self.metrics
+        rows = []
+        for model in table.index:
+            cells = []
+            for key in HEADLINE:
+                spec, value = metric(key), table.at[model, key]
+                low, high = table.get(f"{key}_low"), table.get(f"{key}_high")
+                text = "n/a" if math.isnan(value) else f"{value:.{spec.digits}f}"
+                if low is not None and high is not None and not math.isnan(low[model]):
+                    text += f" [{low[model]:.{spec.digits}f}, {high[model]:.{spec.digits}f}]"
+                cells.append(text)
+            rows.append({"model": model, "n": int(table.at[model, "n"]), "cells": cells})
+        return rows
+
+    def _notes(self) -> list[str]:
+        return list(self.document.get("notes") or [])
+
+    def _repr_html_(self) -> str:
+        from tumorbench.evaluation.declared import metric
+
+        return render("benchmark", kind=self.kind, folder=self.folder, report=self.report_path,
+                      recommendation=self._recommendation(), headers=[metric(k).label for k in HEADLINE],
+                      rows=self._summary_rows(), notes=self._notes(), seconds=self.seconds)
+
+
+class RunResult(BenchmarkResult):
+    """A run folder (`tb.run`, `tb.study_imbalance`, `tb.report`): the report's tables and figures, plus
+    the run's own (`summary`: test accuracy, best epoch and training time per model)."""
+
+    kind = "run"
+
+    def __init__(self, folder: Path, *, data: Path | None = None, failures: dict | None = None,
+                 has_report: bool = True, **kwargs: Any):
+        super().__init__(folder, **kwargs)
+        self.data = data  # the dataset root trained on
+        self.failures = failures or {}  # model -> {"epoch", "reason", ...} of models that could not be trained
+        self.has_report = has_report  # False when no model could be trained
+
+    def __repr__(self) -> str:
+        if not self.has_report:
+            return f"<RunResult without report ({len(self.failures)} model(s) failed) in {self.folder}>"
+        return super().__repr__()
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """Test accuracy, best epoch, training seconds and weights per model, read from the run folder."""
+        from tumorbench.run import summary_table
+
+        return summary_table(self.folder)
+
+    def model_results(self) -> list:
+        from tumorbench.report._run import load_run
+        from tumorbench.report.build import run_settings
+
+        return load_run(self.folder, settings=run_settings(self.folder)).models
+
+    def _notes(self) -> list[str]:
+        failed = [f"{name} failed: {f.get('reason', '')}" for name, f in self.failures.items()]
+        return failed + super()._notes()
+
+    def _repr_html_(self) -> str:
+        if not self.has_report:
+            return render("failed", folder=self.folder, notes=self._notes())
+        return super()._repr_html_()
+
+
+class EvaluationResult(BenchmarkResult):
+    """The report of predictions evaluated on their own (`tb.evaluate`)."""
+
+    kind = "evaluation"
+
+    def __init__(self, folder: Path, *, sources: Sequence[Path], settings=None, **kwargs: Any):
+        super().__init__(folder, **kwargs)
+        self.sources = [Path(s) for s in sources]  # the predictions files, in the order of `models`
+        self.settings = settings
+
+    def model_results(self) -> list:
+        from tumorbench.report.build import evaluate_predictions
+
+        return evaluate_predictions(self.sources, names=self.models, settings=self.settings)
+
+
+class AuditResult:
+    """A dataset audit (`tb.audit`): audit.json's content, with its tables as DataFrames."""
+
+    def __init__(self, audit: dict, folder: Path):
+        self.audit = audit  # the content of audit.json
+        self.folder = Path(folder)
+
+    def __repr__(self) -> str:
+        return f"<AuditResult of {self.audit.get('root', '?')}: {self.audit['n_images']} images>"
+
+    @property
+    def report_path(self) -> Path:
+        return self.folder / "audit.html"
+
+    @property
+    def summary(self) -> str:
+        """The few lines `tumorbench audit` prints."""
+        from tumorbench.audit import audit_summary
+
+        return audit_summary(self.audit)
+
+    @cached_property
+    def class_counts(self) -> pd.DataFrame:
+        """Images per split (rows) and class (columns)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.audit["class_counts"]).T.fillna(0).astype(int)
+
+    @cached_property
+    def test_duplicates(self) -> pd.DataFrame:
+        """Test images with an exact or near duplicate in training or validation."""
+        import pandas as pd
+
+        return pd.DataFrame(self.audit["test_duplicates"])
+
+    @cached_property
+    def label_conflicts(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.audit["label_conflicts"])
+
+    @property
+    def shortcut(self) -> dict:
+        """The shortcut check: accuracy from file properties alone against the majority class."""
+        return self.audit["shortcut"]
+
+    @cached_property
+    def figures(self) -> dict[str, go.Figure]:
+        """"class_counts": images per class and split, as a grouped bar chart."""
+        import plotly.express as px
+
+        counts = self.class_counts.rename_axis("split").reset_index().melt("split", var_name="class",
+                                                                            value_name="images")
+        figure = px.bar(counts, x="class", y="images", color="split", barmode="group", template="plotly_white",
+                        title="Images per class and split")
+        return {"class_counts": figure}
+
+    def save(self, folder: str | Path) -> Path:
+        """Write audit.json, audit.html and audit.md into `folder`; returns audit.html."""
+        from tumorbench.audit import write_audit
+
+        return write_audit(self.audit, Path(folder))
+
+    def _repr_html_(self) -> str:
+        return render("audit", summary=self.summary.splitlines(), counts=self.class_counts, report=self.report_path)
+
+
+class PredictionResult:
+    """A model's predictions on a dataset split (`tb.predict`), in the predictions contract."""
+
+    def __init__(self, predictions: pd.DataFrame, *, path: Path | None, skipped: list[tuple[str, str]],
+                 info: dict):
+        self.predictions = predictions  # image, label, prob_<class>...
+        self.path = path  # the CSV written, or None when kept in memory (see `save`)
+        self.skipped = list(skipped)  # (image, reason) of unreadable images left out
+        self.info = info  # the model's details and the notes made reading it
+
+    @property
+    def name(self) -> str:
+        return str(self.info.get("name") or "model")
+
+    def __repr__(self) -> str:
+        return f"<PredictionResult of {self.name}: {len(self.predictions)} images>"
+
+    @property
+    def labelled(self) -> bool:
+        return bool((self.predictions["label"] != "").all())
+
+    @cached_property
+    def metrics(self) -> dict | None:
+        """Point metrics (compute_metrics) when every image has a label, else None."""
+        from tumorbench.evaluation.classification import compute_metrics
+
+        return compute_metrics(self.predictions) if self.labelled else None
+
+    def save(self, path: str | Path) -> Path:
+        """Write the predictions CSV and its details (`<path>.info.json`, read by `evaluate`)."""
+        from tumorbench._io import write_json
+        from tumorbench.predictions.io import write_predictions
+        from tumorbench.runfolder import info_path
+
+        written = write_predictions(path, self.predictions)
+        write_json(info_path(written), self.info)
+        self.path = written
+        return written
+
+    def _repr_html_(self) -> str:
+        m = self.metrics
+        return render("predictions", name=self.name, n=len(self.predictions), skipped=len(self.skipped),
+                      accuracy=None if m is None else m["accuracy"], notes=self.info.get("notes") or [],
+                      head=self.predictions.head(5), path=self.path)
