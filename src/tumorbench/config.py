@@ -12,13 +12,13 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 
+from tumorbench.configs import list_presets, preset  # noqa: F401  (the presets' readers, re-exported)
 from tumorbench.data.balance import check_strategy
 from tumorbench.evaluation.settings import EvaluationSettings, evaluation_settings
 
@@ -222,8 +222,13 @@ def resolve_model(mc: ModelConfig, run: RunConfig) -> ResolvedModel:
         raise ValueError(f"model {mc.name!r}: image size {spec.size} is below the {entry.min_size} px "
                          f"that {arch} accepts")
     t = run.train
+    balance = check_strategy(mc.balance or entry.balance)
+    if entry.fitted:
+        from tumorbench.models.fitted import check_fitted_balance
+
+        check_fitted_balance(mc.name, balance)
     return ResolvedModel(
-        name=mc.name, architecture=arch, balance=check_strategy(mc.balance or entry.balance),
+        name=mc.name, architecture=arch, balance=balance,
         preprocess=spec, transfer=entry.transfer, weights=mc.weights or run.weights,
         epochs=int(_first(mc.epochs, t.epochs)), batch_size=int(_first(mc.batch_size, t.batch_size)),
         lr=float(_first(mc.lr, t.lr)),
@@ -314,12 +319,6 @@ def load_yaml(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a config file is a mapping of keys to values")
     return data
-
-
-def preset(name: str) -> dict:
-    """A built-in config preset shipped in `tumorbench/configs/`."""
-    text = resources.files("tumorbench.configs").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text) or {}
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -67,12 +67,16 @@ def cli_layer(**options) -> dict:
     return layer
 
 
-def resolve_config(data, config: ConfigSource, overrides: Overrides, options: dict, *, presets=("embedded",)):
-    """The dataset root and the RunConfig from presets (embedded dataset only), config file or mapping,
-    options and overrides, each layer above the one before; every value checked before any work starts."""
+def resolve_config(data, config: ConfigSource, overrides: Overrides, options: dict, *, presets=("embedded",),
+                   preset_name: str | None = None):
+    """The dataset root and the RunConfig from presets (`presets`: embedded dataset only; `preset_name`: the
+    user's recipe, e.g. best-cpu, on any data), config file or mapping, options and overrides, each layer
+    above the one before; every value checked before any work starts."""
     from tumorbench.config import make_config, preset
 
     layers = [(f"preset {name}", preset(name)) for name in presets] if data is None else []
+    if preset_name:
+        layers.append((f"preset {preset_name}", preset(preset_name)))
     layer = _config_layer(config)
     if layer is not None:
         layers.append(layer)

@@ -114,6 +114,7 @@ def run(
     data: PathLike | None = None,
     *,
     config: ConfigSource = None,
+    preset: str | None = None,
     out: PathLike | None = None,
     models: str | Sequence[str] | None = None,
     epochs: int | None = None,
@@ -140,7 +141,8 @@ def run(
     (`tumorbench run`).
 
     `data`: dataset root (default: the embedded synthetic dataset, with its preset). `config`: a YAML
-    file or a mapping. `overrides`: config values as `{"train.finetune_epochs": 2, "model_1.image_size":
+    file or a mapping. `preset`: a built-in recipe under `config` (e.g. "best-cpu"; see
+    `tumorbench.config.list_presets()`). `overrides`: config values as `{"train.finetune_epochs": 2, "model_1.image_size":
     128}` (the CLI's `--set`). `mlflow`: "default" (SQLite store in the run folder) or a tracking URI.
     `verbose`: print progress (model k of n, epoch, ETA) when logging is not configured. Other keyword
     arguments go to the report. Raises InvalidInputError & co. for bad input, ModelsFailed (with
@@ -153,7 +155,7 @@ def run(
     options = dict(models=models, epochs=epochs, batch_size=batch_size, lr=lr, image_size=image_size, seed=seed,
                    device=device, precision=precision, deterministic=deterministic, weights=weights, dedup=dedup)
     with typed_errors(), _shown_progress(verbose):
-        data_root, run_config = resolve_config(data, config, overrides, options)
+        data_root, run_config = resolve_config(data, config, overrides, options, preset_name=preset)
         run_config = with_seed_replicas(run_config, seeds)
         folder = Path(out or run_config.out or default_run_dir())
         pool = _executor(executor, ray_address, cpus_per_task)

@@ -39,6 +39,8 @@ def _train_and_tell(train, *, summary: bool) -> None:
 @main.command()
 @training_options
 @click.option("--models", help="Comma-separated model names (see `tumorbench models`).")
+@click.option("--preset", metavar="NAME", help="A built-in recipe under the config file and options, e.g. "
+              "best-cpu (hog_svm, chosen on validation; see the README).")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run in --out; complete models are kept.")
 @click.option("--seeds", default=1, show_default=True, type=int, help="Train every model this many times "
               "(seeds seed..seed+N-1: initialisation and data order; same split): the report adds mean ± sd "

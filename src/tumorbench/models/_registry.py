@@ -25,6 +25,7 @@ class ModelEntry:
     balance: str = "none"  # balancing strategy the entry trains with unless the config says otherwise
     transfer: bool = False  # has ImageNet weights and trains head first, then fine-tunes upper blocks
     min_size: int = 16  # smallest input side the network accepts
+    fitted: bool = False  # fitted in closed form on the training split (a `FittedModel`), not trained by SGD
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -32,7 +33,7 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 def register_model(
     *, preprocess: PreprocessSpec, description: str, balance: str = "none",
-    transfer: bool = False, min_size: int = 16, name: str | None = None,
+    transfer: bool = False, min_size: int = 16, fitted: bool = False, name: str | None = None,
 ) -> Callable[[Builder], Builder]:
     """Decorator: register a builder under its function name (or `name`)."""
 
@@ -40,7 +41,7 @@ def register_model(
         key = name or build.__name__
         if key in _REGISTRY:
             raise ValueError(f"model {key!r} is registered twice")
-        _REGISTRY[key] = ModelEntry(key, build, preprocess, description, balance, transfer, min_size)
+        _REGISTRY[key] = ModelEntry(key, build, preprocess, description, balance, transfer, min_size, fitted)
         return build
 
     return wrap

@@ -26,6 +26,7 @@ from tumorbench.data.arrays import ImageArrays
 from tumorbench.data.augment import AffineAugment
 from tumorbench.data.balance import plan_epoch
 from tumorbench.models import create_model
+from tumorbench.models.fitted import FittedModel
 from tumorbench.models.transfer import TransferNet, build_transfer
 from tumorbench.models.weights import resolve_weights
 from tumorbench.progress import current_job
@@ -267,6 +268,8 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
     torch.manual_seed(seed)  # the same seed gives the same initialisation whatever ran before
     net, phases, source, notes = build_network(rm)
     compute.prepare_model(net)
+    if isinstance(net, FittedModel):
+        return _fit_closed_form(net, rm, train, val, compute=compute, source=source, notes=notes)
     labels = train.y.numpy()
     loss_fn, class_weights = make_loss(rm.balance, labels, len(CLASS_NAMES), focal_gamma=rm.focal_gamma,
                                        focal_weighted=rm.focal_weighted)
@@ -336,3 +339,29 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
     return FitResult(model=net, history=history, best_epoch=best_row["epoch"], weights_source=source,
                      notes=notes, class_weights=None if class_weights is None else list(map(float, class_weights)),
                      train_seconds=round(time.perf_counter() - started, 3))
+
+
+def _fit_closed_form(net: FittedModel, rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *,
+                     compute: ComputePlan, source: str, notes: list[str]) -> FitResult:
+    """Fit a closed-form model (no epochs, no augmentation) and record it as one epoch, phase "fit",
+    so history, report and checkpoint read as for any network."""
+    started = time.perf_counter()
+    batch_size = compute.eval_batch_size(rm.preprocess.size, rm.batch_size)
+    stats = net.fit_batches(sequential_batches(train, batch_size=batch_size, spec=rm.preprocess, place=compute.to_input),
+                            train.y.numpy(), seed=rm.seed, balance=rm.balance)
+    log.info("%s: fitted in %.1f s (%s)", rm.name, time.perf_counter() - started, ", ".join(f"{k} {v}" for k, v in stats.items()))
+    phase = Phase("fit", 1, 0.0, nn.Identity(), net)
+    loss_fn = nn.CrossEntropyLoss()
+    fit_stats = _evaluate(phase, train, None, loss_fn, rm, compute)
+    val_stats = _evaluate(phase, val, None, loss_fn, rm, compute)
+    if not math.isfinite(val_stats["loss"]):
+        raise TrainingDiverged(f"the fitted model's validation loss is {val_stats['loss']}", epoch=1)
+    counts = np.bincount(train.y.numpy(), minlength=len(CLASS_NAMES)).tolist()
+    history = {"epoch": [1], "phase": ["fit"], "loss": [fit_stats["loss"]], "accuracy": [fit_stats["accuracy"]],
+               "val_loss": [val_stats["loss"]], "val_accuracy": [val_stats["accuracy"]], "lr": [None],
+               "seconds": [round(time.perf_counter() - started, 3)], "class_counts": [counts], "augmented": [0],
+               "fit": stats, "best_epoch": 1}
+    net.eval()
+    return FitResult(model=net, history=history, best_epoch=1, weights_source=source, notes=notes,
+                     train_seconds=round(time.perf_counter() - started, 3))
+
