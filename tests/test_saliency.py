@@ -70,7 +70,8 @@ def test_gradcam_maps_of_a_registry_cnn():
     assert not np.allclose(maps[0], maps[2])  # another class, another explanation
 
 
-@pytest.mark.parametrize("arch", list_models())
+# hog_svm is no CNN (HOG features + SVM head, unusable before its head is fitted): it gets occlusion.
+@pytest.mark.parametrize("arch", [m for m in list_models() if m != "hog_svm"])
 def test_every_registry_network_has_a_feature_map_for_grad_cam(arch):
     entry = get_model_entry(arch)
     spec = entry.preprocess.with_size(max(entry.min_size, 64))
