@@ -198,8 +198,9 @@ def test_report_renders_without_errors_and_shows_the_numbers(report, browser, tm
         assert f"{m['macro']['f1']:.3f}" in text
     assert f"Prefer {metrics['ranking'][0]}" in text
     figures = browser.evaluate("document.querySelectorAll('.plotly-graph-div').length")
-    # overview + confusion, ROC, precision-recall and reliability per model + training curves where a history exists
-    assert figures == 2 + 3 * 4 + 2 * 1
+    # overview (+ every model's validation curves together) + confusion, ROC, precision-recall and reliability
+    # per model + training curves where a history exists
+    assert figures == 2 + 1 + 3 * 4 + 2 * 1
     assert browser.evaluate(ALL_FIGURES_DRAWN) is True
     # Each figure was drawn at the width of its box, so nothing is clipped.
     misfits = browser.evaluate(
@@ -238,4 +239,44 @@ def test_hostile_names_are_shown_not_executed(browser, tmp_path):
     assert browser.evaluate("window.__pwned === undefined") is True
     assert browser.evaluate("document.querySelectorAll('img[src=x]').length") == 0
     assert hostile in browser.evaluate("document.body.innerText")
+    assert browser.errors() == []
+
+
+def test_at_a_glance_first_and_gallery_thumbnails_enlarge(browser, tmp_path):
+    import numpy as np
+    import torch
+
+    from tumorbench.explain import write_gallery
+    from tumorbench.external import load_model_source
+    from tumorbench.models import create_model, get_model_entry
+    from tumorbench.predictions.io import read_predictions
+    from tumorbench.report import build_report
+
+    run = make_run_folder(tmp_path)
+    torch.manual_seed(0)
+    torch.save(create_model("model_1", get_model_entry("model_1").preprocess.with_size(32)).state_dict(),
+               tmp_path / "m.pt")
+    predictor = load_model_source(tmp_path / "m.pt", arch="model_1", spec={"input_size": 32})
+    predictions = run / "models" / "resnet18" / "predictions_test.csv"
+    frame = read_predictions(predictions)
+    images = np.random.default_rng(0).integers(0, 255, (len(frame), 1, 32, 32), dtype=np.uint8)
+    write_gallery(predictions, frame, images, predictor=predictor, name="resnet18")
+    open_page(browser, build_report(run))
+
+    first = browser.evaluate("document.querySelector('main h2').textContent")
+    assert first == "At a glance"
+    tiles = browser.evaluate("document.querySelectorAll('button.tile img').length")
+    assert tiles > 0
+    assert browser.evaluate("[...document.querySelectorAll('button.tile img')].every(i => i.complete && i.naturalWidth > 0)")
+    opened = browser.evaluate(
+        "(() => { const t = document.querySelector('button.tile'); t.click();"
+        " return [document.getElementById('lightbox').classList.contains('open'),"
+        " document.getElementById('lb-label').textContent === t.dataset.label,"
+        " document.querySelectorAll('#lb-probs tr').length,"
+        " document.getElementById('lb-plain').naturalWidth > 0]; })()")
+    assert opened[:3] == [True, True, 4]
+    closed = browser.evaluate(
+        "(() => { document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}));"
+        " return document.getElementById('lightbox').classList.contains('open'); })()")
+    assert closed is False
     assert browser.errors() == []

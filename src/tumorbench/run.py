@@ -191,6 +191,9 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
                           outcome.epoch, outcome.reason, folder / FAILED_FILE)
                 continue
             write_model(folder, outcome)
+            # The report's pictures need the model: made now, while it and its test images are at hand.
+            from tumorbench.explain import gallery_for_run_model
+            gallery_for_run_model(folder, images[job.images_key])
             if tracker is not None:
                 tracker.model_done(folder)
     if failures:

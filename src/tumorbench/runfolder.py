@@ -6,6 +6,7 @@
     skipped_files.csv      unreadable images that were left out (path, reason)
     models/<name>/         checkpoint.pt, history.json, info.json, predictions_{val,test}.csv
                            (or failed.json: a model whose training diverged; --resume retries it)
+                           predictions_test.gallery/: the report's pictures (index.json + JPEGs)
     metrics.json, metrics.csv, report.html, report.md, figures/, calibrated/   the report (also in
                            `evaluate --out`)
     study_imbalance.{json,csv}   a study's summary (`tumorbench study imbalance`)
@@ -48,6 +49,11 @@ INFO_FILE = "info.json"  # written last: its presence (with the others) marks a 
 VAL_PREDICTIONS = "predictions_val.csv"
 TEST_PREDICTIONS = "predictions_test.csv"
 FAILED_FILE = "failed.json"
+# A predictions file's picture gallery (`tumorbench.explain`): `<file stem>.gallery/index.json` + JPEGs,
+# beside the file, in a run folder's model folder and wherever `tumorbench predict` writes.
+GALLERY_SUFFIX = ".gallery"
+GALLERY_INDEX = "index.json"
+GALLERY_FORMAT = "tumorbench-gallery"
 MODEL_FILES = (CHECKPOINT_FILE, HISTORY_FILE, INFO_FILE, VAL_PREDICTIONS, TEST_PREDICTIONS)
 
 
@@ -143,6 +149,11 @@ def write_model(folder: Path, result: CellResult) -> None:
     write_predictions(folder / TEST_PREDICTIONS, result.predictions["test"])
     write_json(folder / INFO_FILE, result.info)
     (folder / FAILED_FILE).unlink(missing_ok=True)
+
+
+def gallery_dir(predictions: str | Path) -> Path:
+    """The gallery folder of a predictions file: `predictions_test.csv` -> `predictions_test.gallery/`."""
+    return Path(predictions).with_suffix(GALLERY_SUFFIX)
 
 
 def model_is_complete(folder: Path) -> bool:

@@ -34,13 +34,14 @@ def audit_section(audit: dict, root=None, *, note: str | None = None) -> Section
     side, so that the audit package never imports the report (which reads the audit)."""
     from markupsafe import Markup, escape
 
-    from tumorbench.audit import audit_markdown, audit_section_html
+    from tumorbench.audit import audit_found_nothing, audit_markdown, audit_section_html, audit_warnings
 
     html, markdown = audit_section_html(audit, root), audit_markdown(audit)
     if note:
         html = Markup("<p><strong>{}</strong></p>\n").format(note) + html
         markdown = f"**{escape(note)}**\n\n{markdown}"
-    return Section("Dataset audit", html, markdown, at_top=True)
+    return Section("Dataset audit", html, markdown, at_top=True, warnings=audit_warnings(audit),
+                   collapsed=audit_found_nothing(audit))
 
 
 def run_sections(run_dir: Path) -> list:

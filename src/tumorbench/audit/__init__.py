@@ -11,10 +11,12 @@ from tumorbench.audit._cache import default_cache_dir
 from tumorbench.audit.core import AUDIT_FILE, NEAR_THRESHOLD, audit_dataset, load_audit
 from tumorbench.audit.dedup import duplicate_groups, duplicated_test_images
 from tumorbench.audit.render import (
+    audit_found_nothing,
     audit_markdown,
     audit_page_html,
     audit_section_html,
     audit_summary,
+    audit_warnings,
     shortcut_sentence,
     write_audit,
 )
@@ -23,10 +25,12 @@ __all__ = [
     "AUDIT_FILE",
     "NEAR_THRESHOLD",
     "audit_dataset",
+    "audit_found_nothing",
     "audit_markdown",
     "audit_page_html",
     "audit_section_html",
     "audit_summary",
+    "audit_warnings",
     "default_cache_dir",
     "duplicate_groups",
     "duplicated_test_images",

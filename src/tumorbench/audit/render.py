@@ -296,6 +296,32 @@ def audit_summary(audit: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def audit_warnings(audit: dict[str, Any]) -> list[str]:
+    """What the audit found that changes how to read the scores, one sentence each (the report's "At a
+    glance" lists them): label conflicts, a file-property shortcut, unreadable files. Duplicates of
+    test images in training are left to the report, which states them with the de-duplicated scores."""
+    warnings = []
+    conflicts = len(audit.get("label_conflicts") or [])
+    if conflicts:
+        warnings.append(f"The dataset audit found {conflicts} label conflict(s): the same image filed under two "
+                        "classes, so some answers cannot be right whatever the model does.")
+    shortcut = audit.get("shortcut") or {}
+    if shortcut.get("leak"):
+        warnings.append(f"File properties give the label away ({shortcut['accuracy']:.0%} accuracy from image size, "
+                        "format and file size alone, see the dataset audit): a model may score by them, not the anatomy.")
+    unreadable = len(audit.get("unreadable") or [])
+    if unreadable:
+        warnings.append(f"{unreadable} image file(s) could not be read and are in no split.")
+    return warnings
+
+
+def audit_found_nothing(audit: dict[str, Any]) -> bool:
+    """No duplicate across splits, no label conflict, no shortcut, no unreadable file: the report folds
+    the audit away."""
+    across = sum(b["images"]["exact"] + b["images"]["near"] for b in (audit.get("cross_split") or {}).values())
+    return not across and not audit_warnings(audit)
+
+
 def audit_page_html(audit: dict[str, Any], root: str | os.PathLike | None = None) -> str:
     """A standalone HTML page of the audit."""
     return _PAGE.render(title=_title(audit), section=audit_section_html(audit, root))

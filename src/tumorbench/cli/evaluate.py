@@ -8,7 +8,7 @@ import click
 
 from tumorbench.cli._main import main
 from tumorbench.cli.errors import friendly_errors
-from tumorbench.cli.options import mlflow_option
+from tumorbench.cli.options import history_option, mlflow_option, plotly_option
 
 
 @main.command()
@@ -19,14 +19,16 @@ from tumorbench.cli.options import mlflow_option
               help="YAML file whose `evaluation:` section sets the bootstrap, cost matrix and calibration bins.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="An evaluation value, e.g. evaluation.bootstrap.resamples=5000 (repeatable).")
+@history_option
+@plotly_option
 @mlflow_option
 @friendly_errors
-def evaluate(predictions, names, out, config_file, sets, mlflow_uri) -> None:
+def evaluate(predictions, names, out, config_file, sets, mlflow_uri, history, plotly) -> None:
     """Metrics, figures and report from predictions files alone (models trained anywhere)."""
     from tumorbench.api import evaluate as evaluate_api
 
     result = evaluate_api(list(predictions), names=names, out=out, config=config_file, overrides=sets,
-                          mlflow=mlflow_uri)
+                          mlflow=mlflow_uri, history=list(history), plotly=plotly)
     click.echo(f"report: {result.report_path}")
     if result.tracking:
         click.echo(f"mlflow: run {result.tracking['run_id']}")
@@ -34,9 +36,10 @@ def evaluate(predictions, names, out, config_file, sets, mlflow_uri) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
+@plotly_option
 @friendly_errors
-def report(run_dir) -> None:
+def report(run_dir, plotly) -> None:
     """Rebuild the report of a run folder (no model, no GPU needed)."""
     from tumorbench.api import report as report_api
 
-    click.echo(f"report: {report_api(run_dir).report_path}")
+    click.echo(f"report: {report_api(run_dir, plotly=plotly).report_path}")

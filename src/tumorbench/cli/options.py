@@ -64,6 +64,19 @@ mlflow_option = click.option(
          "(pip install 'tumorbench[mlflow]').")
 
 
+# Choices spelled here, not imported from the report: `tumorbench --help` must not import plotly.
+plotly_option = click.option(
+    "--plotly", type=click.Choice(["inline", "cdn"]), default="inline", show_default=True,
+    help="How report.html gets plotly.js: inline (one self-contained file that works offline, ~5 MB larger) "
+         "or cdn (a small file that loads plotly.js from cdn.plot.ly when opened online).")
+
+history_option = click.option(
+    "--history", multiple=True, metavar="NAME=FILE",
+    help="Training history of model NAME, trained elsewhere, drawn as its training curves (repeatable): a Keras "
+         "History.history JSON, a models_history.json mapping model names to such histories, or a Keras "
+         "CSVLogger CSV.")
+
+
 dedup_option = click.option(
     "--dedup", type=click.Choice(DEDUP_MODES), help="Duplicates the audit finds: none (default: report full and "
     "de-duplicated test metrics), drop_test (leave duplicated test images out) or group_split (re-split every "

@@ -43,6 +43,9 @@ class Predictor:
     notes: list[str] = field(default_factory=list)
     provenance: str = ""  # where the model comes from (zoo entry, sidecar `description`)
     batch_size: int = 32
+    # The torch network of a registered architecture, whose layers Grad-CAM can reach (its scaled input in
+    # the model's layout, raw logits in its column order); None for foreign formats (ONNX, Keras, ...).
+    module: Any = field(default=None, repr=False)
 
     @property
     def layout(self) -> str:
@@ -133,4 +136,5 @@ def network_predictor(model: torch.nn.Module, spec: PreprocessSpec, *, name: str
         outputs="probabilities",  # registered networks end in logits by design: softmax in forward
         source=source, preprocessing=spec.describe(), notes=list(notes or []), provenance=provenance,
         batch_size=compute.eval_batch_size(spec.size, 32),
+        module=model,
     )

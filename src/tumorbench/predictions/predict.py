@@ -36,6 +36,7 @@ def predict_folder(
     arch: str | None = None,
     info: str | os.PathLike | None = None,
     trust_pickle: bool = False,
+    gallery: bool = True,
 ) -> tuple[Path, int, list[tuple[str, str]]]:
     """Predict every image of `split` under `data`; returns (file written, rows, skipped files).
 
@@ -43,7 +44,8 @@ def predict_folder(
     a state dict with `arch`, `zoo:NAME`) or an already loaded Predictor; `spec`/`spec_file` give the
     preprocessing of foreign models (see `load_model_source`). `info`, when given, receives the model's
     details and notes as JSON (a run folder's `info.json`, which the report reads). PyTorch files are
-    read without unpickling arbitrary objects unless `trust_pickle`.
+    read without unpickling arbitrary objects unless `trust_pickle`. `gallery` also writes the report's
+    pictures of the model's mistakes with saliency overlays (`tumorbench.explain.write_gallery`).
     """
     if isinstance(checkpoint, Predictor):
         if spec is not None or spec_file is not None or arch is not None:
@@ -61,6 +63,11 @@ def predict_folder(
     probs = predictor.predict_proba(x, batch_size=batch_size)
     frame = predictions_frame([r.path for r in kept], [r.label for r in kept], probs)
     path = write_predictions(out, frame)
+    if gallery:
+        from tumorbench.explain import write_gallery
+
+        # The report's pictures need the model: made here, beside the predictions (`<out>.gallery/`).
+        write_gallery(path, frame, x, predictor=predictor, name=predictor.name)
     for note in predictor.notes:
         log.warning("%s: %s", predictor.name, note)
     if info is not None:

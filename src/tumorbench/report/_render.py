@@ -10,12 +10,12 @@ from importlib import metadata
 
 import jinja2
 from markupsafe import Markup
-from plotly.offline import get_plotlyjs
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.evaluation.assess import interval_of
 from tumorbench.evaluation.declared import metric, metrics
-from tumorbench.evaluation.recommend import format_p
+from tumorbench.evaluation.recommend import format_p, weakest_class
 
 # What the report says about how its numbers are made, beside the registry's one-line definitions.
 METHOD_NOTES: tuple[tuple[str, str], ...] = (
@@ -158,6 +158,7 @@ def _views(context: dict) -> dict:
     boot = method["bootstrap"]
     return {
         "advice": advice,
+        "glance": _glance(context, rank),
         "dedup_rows": [_dedup_row(r) for r in context["results"] if r.dedup is not None],
         "comparison": comparison,
         "comparison_columns": [spec.label for spec in table_specs],
@@ -241,6 +242,44 @@ def _seed_views(assessment, results) -> dict | None:
             "ranking_metric": metric(seeds["ranking_metric"]).label}
 
 
+# The headline columns of "At a glance": (metric key, shown on the full and the de-duplicated split).
+_GLANCE_KEYS = ("accuracy", "macro_f1", "loss")
+
+
+def _glance(context: dict, rank: dict[str, int]) -> dict:
+    """The report's first block: ranked headline scores (full and de-duplicated test split side by side)
+    and every warning that changes how to read them."""
+    results = sorted(context["results"], key=lambda r: rank[r.name])
+    with_dedup = any(r.dedup is not None and r.dedup.get("n") for r in results)
+    rows = []
+    for r in results:
+        weakest = weakest_class(r.metrics)
+        rows.append({
+            "rank": rank[r.name], "name": r.name, "slug": context["slugs"][r.name],
+            "cells": [_cell(r.metrics, metric(k)) for k in _GLANCE_KEYS],
+            "dedup": ([_cell(r.dedup, metric(k)) for k in _GLANCE_KEYS[:2]]
+                      if with_dedup and r.dedup is not None and r.dedup.get("n") else None),
+            "weakest": (f"{weakest} (recall {r.metrics['per_class'][weakest]['recall']:.2f})" if weakest else "n/a"),
+        })
+    warnings = []
+    first = results[0]
+    if first.dedup is not None:
+        d = first.dedup
+        removed = d["removed"]["exact"] + d["removed"]["near"]
+        if removed:
+            warnings.append(
+                f"{removed} of {d['n_full']} test images have a copy in training or validation ({d['removed']['exact']} "
+                f"exact, {d['removed']['near']} near): full-split scores are inflated; de-duplicated scores "
+                f"({d['n']} images) are shown beside them.")
+    for section in context["sections"]:
+        warnings.extend(getattr(section, "warnings", None) or [])
+    warnings.extend(context["notes"])
+    warnings.extend(context["assessment"].recommendation.cautions)
+    return {"rows": rows, "with_dedup": with_dedup, "warnings": warnings,
+            "columns": [metric(k).label for k in _GLANCE_KEYS],
+            "dedup_columns": [metric(k).label for k in _GLANCE_KEYS[:2]]}
+
+
 # The de-duplicated split's side-by-side figures.
 _DEDUP_KEYS = ("accuracy", "macro_f1", "loss")
 
@@ -257,9 +296,22 @@ def _dedup_row(r) -> dict:
     }
 
 
+def _plotly_script(mode: str) -> Markup:
+    """plotly.js once per report: inline (offline) or from its CDN, pinned to the bundled version with
+    a subresource-integrity hash, so the figures are drawn by the very code the inline file would carry."""
+    if mode == "cdn":
+        import base64
+        import hashlib
+
+        digest = base64.b64encode(hashlib.sha256(get_plotlyjs().encode("utf-8")).digest()).decode("ascii")
+        return Markup('<script src="https://cdn.plot.ly/plotly-{}.min.js" integrity="sha256-{}" '
+                      'crossorigin="anonymous"></script>').format(get_plotlyjs_version(), digest)
+    return Markup("<script>\n{}\n</script>").format(Markup(get_plotlyjs()))
+
+
 def render_html(context: dict) -> str:
     template = _environment().get_template("report.html.j2")
-    return template.render(**context, **_views(context), plotly_js=Markup(get_plotlyjs()))
+    return template.render(**context, **_views(context), plotly_js=_plotly_script(context.get("plotly", "inline")))
 
 
 def render_markdown(context: dict) -> str:

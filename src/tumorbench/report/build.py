@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from markupsafe import Markup
@@ -27,8 +27,11 @@ from tumorbench.predictions.io import (
 )
 from tumorbench.report._render import FigureView, render_html, render_markdown
 from tumorbench.report._run import load_run
+from tumorbench.report.gallery import load_gallery
 from tumorbench.report.figure_list import FigureSpec, model_figures, overview_figures
 from tumorbench.runfolder import RunFolder, info_path
+
+PLOTLY_MODES = ("inline", "cdn")
 
 SCHEMA_VERSION = 1
 
@@ -45,6 +48,9 @@ class Section:
     html: Markup | str
     markdown: str = ""
     at_top: bool = False  # shown first, before the recommendation (the dataset audit: read it before any score)
+    # What the section found that changes how to read the scores: listed in the report's "At a glance".
+    warnings: list[str] = field(default_factory=list)
+    collapsed: bool = False  # shown folded (<details>): it found nothing to worry about
 
 
 def default_name(path: Path) -> str:
@@ -58,24 +64,29 @@ def default_name(path: Path) -> str:
 
 
 def evaluate_files(paths: list[Path], *, names: list[str] | None = None, out_dir: Path,
-                   settings: EvaluationSettings | None = None, **report_options) -> Path:
+                   settings: EvaluationSettings | None = None, history=None, **report_options) -> Path:
     """Metrics, figures and report from predictions files alone; returns the report.html path.
 
     Files are compared on the same images only: two files over different image sets raise ValueError
-    naming both files and the number of differing images.
+    naming both files and the number of differing images. `history` gives training histories of models
+    trained elsewhere, drawn as their training curves: a mapping model name -> file, or `NAME=FILE`
+    strings (see `tumorbench.evaluation.history.read_history_file` for the formats). `plotly`: "inline"
+    (the report carries plotly.js and works offline) or "cdn" (a small file that loads it online).
 
         evaluate_files([Path("a/predictions_test.csv"), Path("b.csv")], out_dir=Path("out"))
         # -> PosixPath('out/report.html')
     """
-    results = evaluate_predictions(paths, names=names, settings=settings)
+    check_plotly_mode(report_options.get("plotly", "inline"))
+    results = evaluate_predictions(paths, names=names, settings=settings, history=history)
     title = "tumorbench evaluation: " + ", ".join(r.name for r in results)
     return write_report(results, Path(out_dir), title=title, evaluated_on="predictions given", settings=settings,
                         **report_options)
 
 
 def evaluate_predictions(paths: list[Path], *, names: list[str] | None = None,
-                         settings: EvaluationSettings | None = None) -> list[ModelResult]:
-    """Each predictions file evaluated (metrics, curves, calibration), named by `names` or its file name."""
+                         settings: EvaluationSettings | None = None, history=None) -> list[ModelResult]:
+    """Each predictions file evaluated (metrics, curves, calibration), named by `names` or its file name;
+    `history`: training histories of models trained elsewhere (see `evaluate_files`)."""
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no predictions files given; pass at least one predictions CSV")
@@ -92,15 +103,37 @@ def evaluate_predictions(paths: list[Path], *, names: list[str] | None = None,
             f"several files would be called {', '.join(map(repr, repeated))}; give distinct names "
             "(--names on the command line)"
         )
+    histories = _histories(history, names)
     frames = {str(p): read_predictions(p) for p in paths}
     check_same_images(frames)
     # The model's details travel beside its predictions, so notes such as "logits: softmax applied"
     # reach the report however the predictions were made.
     infos = {path: read_json(info_path(path)) if info_path(path).is_file() else None for path in frames}
     return [
-        evaluate_model(name, frame, source=Path(path), info=infos[path], settings=settings)
+        evaluate_model(name, frame, source=Path(path), info=infos[path], settings=settings,
+                       history=histories[name][1] if name in histories else None,
+                       history_source=str(histories[name][0]) if name in histories else "history.json")
         for name, (path, frame) in zip(names, frames.items())
     ]
+
+
+def _histories(history, names: list[str]) -> dict[str, tuple[Path, dict]]:
+    """{model name: (file, history dict)} of `--history NAME=FILE`; every file read and checked before any
+    work is done, and every NAME must be one of the evaluated models."""
+    from tumorbench.evaluation.history import parse_history_options, read_history_file
+
+    files = parse_history_options(history or {})
+    unknown = [n for n in files if n not in names]
+    if unknown:
+        raise ValueError(f"--history names {', '.join(map(repr, unknown))}, not among the evaluated models "
+                         f"({', '.join(map(repr, names))}); use one of these names (set them with --names)")
+    return {name: (path, read_history_file(path, name)) for name, path in files.items()}
+
+
+def check_plotly_mode(plotly: str) -> None:
+    if plotly not in PLOTLY_MODES:
+        raise ValueError(f"unknown plotly mode {plotly!r}; valid modes: {', '.join(PLOTLY_MODES)} (inline: the "
+                         "report works offline; cdn: a smaller file that loads plotly.js from its CDN)")
 
 
 def build_report(run_dir: Path, *, sections: Sequence[Section] = (), **report_options) -> Path:
@@ -109,6 +142,7 @@ def build_report(run_dir: Path, *, sections: Sequence[Section] = (), **report_op
     Needs no model and no GPU. A model folder without predictions_test.csv is left out with a note; a
     run folder with no complete model, or a corrupt file, raises with the file name and the fix.
     """
+    check_plotly_mode(report_options.get("plotly", "inline"))
     settings = run_settings(Path(run_dir))
     run = load_run(Path(run_dir), settings=settings)
     notes = list(run.notes)
@@ -180,9 +214,12 @@ def write_report(
     skipped_files=None,
     sections: Sequence[Section] = (),
     settings: EvaluationSettings | None = None,
+    plotly: str = "inline",
 ) -> Path:
     """Write metrics.json, metrics.csv, figures/, calibrated/, report.md and report.html for evaluated
-    models (intervals, paired tests and calibration are computed here, by `assess`)."""
+    models (intervals, paired tests and calibration are computed here, by `assess`). `plotly`: "inline"
+    embeds plotly.js once (offline), "cdn" links it (small file, needs the network to draw figures)."""
+    check_plotly_mode(plotly)
     out_dir = Path(out_dir)
     figures_dir = RunFolder(out_dir).figures
     taken: set[str] = set()
@@ -205,7 +242,18 @@ def write_report(
     atomic_write(RunFolder(out_dir).metrics_csv, lambda p: table.to_csv(p, float_format="%.6g"))
 
     overview = [_figure(spec, figures_dir) for spec in overview_figures(table, evaluated_on)]
+    curves = {r.name: r.training for r in results if r.training is not None}
+    if len(curves) > 1:
+        # Every model's curves on one pair of axes: its own trainings and histories given with --history.
+        from tumorbench.report import figures_plotly as fp
+        from tumorbench.report import figures_static as fs
+
+        overview.append(_figure(FigureSpec("training_curves_by_model", "training_curves_by_model",
+                                           "Validation curves of every model", lambda: fp.histories_figure(curves),
+                                           lambda: fs.plot_histories(curves)[0].figure), figures_dir))
     per_model = {r.name: [_figure(spec, figures_dir) for spec in model_figures(r, slugs[r.name])] for r in results}
+    galleries = {r.name: load_gallery(r.source, r.frame, slug=slugs[r.name]) if r.frame is not None
+                 else (None, "") for r in results}
 
     context = dict(
         title=title,
@@ -221,6 +269,8 @@ def write_report(
         sections=list(sections),
         overview=overview,
         per_model=per_model,
+        galleries=galleries,
+        plotly=plotly,
     )
     write_text(RunFolder(out_dir).report_md, render_markdown(context))
     return write_text(RunFolder(out_dir).report_html, render_html(context))

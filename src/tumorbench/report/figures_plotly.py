@@ -122,6 +122,26 @@ def history_figure(curves: TrainingCurves, *, title: str = "Training curves") ->
     return figure
 
 
+def histories_figure(curves_by_model: dict[str, TrainingCurves], *,
+                     title: str = "Validation curves of every model") -> go.Figure:
+    """Validation accuracy and loss per epoch, one line per model: histories trained by tumorbench and
+    given with `--history` side by side (training series where a history has no validation one)."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=[panel for panel, _, _ in PANELS])
+    for i, (name, curves) in enumerate(curves_by_model.items()):
+        colour = MODEL_COLOURS[i % len(MODEL_COLOURS)]
+        for col, (_, train_key, val_key) in enumerate(PANELS, start=1):
+            key = val_key if val_key in curves.series else train_key
+            if key not in curves.series:
+                continue
+            label = _t(name) if key == val_key else f"{_t(name)} (training)"
+            figure.add_trace(go.Scatter(x=curves.epochs, y=curves.series[key], mode="lines+markers", name=label,
+                                        legendgroup=name, showlegend=col == 1, line=dict(color=colour)),
+                             row=1, col=col)
+            figure.update_xaxes(title="epoch", row=1, col=col)
+    figure.update_layout(title=_t(title), height=380, **_LAYOUT)
+    return figure
+
+
 def _error_bars(table: pd.DataFrame, column: str) -> dict | None:
     """Plotly error bars from the table's `<column>_low`/`<column>_high` (intervals_table), if present."""
     if f"{column}_low" not in table or table[f"{column}_low"].isna().all():

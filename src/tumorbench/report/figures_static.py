@@ -107,11 +107,34 @@ def plot_history(curves: TrainingCurves, *, axes: tuple[Axes, Axes] | None = Non
     return axes
 
 
+def plot_histories(curves_by_model: dict[str, TrainingCurves], *, axes: tuple[Axes, Axes] | None = None,
+                   title: str = "Validation curves of every model") -> tuple[Axes, Axes]:
+    """Validation accuracy and loss per epoch, one line per model (training series where a history has
+    no validation one)."""
+    if axes is None:
+        figure = Figure(figsize=(9, 3.6), layout="constrained")
+        axes = tuple(figure.subplots(1, 2))
+        figure.suptitle(_text(title))
+    for ax, (panel, train_key, val_key) in zip(axes, PANELS):
+        for i, (name, curves) in enumerate(curves_by_model.items()):
+            key = val_key if val_key in curves.series else train_key
+            if key in curves.series:
+                label = _text(name) if key == val_key else f"{_text(name)} (training)"
+                ax.plot(curves.epochs, curves.series[key], marker="o", ms=3,
+                        color=MODEL_COLOURS[i % len(MODEL_COLOURS)], label=label)
+        ax.set_title(panel)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
+    return axes
+
+
 def _yerr(table: pd.DataFrame, column: str):
     """matplotlib error bars from `<column>_low`/`_high` (intervals_table), None when absent."""
     if f"{column}_low" not in table or table[f"{column}_low"].isna().all():
         return None
-    return np.vstack([table[column] - table[f"{column}_low"], table[f"{column}_high"] - table[column]])
+    # A point outside its own interval (a BCa interval of a degenerate model can be) draws no bar on that side.
+    return np.maximum(0.0, np.vstack([table[column] - table[f"{column}_low"], table[f"{column}_high"] - table[column]]))
 
 
 def plot_accuracy(table: pd.DataFrame, *, ax: Axes | None = None,
