@@ -126,6 +126,25 @@ def test_existing_run_folder_is_never_overwritten_and_resume_finishes_it(trained
         run_benchmark(_config(), data_root=data, out=tmp_path / "other")
 
 
+def test_resume_decodes_no_input_of_a_model_it_keeps(trained_run, tmp_path, monkeypatch):
+    """Complete models of a resumed run are kept, so their inputs are not decoded: only the first model's
+    (which tells unreadable files before the split) and those of the models still to train."""
+    from tumorbench.data.arrays import ArrayCache
+
+    data, _ = trained_run
+    config = _config(models=("model_3", {"name": "model_1", "image_size": 24}))
+    run = run_benchmark(config, data_root=data, out=tmp_path / "run")
+    sizes: list[int] = []
+    real = ArrayCache.decoded
+    monkeypatch.setattr(ArrayCache, "decoded", lambda self, spec: (sizes.append(spec.size), real(self, spec))[1])
+    run_benchmark(config, data_root=data, out=run, resume=True)
+    assert set(sizes) == {32}
+    (run / "models" / "model_1" / "info.json").unlink()
+    sizes.clear()
+    run_benchmark(config, data_root=data, out=run, resume=True)
+    assert set(sizes) == {32, 24} and (run / "models" / "model_1" / "info.json").is_file()
+
+
 def test_model_2_sees_balanced_augmented_epochs(tiny_dataset, tmp_path):
     """Every epoch of model_2 shows each class as often as the majority class, the extra images being
     augmented copies of training images (the seed's Model 2), while the training split stays as it is."""

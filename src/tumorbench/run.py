@@ -154,9 +154,17 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
         tracker.start()
         tracker.models_done()  # models kept from before a --resume
 
+    # Complete models of a resumed run are kept: their inputs need not be decoded.
+    pending = []
+    for rm in models:
+        if resume and model_is_complete(run.model(rm.name)):
+            log.info("%s: already complete in %s, kept", rm.name, run.model(rm.name))
+        else:
+            pending.append(rm)
     cache = ArrayCache(index.root, [r for split in ("train", "val", "test") for r in index.splits.get(split, [])])
-    audit = audit_into(out, index, tap=cache.tap([m.preprocess for m in models]))
-    cache.decoded(models[0].preprocess)  # decodes everything once: unreadable files are known before the split
+    # The first model's spec is decoded whatever is pending: unreadable files are known before the split.
+    audit = audit_into(out, index, tap=cache.tap([models[0].preprocess, *(rm.preprocess for rm in pending)]))
+    cache.decoded(models[0].preprocess)
     splits = split_dataset(index, cache.readable, val_fraction=config.val_fraction, seed=config.seed,
                            dedup=config.dedup, duplicates=duplicate_groups(audit))
     write_splits(run, splits)
@@ -167,15 +175,10 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     if cache.bad:
         log.warning("%d unreadable image(s) skipped; listed in %s", len(cache.bad), run.skipped_files)
 
-    jobs = []
-    for rm in models:
-        if resume and model_is_complete(run.model(rm.name)):
-            log.info("%s: already complete in %s, kept", rm.name, run.model(rm.name))
-            continue
-        cache.decoded(rm.preprocess)  # decoded here, once per spec, whoever trains the model
-        jobs.append(CellJob(rm, images_key(rm.preprocess), [r.path for r in splits.train],
-                            [r.path for r in splits.val], [r.path for r in splits.test]))
-    images = {images_key(rm.preprocess): cache.decoded(rm.preprocess) for rm in models}
+    jobs = [CellJob(rm, images_key(rm.preprocess), [r.path for r in splits.train], [r.path for r in splits.val],
+                    [r.path for r in splits.test]) for rm in pending]
+    # Decoded here, once per spec, whoever trains the models (a Ray task gets a reference).
+    images = {job.images_key: cache.decoded(job.model.preprocess) for job in jobs}
     failures: dict[str, dict] = {}
     progress = JobProgress([(job.model.name, planned_epochs(job.model)) for job in jobs], unit=unit)
     with active_job(progress), executor or LocalExecutor() as ex:

@@ -120,6 +120,7 @@ def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]
     (`tumorbench.audit.duplicate_groups(audit)`)."""
     train_all, test = readable(index.records("train")), readable(index.records("test"))
     explicit_val = index.splits.get("val")
+    val_all = readable(explicit_val or [])
     if not train_all:
         raise ValueError(f"{index.root}: the training split has no readable images")
     if not test:
@@ -127,10 +128,10 @@ def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]
     if dedup != "none" and duplicates is None:
         raise ValueError(f"dedup={dedup!r} needs the dataset audit; use dedup=none")
     if dedup == "group_split":
-        return _group_split(train_all + readable(explicit_val or []), test, duplicates,
+        return _group_split(train_all + val_all, test, duplicates,
                             val_fraction=val_fraction, seed=seed)
     if dedup == "drop_test":
-        kept = drop_duplicated(test, train_all + readable(explicit_val or []), duplicates)
+        kept = drop_duplicated(test, train_all + val_all, duplicates)
         if not kept:
             raise ValueError(f"{index.root}: every test image has a duplicate in training, so dedup=drop_test "
                              "leaves none; use dedup=group_split to re-split the images by duplicate groups")
@@ -138,7 +139,7 @@ def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]
                  len(test) - len(kept), len(test))
         test = kept
     if explicit_val:
-        train, val = train_all, readable(explicit_val)
+        train, val = train_all, val_all
     else:
         train, val = stratified_split(train_all, fraction=val_fraction, seed=seed)
     if dedup == "drop_test":
