@@ -93,6 +93,10 @@ def worker_torch(args) -> dict:
     net, phases, _, _ = build_network(rm)
     training.prepare_model(net)
     phase = phases[0]
+    if args.compile:
+        # torch.compile (inductor): the first steps compile; the warm-up epoch below absorbs that time,
+        # which is reported apart so the steady-state figure and the cost of getting there both show.
+        phase.trainable = torch.compile(phase.trainable)
     loss_fn, _ = make_loss("none", y, len(CLASS_NAMES))
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)
@@ -108,7 +112,7 @@ def worker_torch(args) -> dict:
         return time.perf_counter() - started
 
     warm = ImageArrays(data.x[:2 * BATCH], data.y[:2 * BATCH], data.paths[:2 * BATCH])
-    epoch(warm)
+    warm_s = epoch(warm)
     train_s = epoch(data)
     predictor = network_predictor(net, rm.preprocess, name="bench", compute=compute)
     predictor.predict_proba(warm.x)
@@ -116,6 +120,8 @@ def worker_torch(args) -> dict:
     predictor.predict_proba(data.x)
     infer_s = time.perf_counter() - started
     setup = compute.describe() + (f", micro-batches of {micro}" if micro < BATCH else "")
+    if args.compile:
+        setup += f", torch.compile (warm-up incl. compiling {warm_s:.0f} s)"
     return {"train_ips": len(x) / train_s, "infer_ips": len(x) / infer_s, "setup": setup}
 
 
@@ -232,8 +238,10 @@ def bench_throughput(args, data: Path, tmp: Path) -> None:
         runs: dict[str, list[dict]] = {}
         for _ in range(args.repeats):
             for variant in variants:
-                layout, precision = variant.split("-") if "-" in variant else ("auto", variant)
-                extra = ["--layout", layout if layout in ("nchw", "cl") else "auto", "--precision", precision]
+                base, compiled = variant.removesuffix("+compile"), variant.endswith("+compile")
+                layout, precision = base.split("-") if "-" in base else ("auto", base)
+                extra = ["--layout", layout if layout in ("nchw", "cl") else "auto", "--precision", precision,
+                         *(["--compile"] if compiled else [])]
                 runs.setdefault(f"tumorbench {variant}", []).append(_worker("torch", size, images, labels, args, extra))
             if not args.no_tf:
                 runs.setdefault("tf-keras", []).append(_worker("tf", size, images, labels, args))
@@ -418,7 +426,7 @@ def main() -> None:
     parser.add_argument("--torch-variants", default="auto",
                         help="tumorbench settings to time, comma-separated: auto (its default), fp32, bf16, "
                              "nchw-fp32 (PyTorch's default NCHW layout throughout), cl-fp32 (channels-last "
-                             "throughout), ...")
+                             "throughout), ...; a +compile suffix adds torch.compile, e.g. auto+compile")
     parser.add_argument("--no-tf", action="store_true", help="Leave TF-Keras out.")
     parser.add_argument("--data", type=Path, help="Dataset for the images and the decode timing (default: the "
                         "Sartaj dataset beside the project when present, else the embedded dataset).")
@@ -438,6 +446,7 @@ def main() -> None:
     parser.add_argument("--labels", help=argparse.SUPPRESS)
     parser.add_argument("--layout", default="auto", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
+    parser.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, default=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
