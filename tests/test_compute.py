@@ -68,10 +68,17 @@ def test_config_validates_precision_and_threads():
         make_config({"threads": 0})
 
 
-def test_eval_batches_grow_with_smaller_images_but_never_below_training():
+def test_eval_batches_hold_a_bounded_number_of_pixels():
+    from tumorbench.training.compute import EVAL_PIXELS_PER_BATCH
+
     plan = plan_compute(CPU, "fp32", threads=1)
-    assert plan.eval_batch_size(64, 32) == 512 and plan.eval_batch_size(128, 32) == 128
-    assert plan.eval_batch_size(256, 32) == 32 and plan.eval_batch_size(299, 48) == 48
+    sizes = [16, 32, 64, 128, 256, 299, 512, 2048]
+    batches = [plan.eval_batch_size(s) for s in sizes]
+    # Small images in large batches (capped), large ones in small batches: the memory of a batch is bounded.
+    assert batches == sorted(batches, reverse=True) and batches[0] == 512 and batches[-1] == 1
+    for size, batch in zip(sizes, batches):
+        assert batch == 1 or batch * size * size <= EVAL_PIXELS_PER_BATCH
+    assert plan.eval_batch_size(256) < 32  # a training batch of the seed CNN at 256 px: +1 GB of RSS
 
 
 def _arrays(n: int, size: int, channels: int, seed: int = 0) -> ImageArrays:

@@ -135,6 +135,6 @@ def network_predictor(model: torch.nn.Module, spec: PreprocessSpec, *, name: str
         column_order=list(range(len(CLASS_NAMES))) if column_order is None else column_order,
         outputs="probabilities",  # registered networks end in logits by design: softmax in forward
         source=source, preprocessing=spec.describe(), notes=list(notes or []), provenance=provenance,
-        batch_size=compute.eval_batch_size(spec.size, 32),
+        batch_size=compute.eval_batch_size(spec.size),
         module=model,
     )

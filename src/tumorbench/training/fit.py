@@ -39,9 +39,11 @@ log = logging.getLogger(__name__)
 CACHE_LIMIT_BYTES = 4 << 30  # frozen outputs above this are recomputed each epoch instead of kept
 # Activations autograd may keep for one backward pass. A batch that needs more is run as micro-batches
 # whose gradients add up to the batch's. The seed CNN at 256 px keeps ~57 MB per image (a batch of 32:
-# 1.8 GB, and peak RSS 3.6 GB); in micro-batches of 8 (measured: -1.7 GB of peak RSS) a whole Sartaj
-# run stays near 2 GB. At 128 px and below a batch of 32 fits and nothing changes.
-ACTIVATION_BUDGET_BYTES = 512 << 20
+# 1.8 GB, and peak RSS 3.6 GB). Measured on Sartaj at 256 px (500 images, one epoch, peak RSS of the
+# whole run): 2.74 GB with micro-batches of 8 and evaluation batches of 32; 2.25 GB with evaluation
+# batches of 8; 1.97 GB (a 140-image subset) with this budget, micro-batches of 5, at the same speed.
+# At 128 px and below a batch of 32 fits and nothing changes.
+ACTIVATION_BUDGET_BYTES = 256 << 20
 
 
 class TrainingDiverged(RuntimeError):
@@ -116,7 +118,7 @@ def _frozen_outputs(frozen: nn.Module, data: ImageArrays, rm: ResolvedModel, com
         probe = frozen(rm.preprocess.to_tensor(compute.to_input(data.x[:1])))
     if probe[0].numel() * 4 * len(data) > CACHE_LIMIT_BYTES:
         return None
-    batch_size = compute.eval_batch_size(rm.preprocess.size, rm.batch_size)
+    batch_size = compute.eval_batch_size(rm.preprocess.size)
     with compute.autocast():
         outs = [frozen(x).float().cpu() for x in
                 sequential_batches(data, batch_size=batch_size, spec=rm.preprocess, place=compute.to_input)]
@@ -128,7 +130,7 @@ def _evaluate(phase: Phase, data: ImageArrays, cached: torch.Tensor | None, loss
     phase.frozen.eval()
     phase.trainable.eval()
     total, correct, loss_sum = 0, 0, 0.0
-    batch_size = compute.eval_batch_size(rm.preprocess.size, rm.batch_size)
+    batch_size = compute.eval_batch_size(rm.preprocess.size)
     with torch.inference_mode(), compute.autocast():
         if cached is not None:
             batches = (compute.to_input(cached[i:i + batch_size]) for i in range(0, len(cached), batch_size))
@@ -298,8 +300,8 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
         training.prepare_model(net)
         micro = micro_batch_size(phase, _probe_input(phase, train, cached_train, rm, training), rm.batch_size, training)
         if micro < rm.batch_size:
-            log.info("%s: batches of %d run as micro-batches of %d to keep activations within %.1f GB",
-                     rm.name, rm.batch_size, micro, ACTIVATION_BUDGET_BYTES / 2**30)
+            log.info("%s: batches of %d run as micro-batches of %d to keep activations within %d MB",
+                     rm.name, rm.batch_size, micro, ACTIVATION_BUDGET_BYTES >> 20)
         for _ in range(phase.epochs):
             epoch += 1
             t0 = time.perf_counter()
@@ -346,7 +348,7 @@ def _fit_closed_form(net: FittedModel, rm: ResolvedModel, train: ImageArrays, va
     """Fit a closed-form model (no epochs, no augmentation) and record it as one epoch, phase "fit",
     so history, report and checkpoint read as for any network."""
     started = time.perf_counter()
-    batch_size = compute.eval_batch_size(rm.preprocess.size, rm.batch_size)
+    batch_size = compute.eval_batch_size(rm.preprocess.size)
     stats = net.fit_batches(sequential_batches(train, batch_size=batch_size, spec=rm.preprocess, place=compute.to_input),
                             train.y.numpy(), seed=rm.seed, balance=rm.balance)
     log.info("%s: fitted in %.1f s (%s)", rm.name, time.perf_counter() - started, ", ".join(f"{k} {v}" for k, v in stats.items()))
