@@ -329,7 +329,7 @@ def bench_accuracy(args, data: Path) -> None:
     print("| seed | tumorbench macro-F1 | TF-Keras macro-F1 | difference (points) | tumorbench s | TF s |")
     print("|---:|---:|---:|---:|---:|---:|")
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    for seed in range(args.accuracy_seeds):
+    for seed in range(args.accuracy_first_seed, args.accuracy_first_seed + args.accuracy_seeds):
         res = {}
         for kind in ("acc-torch", "acc-tf"):
             _, _, code, tail = _run_child([sys.executable, __file__, "--worker", kind, "--seed", str(seed), *cmd_common], env=env)
@@ -438,7 +438,8 @@ def main() -> None:
     parser.add_argument("--accuracy", action="store_true", help="Only the accuracy comparison (slow).")
     parser.add_argument("--accuracy-size", type=int, default=128)
     parser.add_argument("--accuracy-epochs", type=int, default=6)
-    parser.add_argument("--accuracy-seeds", type=int, default=1)
+    parser.add_argument("--accuracy-seeds", type=int, default=1, help="Seeds (split, initialisation, data order) to compare.")
+    parser.add_argument("--accuracy-first-seed", type=int, default=0, help="The first of those seeds.")
     # Worker-process arguments (internal)
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
