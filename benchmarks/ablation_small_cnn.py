@@ -17,6 +17,7 @@ ensembles can be weighed on validation afterwards (`--combine A.npz B.npz`).
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.combine:
         return combine(args.combine)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     torch.set_num_threads(args.threads)
     name = register_variant(args.widths, args.blocks) if args.widths or args.blocks > 1 else args.model
     config = make_config({"models": [name], "seed": args.seed},
