@@ -255,7 +255,8 @@ def summary_table(out: Path) -> pd.DataFrame:
     """Test accuracy per model, read back from the run folder."""
     rows = []
     for folder in RunFolder(out).model_folders():
-        if not model_is_complete(folder):
+        # The ensemble has predictions and info but no checkpoint of its own: it is listed too.
+        if not (model_is_complete(folder) or (folder / INFO_FILE).is_file() and predictions_file(folder, "test").is_file()):
             continue
         info = read_json(folder / INFO_FILE)
         frame = read_predictions(predictions_file(folder, "test"))
