@@ -28,6 +28,7 @@ def test_small_resnet_averages_the_mirror_image_only_without_gradients():
     for m in model.modules():  # a fresh net starts every block as the identity: give the blocks a say
         if isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
+    model.flip_tta.fill_(True)
     model.eval()
     x = torch.rand(4, 1, 64, 64)
     with torch.no_grad():

@@ -6,7 +6,7 @@ grayscale it has 0.31 M parameters and costs 0.064 GMAC per image (forward), a s
 CNN at 256 px, while BatchNorm and the residual paths let it train well from random weights, which the seed's
 plain CNN does not (it stays at the class prior for epochs).
 
-With `flip_tta` (the registered default) the network averages the class probabilities of the image and
+With `flip_tta` (off in the registered model, see below) the network averages the class probabilities of the image and
 of its left-right mirror whenever it runs without gradients (validation, test, `predict`, export):
 test-time augmentation as part of the model, so every path that uses the checkpoint gets it. With
 gradients on (training, Grad-CAM) it is one plain pass.
@@ -82,6 +82,8 @@ class SmallResNet(nn.Module):
 
 @register_model(preprocess=SMALL_RESNET_SPEC, min_size=32,
                 description="small ResNet from scratch (4 stages 16-32-64-128, BatchNorm, global average "
-                            "pooling), 128 px grayscale; averages with the mirror image at prediction")
+                            "pooling), 128 px grayscale")
 def small_resnet(spec: PreprocessSpec, num_classes: int) -> nn.Module:
-    return SmallResNet(in_channels=spec.channels, num_classes=num_classes)
+    # No mirror averaging: on validation it cost 1-3 points for nets trained without flipped images (the
+    # best-cpu recipe) and gained 1 point only with `augment: strong` (benchmarks/ablation_small_cnn.py).
+    return SmallResNet(in_channels=spec.channels, num_classes=num_classes, flip_tta=False)
