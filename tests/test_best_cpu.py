@@ -4,6 +4,7 @@ validation-weighted ensemble."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -139,3 +140,29 @@ def test_choose_weights_prefers_the_member_validation_trusts():
     np.testing.assert_allclose(weights, [0, 1])
     with pytest.raises(ValueError, match="at least two members"):
         ensemble_predictions({"a": pd.DataFrame()}, {"a": pd.DataFrame()})
+
+
+def test_run_writes_the_ensemble_as_a_model_and_leaves_it_out_when_a_member_failed(tmp_path):
+    from tumorbench._io import write_json
+    from tumorbench.predictions.io import read_predictions, write_predictions
+    from tumorbench.run import summary_table, write_ensemble
+    from tumorbench.runfolder import MODEL_FILES, RunFolder, predictions_file
+
+    run = RunFolder(tmp_path)
+    y = np.arange(12) % 4
+    labels, images = [CLASS_NAMES[k] for k in y], [f"i{k}.jpg" for k in range(12)]
+    rng = np.random.default_rng(1)
+    for name, seconds in (("a", 10.0), ("b", 5.0)):
+        folder = run.model(name)
+        folder.mkdir(parents=True)
+        for split in ("val", "test"):
+            write_predictions(predictions_file(folder, split), _frame(images, labels, rng.dirichlet(np.ones(4), 12)))
+        for f in MODEL_FILES:
+            if not (folder / f).exists():
+                write_json(folder / f, {"name": name, "train_seconds": seconds, "best_epoch": 1, "weights": "none"})
+    folder = write_ensemble(run, ["a", "b"])
+    info = json.loads((folder / "info.json").read_text())
+    assert info["train_seconds"] == 15.0 and set(info["member_weights"]) == {"a", "b"}
+    assert len(read_predictions(predictions_file(folder, "test"))) == 12
+    assert "ensemble" in summary_table(tmp_path)["model"].tolist()
+    assert write_ensemble(run, ["a", "b"], failed=["b"]) is None
