@@ -4,6 +4,9 @@ into the run folder and into every checkpoint.
 Precedence, lowest first: field defaults here, the built-in preset (`configs/*.yaml`), the user's
 `--config FILE`, then CLI options. Per-model values fall back to the run-wide `train` settings and
 `image_size`, then to the model registry (input size, preprocessing, balancing).
+
+The module is cohesive on purpose: the dataclasses, the RULES table and the layer-by-layer checks
+describe one schema and must change together, key by key.
 """
 
 from __future__ import annotations
