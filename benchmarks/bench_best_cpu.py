@@ -4,7 +4,8 @@ Each seed draws its own validation split from Training and fits its own models (
 is chosen on Testing. Prints, per model and seed, test accuracy and macro-F1 with 95 % percentile
 bootstrap intervals (2,000 resamples of the test images), the same on the de-duplicated test subset
 (test images with an exact or near duplicate in Training left out, from the run's audit.json), the
-training seconds, and then mean and sd over seeds.
+validation accuracy the recipe was chosen on, the training seconds (the ensemble's: the sum of its
+members', i.e. the whole preset), and then mean and sd over seeds.
 
     PYTHONPATH=src python benchmarks/bench_best_cpu.py --data ../shared/datasets/sartaj --out /tmp/best-cpu
     (add --threads 1 on a shared machine; --seeds 0,1,2 by default)
@@ -64,13 +65,15 @@ def main() -> None:
             info = json.loads((folder / "info.json").read_text())
             frame = pd.read_csv(folder / "predictions_test.csv", keep_default_na=False)
             full, dedup = scores(frame), scores(frame[~frame["image"].isin(duplicated)])
+            val = scores(pd.read_csv(folder / "predictions_val.csv", keep_default_na=False), resamples=1)
             rows.append({"model": info["name"], "seed": seed, "train_seconds": info["train_seconds"],
+                         "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
                          **{f"test_{k}": v for k, v in full.items()}, **{f"dedup_{k}": v for k, v in dedup.items()}})
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 200)
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else (f"{v[0]:.3f}-{v[1]:.3f}" if isinstance(v, tuple) else v)  # noqa: E731
     print(table.map(fmt).to_string(index=False))
-    numeric = ["test_accuracy", "test_macro_f1", "test_glioma_recall", "dedup_accuracy", "dedup_macro_f1",
+    numeric = ["val_accuracy", "test_accuracy", "test_macro_f1", "test_glioma_recall", "dedup_accuracy", "dedup_macro_f1",
                "train_seconds"]
     summary = table.groupby("model")[numeric].agg(["mean", "std"])
     print("\nmean and sd over seeds")

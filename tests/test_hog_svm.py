@@ -3,6 +3,8 @@ fit, checkpoint, run (the best-cpu preset), predict and export like any network.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -142,6 +144,19 @@ def test_best_cpu_preset_trains_predicts_and_exports(tiny_dataset, tmp_path):
     for name in names:
         assert (out / "models" / name / "predictions_test.csv").is_file(), name
     assert (out / "report.html").is_file() or any(out.glob("report*"))
+    members = preset("best-cpu").get("ensemble") or []
+    if members:  # the ensemble is a model of the report like the others, its weights chosen on validation
+        info = json.loads((out / "models" / "ensemble" / "info.json").read_text())
+        assert info["members"] == members
+        assert sum(info["member_weights"].values()) == pytest.approx(1)
+        best = min(info["weight_grid"], key=lambda row: row["val_log_loss"])
+        assert info["val_log_loss"] == best["val_log_loss"]
+        frames = [pd.read_csv(out / "models" / m / "predictions_test.csv", keep_default_na=False).set_index("image")
+                  for m in [*members, "ensemble"]]
+        probs = [f.loc[frames[-1].index, [c for c in f.columns if c.startswith("prob_")]].to_numpy() for f in frames]
+        mixed = sum(info["member_weights"][m] * p for m, p in zip(members, probs))
+        np.testing.assert_allclose(probs[-1], mixed, atol=1e-6)
+        assert "ensemble" in (out / "report.html").read_text(encoding="utf-8")
     ckpt = out / "models" / "hog_svm" / "checkpoint.pt"
     result = CliRunner().invoke(main, ["predict", "--model", str(ckpt), "--data", str(tiny_dataset), "--split",
                                        "testing", "--out", str(tmp_path / "p.csv"), "--device", "cpu"],

@@ -4,6 +4,9 @@ into the run folder and into every checkpoint.
 Precedence, lowest first: field defaults here, the built-in preset (`configs/*.yaml`), the user's
 `--config FILE`, then CLI options. Per-model values fall back to the run-wide `train` settings and
 `image_size`, then to the model registry (input size, preprocessing, balancing).
+
+The module is cohesive on purpose: the dataclasses, the RULES table and the layer-by-layer checks
+describe one schema and must change together, key by key.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ DEFAULT_MODELS = ("baseline", "model_1", "model_2", "model_3")
 DEDUP_MODES = ("none", "drop_test", "group_split")
 MONITORS = ("val_accuracy", "val_loss")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # training.compute applies them
+OPTIMIZERS = ("adam", "adamw")  # training.fit builds them
+SCHEDULES = ("constant", "cosine")  # learning rate over the epochs of a phase (cosine: after a linear warm-up)
+AUGMENTS = ("balance", "strong")  # data.augment: the balancing plan's copies only, or every training image
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,9 @@ RULES: dict[str, Rule] = {
     "epochs": Rule(int, min=1), "batch_size": Rule(int, min=1), "lr": Rule(float, positive=True),
     "finetune_epochs": Rule(int, min=0), "finetune_lr_factor": Rule(float, positive=True),
     "monitor": Rule(str, choices=MONITORS), "focal_gamma": Rule(float, min=0.0), "focal_weighted": Rule(bool),
+    "optimizer": Rule(str, choices=OPTIMIZERS), "weight_decay": Rule(float, min=0.0),
+    "schedule": Rule(str, choices=SCHEDULES), "warmup_epochs": Rule(int, min=0),
+    "label_smoothing": Rule(float, min=0.0, below=1.0), "augment": Rule(str, choices=AUGMENTS),
     # model entries only
     "name": Rule(str), "architecture": Rule(str, optional=True), "balance": Rule(str, optional=True),
 }
@@ -132,6 +141,13 @@ class TrainSettings:
     monitor: str = "val_accuracy"  # checkpoint kept: best val_accuracy (ties: lower val_loss) or best val_loss
     focal_gamma: float = 2.0  # gamma of the focal loss (balance: focal)
     focal_weighted: bool = False  # balance focal: also weight classes with the 'balanced' weights
+    optimizer: str = "adam"  # adam, or adamw (decoupled weight decay)
+    weight_decay: float = 0.0  # adam: L2 penalty; adamw: decoupled decay per step (times the lr)
+    schedule: str = "constant"  # constant lr, or cosine decay to 0 over each phase after `warmup_epochs`
+    warmup_epochs: int = 0  # schedule cosine: epochs of linear warm-up from lr / (warmup_epochs + 1)
+    label_smoothing: float = 0.0  # cross-entropy losses: share of the target spread over all classes
+    augment: str = "balance"  # balance: only the balancing plan's copies (seed's affine); strong: every
+    # training image gets flip, scale/rotation and brightness/contrast/gamma (data.augment.StrongAugment)
 
     def __post_init__(self) -> None:
         _check_fields(self, "train")
@@ -149,6 +165,12 @@ class ModelConfig:
     finetune_epochs: int | None = None  # overrides train.finetune_epochs
     weights: str | None = None  # transfer models: "imagenet", "none" or a local weights file
     seed: int | None = None  # training seed (initialisation, data order); default: the run's seed
+    optimizer: str | None = None  # overrides train.optimizer
+    weight_decay: float | None = None  # overrides train.weight_decay
+    schedule: str | None = None  # overrides train.schedule
+    warmup_epochs: int | None = None  # overrides train.warmup_epochs
+    label_smoothing: float | None = None  # overrides train.label_smoothing
+    augment: str | None = None  # overrides train.augment
 
     def __post_init__(self) -> None:
         # Every per-model value is checked exactly like its run-wide twin; None means "inherit".
@@ -170,6 +192,9 @@ class RunConfig:
     weights: str = "imagenet"  # transfer models: "imagenet" (download or torch cache), "none", or a file
     train: TrainSettings = field(default_factory=TrainSettings)
     models: list[ModelConfig] = field(default_factory=lambda: [ModelConfig(m) for m in DEFAULT_MODELS])
+    # names of models of this run whose probabilities are averaged into one more model, "ensemble", with
+    # weights chosen on validation (tumorbench.predictions.ensemble); empty: none
+    ensemble: list[str] = field(default_factory=list)
     # report: bootstrap (resamples, seed, method, confidence), cost_matrix, calibration_bins, alpha
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
 
@@ -199,6 +224,12 @@ class ResolvedModel:
     focal_gamma: float
     focal_weighted: bool
     seed: int
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    augment: str = "balance"
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -235,6 +266,9 @@ def resolve_model(mc: ModelConfig, run: RunConfig) -> ResolvedModel:
         finetune_epochs=int(t.finetune_epochs if mc.finetune_epochs is None else mc.finetune_epochs),
         finetune_lr_factor=t.finetune_lr_factor, monitor=t.monitor, focal_gamma=t.focal_gamma,
         focal_weighted=bool(t.focal_weighted), seed=int(run.seed if mc.seed is None else mc.seed),
+        optimizer=_first(mc.optimizer, t.optimizer), weight_decay=float(_first(mc.weight_decay, t.weight_decay)),
+        schedule=_first(mc.schedule, t.schedule), warmup_epochs=int(_first(mc.warmup_epochs, t.warmup_epochs)),
+        label_smoothing=float(_first(mc.label_smoothing, t.label_smoothing)), augment=_first(mc.augment, t.augment),
     )
 
 
@@ -263,6 +297,11 @@ def _clean(cls, data: Any, source: str, path: str = "") -> dict:
             if not isinstance(value, list):
                 raise ValueError(f"{source}: models must be a list of model names or mappings, got {value!r}")
             out[key] = [_clean_model(item, source, f"models[{i}]") for i, item in enumerate(value)]
+        elif cls is RunConfig and key == "ensemble":
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise ValueError(f"{source}: ensemble must be a list of model names, e.g. [hog_svm, small_resnet], "
+                                 f"got {value!r}")
+            out[key] = value
         elif cls is RunConfig and key == "evaluation":
             evaluation_settings(value, where=f"{source}: evaluation")  # checked now, merged as a mapping
             out[key] = value or {}
@@ -392,6 +431,22 @@ def make_config(*layers: dict | tuple[str, dict], sets: list[str] = ()) -> RunCo
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"config: model names must be unique, repeated: {duplicates}")
+    if config.ensemble:
+        check_ensemble(config.ensemble, names)
     for m in config.models:
         resolve_model(m, config)  # fail now, not after an hour of training the first model
     return config
+
+
+ENSEMBLE_NAME = "ensemble"  # the model folder and display name of `ensemble`
+
+
+def check_ensemble(members: list[str], names: list[str]) -> None:
+    """An ensemble averages two or more distinct models of the run, none of them named like itself."""
+    if ENSEMBLE_NAME in names:
+        raise ValueError(f"config: a model is named {ENSEMBLE_NAME!r}, the name of the ensemble; rename it")
+    unknown = [m for m in members if m not in names]
+    if unknown:
+        raise ValueError(f"config: ensemble members {unknown} are not models of this run; models: {', '.join(names)}")
+    if len(set(members)) < 2 or len(set(members)) != len(members):
+        raise ValueError(f"config: ensemble needs two or more distinct models, got {members}")

@@ -199,9 +199,44 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
             gallery_for_run_model(folder, images[job.images_key])
             if tracker is not None:
                 tracker.model_done(folder)
+    if config.ensemble:
+        write_ensemble(run, config.ensemble, failed=sorted(failures))
     if failures:
         raise ModelsFailed(out, failures, len(models))
     return out
+
+
+def write_ensemble(run: RunFolder, members: list[str], *, failed: list[str] = ()) -> Path | None:
+    """The `ensemble` model folder: its members' predictions averaged with weights chosen on validation
+    (`tumorbench.predictions.ensemble`); predictions and info.json like any model, no checkpoint (it is
+    its members' checkpoints). Left out, with a warning, when a member failed."""
+    from tumorbench.config import ENSEMBLE_NAME
+    from tumorbench.predictions.ensemble import ensemble_predictions
+    from tumorbench.predictions.io import write_predictions
+
+    missing = [m for m in members if m in failed or not model_is_complete(run.model(m))]
+    if missing:
+        log.warning("%s left out: member(s) %s did not finish", ENSEMBLE_NAME, ", ".join(missing))
+        return None
+    frames = {split: {m: read_predictions(predictions_file(run.model(m), split)) for m in members}
+              for split in ("val", "test")}
+    val, test, details = ensemble_predictions(frames["val"], frames["test"])
+    infos = [read_json(run.model(m) / INFO_FILE) for m in members]
+    folder = run.model(ENSEMBLE_NAME)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_predictions(predictions_file(folder, "val"), val)
+    write_predictions(predictions_file(folder, "test"), test)
+    weights = ", ".join(f"{m} {w:g}" for m, w in details["member_weights"].items())
+    write_json(folder / INFO_FILE, {
+        "name": ENSEMBLE_NAME, "architecture": f"weighted mean of {', '.join(members)}", "balance": None,
+        "weights": "none", "epochs": 0, "best_epoch": None, "seed": infos[0].get("seed"),
+        # Training the ensemble is training its members; averaging takes milliseconds.
+        "train_seconds": round(sum(float(i.get("train_seconds") or 0) for i in infos), 3),
+        "n_params": sum(int(i.get("n_params") or 0) for i in infos),
+        "notes": [f"weights chosen on validation (log-loss): {weights}; no checkpoint of its own: predict with "
+                  "the members' checkpoints"], **details})
+    log.info("%s: weights %s (validation log-loss %.4f)", ENSEMBLE_NAME, weights, details["val_log_loss"])
+    return folder
 
 
 class ModelsFailed(RuntimeError):
@@ -220,7 +255,8 @@ def summary_table(out: Path) -> pd.DataFrame:
     """Test accuracy per model, read back from the run folder."""
     rows = []
     for folder in RunFolder(out).model_folders():
-        if not model_is_complete(folder):
+        # The ensemble has predictions and info but no checkpoint of its own: it is listed too.
+        if not (model_is_complete(folder) or (folder / INFO_FILE).is_file() and predictions_file(folder, "test").is_file()):
             continue
         info = read_json(folder / INFO_FILE)
         frame = read_predictions(predictions_file(folder, "test"))

@@ -13,6 +13,7 @@ _EXPORTS = {
     "write_predictions": "io",
     "check_same_images": "io",
     "predict_folder": "predict",
+    "ensemble_predictions": "ensemble",
 }
 
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

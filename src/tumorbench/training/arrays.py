@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import torch
 
 from tumorbench.data.arrays import ImageArrays
-from tumorbench.data.augment import AffineAugment
+from tumorbench.data.augment import AffineAugment, StrongAugment
 from tumorbench.data.balance import EpochPlan
 from tumorbench.data.preprocess import PreprocessSpec
 
@@ -16,7 +16,7 @@ Place = Callable[[torch.Tensor], torch.Tensor]  # a uint8 batch onto the device,
 
 def plan_batches(
     data: ImageArrays, plan: EpochPlan, *, batch_size: int, spec: PreprocessSpec, place: Place,
-    augment: AffineAugment | None = None, generator: torch.Generator | None = None,
+    augment: AffineAugment | StrongAugment | None = None, generator: torch.Generator | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Batches of (input, target) in the plan's order; planned copies get a random augmentation.
 

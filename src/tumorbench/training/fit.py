@@ -9,6 +9,7 @@ about as cheap as training a linear model, on the CPU too.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -23,7 +24,7 @@ from tqdm.auto import tqdm
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.config import ResolvedModel
 from tumorbench.data.arrays import ImageArrays
-from tumorbench.data.augment import AffineAugment
+from tumorbench.data.augment import AffineAugment, StrongAugment
 from tumorbench.data.balance import plan_epoch
 from tumorbench.models import create_model
 from tumorbench.models.fitted import FittedModel
@@ -194,7 +195,11 @@ def train_one_epoch(phase: Phase, data: ImageArrays, cached: torch.Tensor | None
     before the optimizer step: the same step as the whole batch, with less memory."""
     plan = plan_epoch(data.y.numpy(), rm.balance, rng, n_classes=len(CLASS_NAMES))
     seen = np.bincount(data.y.numpy()[plan.indices], minlength=len(CLASS_NAMES))
-    augment = AffineAugment() if plan.augment.any() else None
+    if rm.augment == "strong":  # every image, not only the balancing plan's copies
+        plan = dataclasses.replace(plan, augment=np.ones_like(plan.augment))
+        augment = StrongAugment()
+    else:
+        augment = AffineAugment() if plan.augment.any() else None
     phase.trainable.train()
     phase.frozen.eval()
     _freeze_batchnorm(phase.frozen)
@@ -239,6 +244,25 @@ def train_one_epoch(phase: Phase, data: ImageArrays, cached: torch.Tensor | None
             "class_counts": seen.tolist(), "augmented": int(plan.augment.sum())}
 
 
+def make_optimizer(params: list[nn.Parameter], rm: ResolvedModel, *, lr: float) -> torch.optim.Optimizer:
+    """The optimizer `rm.optimizer` names: Adam (weight decay as an L2 penalty) or AdamW (decoupled)."""
+    cls = torch.optim.AdamW if rm.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=lr, weight_decay=rm.weight_decay)
+
+
+def epoch_lrs(lr: float, epochs: int, *, schedule: str, warmup_epochs: int = 0) -> list[float]:
+    """The learning rate of each epoch of a phase. cosine: a linear warm-up to `lr` over `warmup_epochs`
+    (from small steps, while BatchNorm statistics and Adam's moments of a from-scratch network settle),
+    then half a cosine from `lr` towards 0, so the last epochs take small steps near a minimum."""
+    if schedule == "constant":
+        return [lr] * epochs
+    warm = min(warmup_epochs, max(epochs - 1, 0))
+    lrs = [lr * (e + 1) / (warm + 1) for e in range(warm)]
+    rest = epochs - warm
+    lrs += [lr * 0.5 * (1 + math.cos(math.pi * e / rest)) for e in range(rest)]
+    return lrs
+
+
 @torch.no_grad()
 def _probe_input(phase: Phase, data: ImageArrays, cached: torch.Tensor | None, rm: ResolvedModel,
                  compute: ComputePlan) -> torch.Tensor:
@@ -274,7 +298,7 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
         return _fit_closed_form(net, rm, train, val, compute=compute, source=source, notes=notes)
     labels = train.y.numpy()
     loss_fn, class_weights = make_loss(rm.balance, labels, len(CLASS_NAMES), focal_gamma=rm.focal_gamma,
-                                       focal_weighted=rm.focal_weighted)
+                                       focal_weighted=rm.focal_weighted, label_smoothing=rm.label_smoothing)
     loss_fn.to(device)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -294,7 +318,8 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
             p.requires_grad_(True)
         cached_train = _frozen_outputs(phase.frozen, train, rm, compute)
         cached_val = _frozen_outputs(phase.frozen, val, rm, compute)
-        optimizer = torch.optim.Adam([p for p in phase.trainable.parameters() if p.requires_grad], lr=phase.lr)
+        optimizer = make_optimizer([p for p in phase.trainable.parameters() if p.requires_grad], rm, lr=phase.lr)
+        schedule = epoch_lrs(phase.lr, phase.epochs, schedule=rm.schedule, warmup_epochs=rm.warmup_epochs)
         scaler = compute.grad_scaler()
         training = compute.training()
         training.prepare_model(net)
@@ -302,8 +327,10 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
         if micro < rm.batch_size:
             log.info("%s: batches of %d run as micro-batches of %d to keep activations within %d MB",
                      rm.name, rm.batch_size, micro, ACTIVATION_BUDGET_BYTES >> 20)
-        for _ in range(phase.epochs):
+        for phase_epoch in range(phase.epochs):
             epoch += 1
+            for group in optimizer.param_groups:
+                group["lr"] = schedule[phase_epoch]
             t0 = time.perf_counter()
             desc = f"{rm.name} epoch {epoch}" + (f" ({phase.name})" if len(phases) > 1 else "")
             training.prepare_model(net)  # the layouts of training and evaluation may differ (compute.py)
@@ -322,7 +349,7 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
                                        epoch=epoch)
             row = {"epoch": epoch, "phase": phase.name, "loss": fit_stats["loss"],
                    "accuracy": fit_stats["accuracy"], "val_loss": val_stats["loss"],
-                   "val_accuracy": val_stats["accuracy"], "lr": phase.lr,
+                   "val_accuracy": val_stats["accuracy"], "lr": schedule[phase_epoch],
                    "seconds": round(time.perf_counter() - t0, 3),
                    "class_counts": fit_stats["class_counts"], "augmented": fit_stats["augmented"]}
             for key, value in row.items():

@@ -28,12 +28,15 @@ class FocalLoss(nn.Module):
 
 
 def make_loss(strategy: str, train_labels: np.ndarray, n_classes: int, *, focal_gamma: float = 2.0,
-              focal_weighted: bool = False) -> tuple[nn.Module, np.ndarray | None]:
-    """The training loss for a balancing strategy, and the class weights it uses (None if unweighted)."""
+              focal_weighted: bool = False, label_smoothing: float = 0.0) -> tuple[nn.Module, np.ndarray | None]:
+    """The training loss for a balancing strategy, and the class weights it uses (None if unweighted).
+
+    `label_smoothing` applies to the cross-entropy losses (the focal loss already down-weights the
+    confident examples that smoothing is meant to tame)."""
     weights = balanced_class_weights(train_labels, n_classes)
     as_tensor = torch.tensor(weights, dtype=torch.float32)
     if strategy == "class_weight":
-        return nn.CrossEntropyLoss(weight=as_tensor), weights
+        return nn.CrossEntropyLoss(weight=as_tensor, label_smoothing=label_smoothing), weights
     if strategy == "focal":
         return (FocalLoss(gamma=focal_gamma, weight=as_tensor), weights) if focal_weighted else (FocalLoss(gamma=focal_gamma), None)
-    return nn.CrossEntropyLoss(), None
+    return nn.CrossEntropyLoss(label_smoothing=label_smoothing), None
