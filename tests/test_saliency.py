@@ -105,3 +105,15 @@ def test_explainer_follows_what_the_model_allows(tmp_path, monkeypatch):
     assert "onnx model: its layers cannot be reached" in explainer_for(predictor).note
     with pytest.raises(ValueError, match="valid methods: gradcam, gradcam"):
         explainer_for(predictor, method="magic")
+
+
+def test_a_model_without_convolutions_gets_occlusion_and_says_why(tmp_path):
+    # hog_svm's module has no parameters and no feature map: Grad-CAM used to fail on it (StopIteration).
+    model, _ = small_cnn()
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    predictor = load_model_source(tmp_path / "m.pt", arch="model_1", spec={"input_size": 32})
+    predictor.module = torch.nn.Flatten()
+    explainer = explainer_for(predictor)
+    assert explainer.method.startswith("occlusion") and "not a convolutional network" in explainer.note
+    images = np.random.default_rng(0).integers(0, 255, (2, 1, 32, 32), dtype=np.uint8)
+    assert explainer.maps(images, [0, 1]).shape == (2, 32, 32)

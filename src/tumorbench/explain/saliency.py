@@ -159,6 +159,10 @@ def explainer_for(predictor, *, method: str = "gradcam", grid: int = 6) -> Expla
         return Explainer(occlusion_name, occlusion,
                          note=f"{predictor.format} model: its layers cannot be reached, so occlusion "
                               "sensitivity is shown instead of Grad-CAM")
+    if not any(isinstance(m, nn.Conv2d) for m in module.modules()):
+        # hog_svm and other fitted models: no convolutional feature map for Grad-CAM to weight.
+        return Explainer(occlusion_name, occlusion,
+                         note="not a convolutional network: occlusion sensitivity is shown instead of Grad-CAM")
     if not grad_cam_available():
         return Explainer(occlusion_name, occlusion,
                          note=f"the grad-cam package is not installed ({INSTALL_HINT}): occlusion "
