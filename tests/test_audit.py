@@ -290,7 +290,7 @@ def test_cli_audit_writes_json_html_markdown_and_a_summary(planted, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["audit", "/nonexistent"], "dataset folder not found"),
     (["audit", "{data}", "--threshold", "500"], "choose a Hamming distance between 0 and 127"),
-    (["run", "--data", "{data}", "--set", "dedup=sometimes"], "valid: none, drop_test, group_split"),
+    (["run", "--data", "{data}", "--set", "dedup=sometimes"], "valid: none, drop_test, clean_val, group_split"),
 ], ids=["missing-data", "bad-threshold", "bad-dedup"])
 def test_bad_audit_input_gives_one_clear_line(clean, args, message):
     root, _ = clean
@@ -353,6 +353,22 @@ def test_drop_test_leaves_the_duplicated_test_images_out(planted, tmp_path):
     assert len(train) + len(val) == sum(1 for _ in (root / "Training").rglob("*.png"))
 
 
+@pytest.mark.slow
+def test_clean_val_cleans_validation_and_keeps_the_whole_test_split(planted, tmp_path):
+    root, audit = planted
+    out = _run(root, tmp_path / "run", dedup="clean_val", seed=3)  # seed 3: a planted copy lands in validation
+    test = {r.path for r in read_split_list(out / "splits" / "test.csv")}
+    assert test == {str(p.relative_to(root)) for p in (root / "Testing").rglob("*") if p.is_file()}  # all kept
+    assert test & set(PLANTED)  # the duplicated test images are still scored ...
+    dedup = json.loads((out / "metrics.json").read_text())["models"]["model_1"]["dedup"]
+    assert dedup["n"] < dedup["n_full"] == len(test)  # ... and the de-duplicated figures are reported beside
+    train = read_split_list(out / "splits" / "train.csv")
+    val = read_split_list(out / "splits" / "val.csv")
+    assert duplicate_groups(audit).duplicated(val, train) == {}
+    assert "Training/meningioma/meningioma_copy.png" in {r.path for r in train}
+    assert "dedup=clean_val" in (out / "report.html").read_text()
+
+
 def test_validation_copies_of_training_images_move_to_training(planted):
     _, audit = planted
     train, val = ["Training/meningioma/meningioma_02.png", "Training/glioma/glioma_01.png"], \
@@ -382,4 +398,4 @@ def test_group_split_keeps_every_duplicate_group_on_one_side(planted, tmp_path):
 
 def test_run_cli_has_a_dedup_option():
     result = invoke("run", "--help")
-    assert "--dedup [none|drop_test|group_split]" in result.output
+    assert "--dedup [none|drop_test|clean_val|group_split]" in result.output

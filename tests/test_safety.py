@@ -245,7 +245,7 @@ def test_non_finite_training_loss_stops_the_model_with_its_epoch(tiny_dataset):
                                                             r"constructor for the tag"),
     ("", ["seed=!!python/object/apply:os.system [echo]"], r"--set 'seed=.*': the value is not valid YAML"),
     ("val_fraction: 1.5", [], r"val_fraction must be below 1, got 1\.5"),
-    ("dedup: sometimes", [], r"unknown dedup 'sometimes'; valid: none, drop_test, group_split"),
+    ("dedup: sometimes", [], r"unknown dedup 'sometimes'; valid: none, drop_test, clean_val, group_split"),
 ], ids=["model-epochs-negative", "model-epochs-zero", "model-size-zero", "model-lr-negative", "seed-text",
         "seed-float", "bool-as-text", "epochs-float", "lr-nan", "lr-inf", "yaml-tag-in-file", "yaml-tag-in-set",
         "val-fraction", "dedup"])

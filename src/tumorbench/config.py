@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the CLI reads this module's choices for --help, which must 
     from tumorbench.data.preprocess import PreprocessSpec
 
 DEFAULT_MODELS = ("baseline", "model_1", "model_2", "model_3")
-DEDUP_MODES = ("none", "drop_test", "group_split")
+DEDUP_MODES = ("none", "drop_test", "clean_val", "group_split")
 MONITORS = ("val_accuracy", "val_loss")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # training.compute applies them
 OPTIMIZERS = ("adam", "adamw")  # training.fit builds them
@@ -183,7 +183,7 @@ class RunConfig:
     out: str | None = None  # run folder; None: runs/<timestamp>
     seed: int = 0  # fixes the split, the initialisation and the data order
     val_fraction: float = 0.2  # share of the training split held out for validation (stratified)
-    dedup: str = "none"  # audit duplicates: none (report both), drop_test, group_split (re-split by duplicate groups)
+    dedup: str = "none"  # audit duplicates: none (report both), drop_test, clean_val (validation only), group_split
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     precision: str = "auto"  # auto (bf16 on CPUs with native BF16, AMP on CUDA, else fp32), fp32, bf16, fp16
     threads: int | None = None  # PyTorch CPU threads; None: one per CPU available to the process

@@ -11,6 +11,8 @@ from tumorbench.report import Section, build_report
 _DEDUP_NOTES = {
     "drop_test": "This run left the test images with a duplicate in training out of its test split "
                  "(dedup=drop_test): every score below is on the de-duplicated test split.",
+    "clean_val": "This run chose its best epochs and ensemble weights on validation images without a duplicate "
+                 "in training (dedup=clean_val: the others moved to training); the test split is the dataset's own.",
     "group_split": "This run re-split all images by groups of exact and near duplicates (dedup=group_split): "
                    "its test split is not the dataset's own, and no duplicate straddles two splits. The counts "
                    "below are of the dataset's own folders.",

@@ -79,7 +79,8 @@ history_option = click.option(
 
 dedup_option = click.option(
     "--dedup", type=click.Choice(DEDUP_MODES), help="Duplicates the audit finds: none (default: report full and "
-    "de-duplicated test metrics), drop_test (leave duplicated test images out) or group_split (re-split every "
+    "de-duplicated test metrics), drop_test (leave duplicated test images out), clean_val (move validation "
+    "images with a copy in training to training; the test split stays whole) or group_split (re-split every "
     "image by duplicate groups).")
 
 

@@ -115,8 +115,10 @@ def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]
 
     `readable` drops the files that cannot be decoded (`ArrayCache.readable`). With `dedup` drop_test
     the test images duplicated in Training are left out (and validation images duplicated in training
-    move to training, so the best epoch is not chosen on copies); with group_split every image is
-    re-split by groups of duplicates. Both need the dataset's `duplicates`
+    move to training, so the best epoch is not chosen on copies); clean_val does only the latter (the
+    test split stays whole: choices are made on images without a copy in training, scores are on the
+    dataset's own test split); with group_split every image is re-split by groups of duplicates. All
+    three need the dataset's `duplicates`
     (`tumorbench.audit.duplicate_groups(audit)`)."""
     train_all, test = readable(index.records("train")), readable(index.records("test"))
     explicit_val = index.splits.get("val")
@@ -142,14 +144,14 @@ def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]
         train, val = train_all, val_all
     else:
         train, val = stratified_split(train_all, fraction=val_fraction, seed=seed)
-    if dedup == "drop_test":
+    if dedup in ("drop_test", "clean_val"):
         train, clean_val, moved = clean_validation(train, val, duplicates)
         if not clean_val:
             raise ValueError(f"{index.root}: every validation image has a duplicate in training; use "
                              "dedup=group_split to re-split the images by duplicate groups")
         if moved:
-            log.info("dedup=drop_test: %d validation image(s) with a duplicate in training moved to training",
-                     moved)
+            log.info("dedup=%s: %d validation image(s) with a duplicate in training moved to training",
+                     dedup, moved)
         val = clean_val
     return SplitRecords(train, val, test)
 
