@@ -33,6 +33,7 @@ from tumorbench.runfolder import (
     FAILED_FILE,
     INFO_FILE,
     RunFolder,
+    model_has_results,
     model_is_complete,
     predictions_file,
     read_run_config,
@@ -255,8 +256,7 @@ def summary_table(out: Path) -> pd.DataFrame:
     """Test accuracy per model, read back from the run folder."""
     rows = []
     for folder in RunFolder(out).model_folders():
-        # The ensemble has predictions and info but no checkpoint of its own: it is listed too.
-        if not (model_is_complete(folder) or (folder / INFO_FILE).is_file() and predictions_file(folder, "test").is_file()):
+        if not model_has_results(folder):  # the ensemble too (no checkpoint of its own)
             continue
         info = read_json(folder / INFO_FILE)
         frame = read_predictions(predictions_file(folder, "test"))

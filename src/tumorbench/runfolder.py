@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # the report reads this module and must not pay for importing
 
 CONFIG_FILE = "config.yaml"
 AUDIT_FILE = "audit.json"  # also the name in `tumorbench audit --out` folders
+AUDIT_HTML = "audit.html"  # `tumorbench audit --out` folders: the standalone page and its Markdown
+AUDIT_MD = "audit.md"
 SPLITS_DIR = "splits"
 SPLITS = ("train", "val", "test")
 SKIPPED_FILE = "skipped_files.csv"
@@ -158,6 +160,12 @@ def gallery_dir(predictions: str | Path) -> Path:
 
 def model_is_complete(folder: Path) -> bool:
     return all((folder / name).is_file() for name in MODEL_FILES)
+
+
+def model_has_results(folder: Path) -> bool:
+    """A model the summaries can list: its info and test predictions are there. Every complete model
+    has them; so does the ensemble, which has no checkpoint or history of its own."""
+    return (folder / INFO_FILE).is_file() and (folder / TEST_PREDICTIONS).is_file()
 
 
 def record_failure(folder: Path, name: str, *, epoch: int | None, reason: str, error: str = "diverged") -> dict:

@@ -32,7 +32,6 @@ from tumorbench.runfolder import (
     INFO_FILE,
     METRICS_CSV,
     METRICS_JSON,
-    MODELS_DIR,
     REPORT_HTML,
     REPORT_MD,
     SKIPPED_FILE,
@@ -41,6 +40,7 @@ from tumorbench.runfolder import (
     TEST_PREDICTIONS,
     VAL_PREDICTIONS,
     RunFolder,
+    model_is_complete,
     read_run_config,
 )
 
@@ -183,11 +183,8 @@ class MlflowTracker:
 
     def models_done(self) -> None:
         """Log every complete model of the run folder not logged yet (models kept by --resume)."""
-        from tumorbench.runfolder import model_is_complete
-
-        models_dir = self.run_dir / MODELS_DIR
-        for folder in sorted(models_dir.iterdir()) if models_dir.is_dir() else []:
-            if folder.is_dir() and model_is_complete(folder):
+        for folder in RunFolder(self.run_dir).model_folders():
+            if model_is_complete(folder):
                 self.model_done(folder)
 
     # --- the end ------------------------------------------------------------------------------

@@ -15,6 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tumorbench.api._html import render
+from tumorbench.runfolder import (
+    AUDIT_HTML,
+    CALIBRATED_DIR,
+    FIGURES_DIR,
+    METRICS_CSV,
+    METRICS_JSON,
+    REPORT_HTML,
+    REPORT_MD,
+    RunFolder,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,7 +32,7 @@ if TYPE_CHECKING:
 
 # The headline of the summary: what a reader compares first (every metric is in `.metrics`).
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc", "ece")
-_REPORT_FILES = ("report.html", "report.md", "metrics.json", "metrics.csv", "figures", "calibrated")
+_REPORT_FILES = (REPORT_HTML, REPORT_MD, METRICS_JSON, METRICS_CSV, FIGURES_DIR, CALIBRATED_DIR)
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -48,14 +58,14 @@ class BenchmarkResult:
     @property
     def report_path(self) -> Path:
         """The self-contained HTML report (opens offline; report.md, metrics.json ... beside it)."""
-        return self.folder / "report.html"
+        return RunFolder(self.folder).report_html
 
     @cached_property
     def document(self) -> dict:
         """metrics.json: the public contract (every metric, interval, paired test, the recommendation)."""
         from tumorbench._io import read_json
 
-        return read_json(self.folder / "metrics.json")
+        return read_json(RunFolder(self.folder).metrics_json)
 
     @property
     def models(self) -> list[str]:
@@ -142,7 +152,7 @@ class BenchmarkResult:
         path.mkdir(parents=True, exist_ok=True)
         for name in _REPORT_FILES:
             _copy(self.folder / name, path / name)
-        return path / "report.html"
+        return path / REPORT_HTML
 
     def _summary_rows(self) -> list[dict]:
         from tumorbench.evaluation.declared import metric
@@ -241,7 +251,7 @@ class AuditResult:
 
     @property
     def report_path(self) -> Path:
-        return self.folder / "audit.html"
+        return self.folder / AUDIT_HTML
 
     @property
     def summary(self) -> str:

@@ -334,9 +334,9 @@ def _title(audit: dict[str, Any]) -> str:
 def write_audit(audit: dict[str, Any], out_dir: str | os.PathLike, *, root: str | os.PathLike | None = None) -> Path:
     """Write `audit.json`, `audit.md` and a standalone `audit.html` (last) into `out_dir`; returns the
     HTML path."""
-    from tumorbench.audit.core import AUDIT_FILE
+    from tumorbench.runfolder import AUDIT_FILE, AUDIT_HTML, AUDIT_MD
 
     out_dir = Path(out_dir)
     write_json(out_dir / AUDIT_FILE, audit)
-    write_text(out_dir / "audit.md", f"# {_title(audit)}\n\n{audit_markdown(audit)}")
-    return write_text(out_dir / "audit.html", audit_page_html(audit, root))
+    write_text(out_dir / AUDIT_MD, f"# {_title(audit)}\n\n{audit_markdown(audit)}")
+    return write_text(out_dir / AUDIT_HTML, audit_page_html(audit, root))
