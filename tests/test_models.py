@@ -105,3 +105,20 @@ def test_seed_cnn_flatten_size_follows_the_input_size():
     for size in (64, 128, 256):
         m = SeedCNN(in_channels=1, size=size, num_classes=4)
         assert m(torch.zeros(1, 1, size, size)).shape == (1, 4)
+
+
+def test_torchvision_is_imported_only_when_a_backbone_is_built():
+    """Importing torchvision pulls in torch._dynamo (+166 MB RSS): the registry, training and the run
+    must not import it until a transfer model is built, so a run of the seed's CNNs never pays it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tumorbench.run, tumorbench.training.fit, tumorbench.models.weights\n"
+            "from tumorbench.models import create_model, get_model_entry\n"
+            "create_model('model_1', get_model_entry('model_1').preprocess.with_size(32))\n"
+            "print('torchvision' in sys.modules)\n"
+            "from tumorbench.models.transfer import build_transfer\n"
+            "build_transfer('resnet18', 4)\n"
+            "print('torchvision' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]

@@ -12,17 +12,16 @@ import socket
 from pathlib import Path
 
 import torch
-import torchvision
 
 from tumorbench._env import offline
-from tumorbench.models.transfer import BACKBONES
+from tumorbench.models.transfer import BACKBONES, torchvision_models
 from tumorbench.safe_load import UnsafePickleError, torch_load
 
 log = logging.getLogger(__name__)
 
 
 def _torchvision_weights(arch: str):
-    return torchvision.models.get_weight(BACKBONES[arch].weights)
+    return torchvision_models().get_weight(BACKBONES[arch].weights)
 
 
 def cached_weights_path(arch: str) -> Path:
