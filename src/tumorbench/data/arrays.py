@@ -3,12 +3,15 @@
 Decoding a JPEG and resizing it costs more than a forward pass of the seed's CNN at 64 px, so each
 image is decoded once per preprocessing (size, colour mode, resize filter) and kept as uint8
 (256 px grayscale Sartaj: ~190 MB), or memory-mapped from the on-disk cache of an earlier run
-(`tumorbench.data.cache`). Models with the same input share one decoding; a split is a gather of rows.
+(`tumorbench.data.cache`). Models with the same input share one decoding; a split is a list of rows of
+it, gathered batch by batch, so the splits add no second copy of the images (at 256 px on Sartaj, a
+copy was 0.2 GB of a run's peak memory).
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +28,29 @@ from tumorbench.data.preprocess import PreprocessSpec
 log = logging.getLogger(__name__)
 
 
+def class_indices(labels: Sequence[str | None]) -> torch.Tensor:
+    """int64 indices into CLASS_NAMES; -1 for an unknown label."""
+    return torch.tensor([CLASS_NAMES.index(lab) if lab else -1 for lab in labels], dtype=torch.int64)
+
+
 @dataclass
 class ImageArrays:
-    """One split in memory, what training and prediction read."""
+    """One split in memory, what training and prediction read: `images(index)` gives its pixels."""
 
-    x: torch.Tensor  # uint8 (N, C, H, W) at the spec's size and mode
+    x: torch.Tensor  # uint8 (M, C, H, W) at the spec's size and mode: the split's images, or the whole
+    # decoded dataset when `rows` says which of its images are the split's
     y: torch.Tensor  # int64 (N,) class indices into CLASS_NAMES; -1 when the label is unknown
     paths: list[str]  # relative image paths, same order
+    rows: torch.Tensor | None = None  # int64 (N,) row of each image in `x`; None: `x` is the split
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def images(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
+        """uint8 pixels of the split's images at `index` (positions in the split): a new tensor."""
+        if self.rows is None:
+            return self.x[index]
+        return self.x[self.rows[index]]
 
     @property
     def labels(self) -> list[str | None]:
@@ -42,8 +58,7 @@ class ImageArrays:
 
     @classmethod
     def from_numpy(cls, x: np.ndarray, labels: list[str | None], paths: list[str]) -> ImageArrays:
-        y = [CLASS_NAMES.index(lab) if lab else -1 for lab in labels]
-        return cls(torch.from_numpy(x), torch.tensor(y, dtype=torch.int64), list(paths))
+        return cls(torch.from_numpy(x), class_indices(labels), list(paths))
 
 
 @dataclass
@@ -59,9 +74,16 @@ class DecodedImages:
     labels: list[str | None]
 
     def arrays(self, paths: Sequence[str]) -> ImageArrays:
+        """The split of `paths`: their rows of these images, not a copy."""
         position = {p: i for i, p in enumerate(self.paths)}
         rows = [position[p] for p in paths]
-        return ImageArrays.from_numpy(self.x[rows], [self.labels[i] for i in rows], list(paths))
+        labels = [self.labels[i] for i in rows]
+        with warnings.catch_warnings():
+            # A memory-mapped cache is read-only; nothing writes to a split's pixels (batches are
+            # gathered into new tensors first), so sharing the mapping is safe.
+            warnings.simplefilter("ignore", UserWarning)
+            x = torch.from_numpy(self.x)
+        return ImageArrays(x, class_indices(labels), list(paths), rows=torch.tensor(rows, dtype=torch.int64))
 
 
 def images_key(spec: PreprocessSpec) -> tuple:

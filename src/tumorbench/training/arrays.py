@@ -23,7 +23,7 @@ def plan_batches(
     Each batch is gathered and placed as uint8 and scaled on the device in one vectorised step."""
     for start in range(0, len(plan.indices), batch_size):
         idx = torch.from_numpy(plan.indices[start:start + batch_size])
-        x = spec.to_tensor(place(data.x[idx]))
+        x = spec.to_tensor(place(data.images(idx)))
         flags = torch.from_numpy(plan.augment[start:start + batch_size])
         if augment is not None and bool(flags.any()):
             flags = flags.to(x.device)
@@ -36,4 +36,4 @@ def sequential_batches(
 ) -> Iterator[torch.Tensor]:
     """Inputs in dataset order, for evaluation and prediction."""
     for start in range(0, len(data), batch_size):
-        yield spec.to_tensor(place(data.x[start:start + batch_size]))
+        yield spec.to_tensor(place(data.images(slice(start, start + batch_size))))

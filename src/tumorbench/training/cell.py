@@ -71,7 +71,7 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
     predictions = {}
     for split_name, arrays in (("val", val), ("test", test)):
         try:
-            probs = predictor.predict_proba(arrays.x)
+            probs = predictor.predict_proba(arrays.images())
         except NonFiniteOutputs:
             raise TrainingDiverged(f"the best epoch's weights give non-finite probabilities on the {split_name} "
                                    "split; lower the learning rate", epoch=result.best_epoch) from None

@@ -116,7 +116,7 @@ def _frozen_outputs(frozen: nn.Module, data: ImageArrays, rm: ResolvedModel, com
         return None
     frozen.eval()
     with compute.autocast():
-        probe = frozen(rm.preprocess.to_tensor(compute.to_input(data.x[:1])))
+        probe = frozen(rm.preprocess.to_tensor(compute.to_input(data.images(slice(0, 1)))))
     if probe[0].numel() * 4 * len(data) > CACHE_LIMIT_BYTES:
         return None
     batch_size = compute.eval_batch_size(rm.preprocess.size)
@@ -270,7 +270,7 @@ def _probe_input(phase: Phase, data: ImageArrays, cached: torch.Tensor | None, r
     if cached is not None:
         return compute.to_input(cached[:2])
     with compute.autocast():
-        return phase.frozen(rm.preprocess.to_tensor(compute.to_input(data.x[:2])))
+        return phase.frozen(rm.preprocess.to_tensor(compute.to_input(data.images(slice(0, 2)))))
 
 
 def _better(row: dict, best: dict | None, monitor: str) -> bool:
