@@ -202,6 +202,24 @@ def test_progress_says_model_k_of_n_epoch_and_the_whole_jobs_eta():
     assert [format_duration(s) for s in (4.6, 190, 7500)] == ["5 s", "3 min 10 s", "2 h 05 min"]
 
 
+def test_the_eta_prices_each_model_at_its_own_epoch_time():
+    """A slow model first (Inception, 15 s an epoch) must not make the job's ETA price the fast CNNs
+    after it (2 s an epoch) at its cost: the job's mean (47 s / 3 epochs x 23 to go = 6 min) was far off."""
+    now = [0.0]
+    progress = JobProgress([("baseline", 2), ("model_1", 12), ("model_2", 12)], bar=False, clock=lambda: now[0])
+    progress.start("baseline", 2)
+    now[0] = 15.0
+    assert progress.epoch_done("baseline", 1).endswith("ETA 6 min 15 s")  # 25 epochs at 15 s: nothing better known yet
+    now[0] = 30.0
+    progress.epoch_done("baseline", 2)
+    progress.finish("baseline")
+    now[0] = 45.0  # prediction and the next model's set-up
+    progress.start("model_1", 12)
+    now[0] = 47.0
+    # model_1: 11 epochs to go at 2 s; model_2, not started: 12 at the latest model's 2 s.
+    assert progress.epoch_done("model_1", 1) == "model 2 of 3, epoch 1 of 12, job 11%, ETA 46 s"
+
+
 def test_a_job_trained_elsewhere_counts_each_finished_model():
     progress = JobProgress([("a.none.seed0", 2), ("a.oversample.seed0", 2)], unit="cell", bar=False)
     assert progress.finish("a.oversample.seed0").startswith("1 of 2 cells done (a.oversample.seed0); job 50%")
