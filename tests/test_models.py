@@ -108,8 +108,8 @@ def test_seed_cnn_flatten_size_follows_the_input_size():
 
 
 def test_torchvision_is_imported_only_when_a_backbone_is_built():
-    """Importing torchvision pulls in torch._dynamo (+166 MB RSS): the registry, training and the run
-    must not import it until a transfer model is built, so a run of the seed's CNNs never pays it."""
+    """Importing torchvision pulls in torch._dynamo (+156 MB RSS): the registry, training and the run
+    must not import it until a transfer model is built, so commands that do not build one never pay it."""
     import subprocess
     import sys
 
