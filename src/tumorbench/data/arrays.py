@@ -47,7 +47,8 @@ class ImageArrays:
         return len(self.paths)
 
     def images(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
-        """uint8 pixels of the split's images at `index` (positions in the split): a new tensor."""
+        """uint8 pixels of the split's images at `index` (positions in the split). A slice of a split
+        without `rows` is a view: callers scale it into a new tensor and never write to it."""
         if self.rows is None:
             return self.x[index]
         return self.x[self.rows[index]]
