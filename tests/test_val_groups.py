@@ -128,6 +128,7 @@ def _make_dataset(root: Path, *, per_look: int = 6) -> Path:
 
 @pytest.mark.slow
 def test_run_with_cluster_validation_keeps_every_class_on_both_sides(tmp_path):
+    from tumorbench.sections import write_full_report
     from tumorbench.run import run_benchmark
 
     root = _make_dataset(tmp_path / "data")
@@ -138,3 +139,5 @@ def test_run_with_cluster_validation_keeps_every_class_on_both_sides(tmp_path):
     assert {r.label for r in val} == set(CLASS_NAMES) == {r.label for r in train}
     assert len(train) + len(val) == 4 * 12
     assert yaml.safe_load((out / "config.yaml").read_text())["val_groups"] == "cluster"
+    write_full_report(out)
+    assert "val_groups=cluster" in (out / "report.html").read_text(encoding="utf-8")
