@@ -172,7 +172,9 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     cache.decoded(models[0].preprocess)
 
     def appearance(records):
-        return appearance_descriptors(cache.decoded(DESCRIPTOR_SPEC).arrays([r.path for r in records]).x.numpy())
+        decoded = cache.decoded(DESCRIPTOR_SPEC)
+        row = {path: i for i, path in enumerate(decoded.paths)}
+        return appearance_descriptors(decoded.x[[row[r.path] for r in records]])
 
     splits = split_dataset(index, cache.readable, val_fraction=config.val_fraction, seed=config.seed,
                            dedup=config.dedup, duplicates=duplicate_groups(audit), val_groups=config.val_groups,
