@@ -27,6 +27,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.config import make_config, resolve_model
+from tumorbench.data.appearance import DESCRIPTOR_SPEC, appearance_descriptors, cluster_split
 from tumorbench.data.arrays import ImageArrays
 from tumorbench.data.cache import load_images_cached
 from tumorbench.data.folder import scan_dataset
@@ -58,6 +59,18 @@ def scores(y: np.ndarray, probs: np.ndarray) -> str:
     return f"acc {accuracy_score(y, pred):.3f} f1 {f1_score(y, pred, average='macro'):.3f}"
 
 
+def validation_split(root: Path, records, *, val_groups: str, seed: int):
+    """The (train, val) split `tumorbench run` draws with `val_groups` (none: random; cluster: held-out
+    appearance clusters), 20 % of Training."""
+    if val_groups == "none":
+        return stratified_split(records, fraction=0.2, seed=seed)
+    records = sorted(records, key=lambda r: r.path)
+    x, ok, bad = load_images_cached(root, [r.path for r in records], DESCRIPTOR_SPEC)
+    if bad:
+        raise SystemExit(f"unreadable images: {bad[:3]}")
+    return cluster_split(records, appearance_descriptors(np.asarray(x)), fraction=0.2, seed=seed)
+
+
 def combine(paths: list[str]) -> None:
     """Weighted mean of two models' validation probabilities over a grid of weights."""
     a, b = (np.load(p) for p in paths)
@@ -74,6 +87,8 @@ def main() -> None:
     ap.add_argument("--widths", default=None, help="e.g. 24,48,96,192: a SmallResNet variant")
     ap.add_argument("--blocks", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], help="train.KEY=VALUE of the config (epochs=20 ...)")
+    ap.add_argument("--val-groups", choices=("none", "cluster"), default="none",
+                    help="cluster: validation of held-out appearance clusters (the run's val_groups=cluster)")
     ap.add_argument("--train-share", type=float, default=1.0, help="stratified share of the training images")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--save", type=Path, help="validation probabilities to this .npz")
@@ -88,7 +103,7 @@ def main() -> None:
                          sets=[f"train.{s}" for s in args.set])
     rm = resolve_model(config.models[0], config)
     index = scan_dataset(args.data)
-    train, val = stratified_split(index.records("train"), fraction=0.2, seed=args.seed)
+    train, val = validation_split(args.data, index.records("train"), val_groups=args.val_groups, seed=args.seed)
     if args.train_share < 1:
         _, train = stratified_split(train, fraction=args.train_share, seed=args.seed)
     tr, va = arrays(args.data, train, rm.preprocess), arrays(args.data, val, rm.preprocess)
@@ -98,6 +113,8 @@ def main() -> None:
                                                                                  threads=args.threads))
     seconds = time.perf_counter() - t0
     net = result.model.eval()
+    if hasattr(net, "flip_tta"):  # the registered model does not average; measure both ways
+        net.flip_tta.fill_(True)
     x = rm.preprocess.to_tensor(va.x)
     with torch.inference_mode():
         probs = torch.cat([net(x[i:i + 256]).softmax(1) for i in range(0, len(x), 256)]).numpy()
@@ -112,7 +129,8 @@ def main() -> None:
     print(line)
     print("val_acc by epoch:", " ".join(f"{v:.3f}" for v in vals))
     if args.save:
-        np.savez(args.save, y=y, probs=probs, classes=np.array(CLASS_NAMES))
+        # What the registered model predicts (no mirror averaging), for weighing ensembles.
+        np.savez(args.save, y=y, probs=plain if hasattr(net, "logits") else probs, classes=np.array(CLASS_NAMES))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Each seed draws its own validation split from Training and fits its own models (
 is chosen on Testing. Prints, per model and seed, test accuracy and macro-F1 with 95 % percentile
 bootstrap intervals (2,000 resamples of the test images), the same on the de-duplicated test subset
 (test images with an exact or near duplicate in Training left out, from the run's audit.json), the
-validation accuracy the recipe was chosen on, the training seconds (the ensemble's: the sum of its
+validation accuracy the recipe was chosen on (on the preset's validation: held-out appearance clusters
+of Training since round 3, `val_groups: cluster`), the training seconds (the ensemble's: the sum of its
 members', i.e. the whole preset), and then mean and sd over seeds.
 
     PYTHONPATH=src python benchmarks/bench_best_cpu.py --data ../shared/datasets/sartaj --out /tmp/best-cpu

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the CLI reads this module's choices for --help, which must 
 
 DEFAULT_MODELS = ("baseline", "model_1", "model_2", "model_3")
 DEDUP_MODES = ("none", "drop_test", "clean_val", "group_split")
+VAL_GROUPS = ("none", "cluster")  # data.split: a random stratified validation, or held-out appearance clusters
 MONITORS = ("val_accuracy", "val_loss")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # training.compute applies them
 OPTIMIZERS = ("adam", "adamw")  # training.fit builds them
@@ -53,7 +54,7 @@ RULES: dict[str, Rule] = {
     # run-wide
     "data": Rule(str, optional=True), "out": Rule(str, optional=True),
     "seed": Rule(int, min=0), "val_fraction": Rule(float, positive=True, below=1.0),
-    "dedup": Rule(str, choices=DEDUP_MODES), "device": Rule(str), "deterministic": Rule(bool),
+    "dedup": Rule(str, choices=DEDUP_MODES), "val_groups": Rule(str, choices=VAL_GROUPS), "device": Rule(str), "deterministic": Rule(bool),
     "precision": Rule(str, choices=PRECISIONS), "threads": Rule(int, min=1, optional=True),
     "image_size": Rule(int, min=8, optional=True), "weights": Rule(str),
     # train settings, and the same keys per model
@@ -184,6 +185,9 @@ class RunConfig:
     seed: int = 0  # fixes the split, the initialisation and the data order
     val_fraction: float = 0.2  # share of the training split held out for validation (stratified)
     dedup: str = "none"  # audit duplicates: none (report both), drop_test, clean_val (validation only), group_split
+    # validation: none (random, stratified) or cluster (whole clusters of similar-looking images held out per
+    # class, data.appearance: a validation that sees a change of source)
+    val_groups: str = "none"
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     precision: str = "auto"  # auto (bf16 on CPUs with native BF16, AMP on CUDA, else fp32), fp32, bf16, fp16
     threads: int | None = None  # PyTorch CPU threads; None: one per CPU available to the process

@@ -23,6 +23,7 @@ from tumorbench.audit import audit_dataset, duplicate_groups, shortcut_sentence
 from tumorbench.classes import PROB_COLUMNS, class_index
 from tumorbench.config import RunConfig, resolve_model
 from tumorbench.data.arrays import ArrayCache, images_key
+from tumorbench.data.appearance import DESCRIPTOR_SPEC, appearance_descriptors
 from tumorbench.data.folder import DatasetIndex, scan_dataset
 from tumorbench.data.split import check_trainable, coverage_warnings, split_dataset
 from tumorbench.device import seed_everything, select_device
@@ -109,7 +110,7 @@ def environment() -> dict:
 def _check_resumable(out: Path, previous: dict, resolved: dict, config: RunConfig) -> None:
     """--resume keeps the split (seed, dedup, validation share) and every complete model as they were;
     a model that failed or never finished may come back with new settings (a lower learning rate)."""
-    changed = [key for key in ("seed", "dedup", "val_fraction")
+    changed = [key for key in ("seed", "dedup", "val_fraction", "val_groups")
                if previous.get(key, RunConfig.__dataclass_fields__[key].default) != resolved[key]]
     before = {m["name"]: m for m in previous.get("resolved_models") or []}
     for model in resolved["resolved_models"]:
@@ -164,10 +165,20 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
             pending.append(rm)
     cache = ArrayCache(index.root, [r for split in ("train", "val", "test") for r in index.splits.get(split, [])])
     # The first model's spec is decoded whatever is pending: unreadable files are known before the split.
-    audit = audit_into(out, index, tap=cache.tap([models[0].preprocess, *(rm.preprocess for rm in pending)]))
+    # val_groups=cluster needs small grayscale copies of every image for its descriptors: decoded in the same pass.
+    extra_specs = [DESCRIPTOR_SPEC] if config.val_groups == "cluster" else []
+    audit = audit_into(out, index, tap=cache.tap([models[0].preprocess, *(rm.preprocess for rm in pending),
+                                                  *extra_specs]))
     cache.decoded(models[0].preprocess)
+
+    def appearance(records):
+        decoded = cache.decoded(DESCRIPTOR_SPEC)
+        row = {path: i for i, path in enumerate(decoded.paths)}
+        return appearance_descriptors(decoded.x[[row[r.path] for r in records]])
+
     splits = split_dataset(index, cache.readable, val_fraction=config.val_fraction, seed=config.seed,
-                           dedup=config.dedup, duplicates=duplicate_groups(audit))
+                           dedup=config.dedup, duplicates=duplicate_groups(audit), val_groups=config.val_groups,
+                           appearance=appearance)
     write_splits(run, splits)
     check_trainable(splits.train, where=str(index.root))  # unreadable files or dedup may have emptied a class
     for warning in coverage_warnings({"training": splits.train, "validation": splits.val, "test": splits.test}):

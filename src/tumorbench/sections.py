@@ -17,6 +17,11 @@ _DEDUP_NOTES = {
                    "its test split is not the dataset's own, and no duplicate straddles two splits. The counts "
                    "below are of the dataset's own folders.",
 }
+_VAL_GROUPS_NOTES = {
+    "cluster": "This run's validation holds out whole clusters of similar-looking training images per class "
+               "(val_groups=cluster), so best epochs and ensemble weights are chosen on images unlike the "
+               "training ones, as after a change of source.",
+}
 
 
 def _dedup_note(run_dir: Path) -> str | None:
@@ -27,7 +32,8 @@ def _dedup_note(run_dir: Path) -> str | None:
         config = read_run_config(run_dir, fix="") or {}
     except (OSError, ValueError):
         return None
-    return _DEDUP_NOTES.get(config.get("dedup"))
+    notes = [_DEDUP_NOTES.get(config.get("dedup")), _VAL_GROUPS_NOTES.get(config.get("val_groups"))]
+    return " ".join(n for n in notes if n) or None
 
 
 def audit_section(audit: dict, root=None, *, note: str | None = None) -> Section:

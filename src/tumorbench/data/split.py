@@ -9,11 +9,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tumorbench._io import atomic_write
 from tumorbench.classes import CLASS_NAMES
+from tumorbench.config import VAL_GROUPS
+from tumorbench.data.appearance import cluster_split
 from tumorbench.data.duplicates import (
     DuplicateGroups,
     clean_validation,
@@ -110,7 +113,8 @@ class SplitRecords:
 
 def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]], list[ImageRecord]], *,
                   val_fraction: float, seed: int, dedup: str = "none",
-                  duplicates: DuplicateGroups | None = None) -> SplitRecords:
+                  duplicates: DuplicateGroups | None = None, val_groups: str = "none",
+                  appearance: Callable[[Sequence[ImageRecord]], np.ndarray] | None = None) -> SplitRecords:
     """Train/val/test records of readable files; val comes from Training, never from Testing.
 
     `readable` drops the files that cannot be decoded (`ArrayCache.readable`). With `dedup` drop_test
@@ -119,7 +123,11 @@ def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]
     test split stays whole: choices are made on images without a copy in training, scores are on the
     dataset's own test split); with group_split every image is re-split by groups of duplicates. All
     three need the dataset's `duplicates`
-    (`tumorbench.audit.duplicate_groups(audit)`)."""
+    (`tumorbench.audit.duplicate_groups(audit)`).
+
+    `val_groups` cluster holds out whole clusters of similar-looking training images per class instead of
+    a random share (`tumorbench.data.appearance.cluster_split`); `appearance` gives the records'
+    descriptors (`appearance_descriptors` of their pixels)."""
     train_all, test = readable(index.records("train")), readable(index.records("test"))
     explicit_val = index.splits.get("val")
     val_all = readable(explicit_val or [])
@@ -129,6 +137,14 @@ def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]
         raise ValueError(f"{index.root}: the test split has no readable images")
     if dedup != "none" and duplicates is None:
         raise ValueError(f"dedup={dedup!r} needs the dataset audit; use dedup=none")
+    if val_groups not in VAL_GROUPS:
+        raise ValueError(f"unknown val_groups {val_groups!r}; valid: {', '.join(VAL_GROUPS)}")
+    if val_groups == "cluster" and (dedup == "group_split" or explicit_val):
+        raise ValueError(f"{index.root}: val_groups=cluster draws validation from the training split; it does not "
+                         f"apply {'with dedup=group_split' if dedup == 'group_split' else 'to a dataset with its own validation folder'}"
+                         "; use val_groups=none")
+    if val_groups == "cluster" and appearance is None:
+        raise ValueError("val_groups=cluster needs the images' appearance descriptors; use val_groups=none")
     if dedup == "group_split":
         return _group_split(train_all + val_all, test, duplicates,
                             val_fraction=val_fraction, seed=seed)
@@ -142,6 +158,10 @@ def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]
         test = kept
     if explicit_val:
         train, val = train_all, val_all
+    elif val_groups == "cluster":
+        train, val = cluster_split(train_all, appearance(train_all), fraction=val_fraction, seed=seed)
+        log.info("val_groups=cluster: %d validation images in whole appearance clusters held out per class",
+                 len(val))
     else:
         train, val = stratified_split(train_all, fraction=val_fraction, seed=seed)
     if dedup in ("drop_test", "clean_val"):
