@@ -172,9 +172,8 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     cache.decoded(models[0].preprocess)
 
     def appearance(records):
-        decoded = cache.decoded(DESCRIPTOR_SPEC)
-        row = {path: i for i, path in enumerate(decoded.paths)}
-        return appearance_descriptors(decoded.x[[row[r.path] for r in records]])
+        split = cache.decoded(DESCRIPTOR_SPEC).arrays([r.path for r in records])
+        return appearance_descriptors(split.images().numpy())
 
     splits = split_dataset(index, cache.readable, val_fraction=config.val_fraction, seed=config.seed,
                            dedup=config.dedup, duplicates=duplicate_groups(audit), val_groups=config.val_groups,
