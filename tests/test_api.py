@@ -221,8 +221,12 @@ def test_the_eta_prices_each_model_at_its_own_epoch_time():
 
 
 def test_a_job_trained_elsewhere_counts_each_finished_model():
-    progress = JobProgress([("a.none.seed0", 2), ("a.oversample.seed0", 2)], unit="cell", bar=False)
-    assert progress.finish("a.oversample.seed0").startswith("1 of 2 cells done (a.oversample.seed0); job 50%")
+    """Ray workers report no epochs: finished models count, and the job's mean prices the rest."""
+    now = [0.0]
+    progress = JobProgress([("a.none.seed0", 2), ("a.oversample.seed0", 2)], unit="cell", bar=False,
+                           clock=lambda: now[0])
+    now[0] = 30.0
+    assert progress.finish("a.oversample.seed0") == "1 of 2 cells done (a.oversample.seed0); job 50%, ETA 30 s"
 
 
 @pytest.fixture(scope="module")

@@ -187,6 +187,7 @@ def test_a_split_reads_the_decoded_images_in_place(tiny_dataset, tmp_path, monke
         chosen = decoded.paths[::-2]  # another order than the decoding's
         split = decoded.arrays(chosen)
         assert np.shares_memory(split.x.numpy(), decoded.x), attempt
+        assert decoded.x.flags.writeable == (attempt == "decoded")  # the second pass maps the read-only cache
         expected = np.stack([decoded.x[decoded.paths.index(p)] for p in chosen])
         np.testing.assert_array_equal(split.images().numpy(), expected)
         np.testing.assert_array_equal(split.images(torch.tensor([2, 0])).numpy(), expected[[2, 0]])

@@ -80,6 +80,19 @@ def test_impossible_grouping_is_a_clear_error():
         cluster_split(records, desc[:5], fraction=0.2, seed=0)
     with pytest.raises(ValueError, match="without a class folder"):
         cluster_split([ImageRecord("Training/x.png", None)] * 3, desc[:3], fraction=0.2, seed=0)
+    # Copies of one image: k-means finds a single look, so nothing can be held out (was a numpy argmin error).
+    copies = [ImageRecord(f"Training/glioma/g{i}.png", "glioma") for i in range(6)]
+    with pytest.raises(ValueError, match=r"class 'glioma': its 6 training images all look alike.*val_groups=none"):
+        cluster_split(copies, np.ones((6, 5)), fraction=0.2, seed=0)
+
+
+def test_an_uneven_held_out_share_is_reported(caplog):
+    """Two looks of 10 images each and a 20 % target: a whole look (50 %) must go, and the log says so."""
+    records = [ImageRecord(f"Training/glioma/g{b}_{i}.png", "glioma") for b in range(2) for i in range(10)]
+    desc = np.array([[100.0 * b, 0, 0] for b in range(2) for _ in range(10)]) + np.random.default_rng(0).normal(0, .1, (20, 3))
+    with caplog.at_level("WARNING"):
+        train, val = cluster_split(records, desc, fraction=0.2, seed=0, clusters_per_class=2)
+    assert len(val) == 10 and "class 'glioma' has 50% of its training images in validation (target 20%)" in caplog.text
 
 
 def test_descriptors_tell_apart_how_images_look():
@@ -96,12 +109,29 @@ def test_descriptors_tell_apart_how_images_look():
     assert np.linalg.norm(d[0] - d[2]) > 1.0
     with pytest.raises(ValueError, match="grayscale"):
         appearance_descriptors(np.zeros((2, 3, 64, 64), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):  # [0, 1] floats would all read as background
+        appearance_descriptors(np.zeros((2, 1, 64, 64), np.float32))
 
 
 def test_bad_val_groups_settings_are_refused(tmp_path):
+    from tumorbench.run import run_benchmark
+
     with pytest.raises(ValueError, match="val_groups.*valid: none, cluster"):
         make_config({"val_groups": "sources"})
+    with pytest.raises(ValueError, match="dedup=group_split.*--set val_groups=none"):
+        make_config({"val_groups": "cluster", "dedup": "group_split"})
     root = _make_dataset(tmp_path / "data")
+    # A dataset with its own validation folder is refused before the run folder exists (nothing to clean up).
+    with_val = _make_dataset(tmp_path / "with_val")
+    (with_val / "Training" / CLASS_NAMES[0]).rename(tmp_path / "moved")
+    (with_val / "Validation").mkdir()
+    (tmp_path / "moved").rename(with_val / "Validation" / CLASS_NAMES[0])
+    _make_dataset(tmp_path / "refill")  # Training needs every class again
+    (tmp_path / "refill" / "Training" / CLASS_NAMES[0]).rename(with_val / "Training" / CLASS_NAMES[0])
+    with pytest.raises(ValueError, match="its own validation folder.*--set val_groups=none"):
+        run_benchmark(make_config({"models": ["model_1"], "val_groups": "cluster"}), data_root=with_val,
+                      out=tmp_path / "never")
+    assert not (tmp_path / "never").exists()
     index = scan_dataset(root)
     with pytest.raises(ValueError, match="needs the images' appearance descriptors"):
         split_dataset(index, list, val_fraction=0.2, seed=0, val_groups="cluster")
@@ -128,8 +158,8 @@ def _make_dataset(root: Path, *, per_look: int = 6) -> Path:
 
 @pytest.mark.slow
 def test_run_with_cluster_validation_keeps_every_class_on_both_sides(tmp_path):
-    from tumorbench.sections import write_full_report
     from tumorbench.run import run_benchmark
+    from tumorbench.sections import write_full_report
 
     root = _make_dataset(tmp_path / "data")
     config = make_config({"image_size": 24, "train": {"epochs": 1}, "models": ["model_1"], "val_groups": "cluster",
@@ -138,6 +168,15 @@ def test_run_with_cluster_validation_keeps_every_class_on_both_sides(tmp_path):
     train, val = read_split_list(out / "splits" / "train.csv"), read_split_list(out / "splits" / "val.csv")
     assert {r.label for r in val} == set(CLASS_NAMES) == {r.label for r in train}
     assert len(train) + len(val) == 4 * 12
+    # The run's validation is the cluster split of the training images' descriptors, not a stratified one.
+    from tumorbench.data.appearance import DESCRIPTOR_SPEC
+    from tumorbench.data.images import load_images
+
+    records = scan_dataset(root).records("train")
+    x, ok, _ = load_images(root, [r.path for r in records], DESCRIPTOR_SPEC)
+    _, expected = cluster_split([records[i] for i in ok], appearance_descriptors(x), fraction=0.5, seed=1)
+    assert sorted(r.path for r in val) == sorted(r.path for r in expected)
+    assert sorted(r.path for r in val) != sorted(r.path for r in stratified_split(records, fraction=0.5, seed=1)[1])
     assert yaml.safe_load((out / "config.yaml").read_text())["val_groups"] == "cluster"
     write_full_report(out)
     assert "val_groups=cluster" in (out / "report.html").read_text(encoding="utf-8")

@@ -437,6 +437,10 @@ def make_config(*layers: dict | tuple[str, dict], sets: list[str] = ()) -> RunCo
         raise ValueError(f"config: model names must be unique, repeated: {duplicates}")
     if config.ensemble:
         check_ensemble(config.ensemble, names)
+    if config.val_groups == "cluster" and config.dedup == "group_split":
+        raise ValueError("config: val_groups=cluster draws validation from the training split, which "
+                         "dedup=group_split re-splits with the test split; set val_groups: none (CLI: --set "
+                         "val_groups=none) or another dedup mode")
     for m in config.models:
         resolve_model(m, config)  # fail now, not after an hour of training the first model
     return config

@@ -34,10 +34,13 @@ def format_duration(seconds: float) -> str:
 class JobProgress:
     """The epochs a job has to train, per model, and how far it is.
 
-    The ETA prices each model's remaining epochs at that model's own mean epoch time (model building
-    included), and the epochs of models not started yet at the latest model's: models differ a lot (an
-    epoch of Inception at 75 px costs about ten of the seed's CNN at 32 px on the embedded dataset), so
-    the job's overall mean would price the CNNs at the baseline's cost. Shown once an epoch is done.
+    The ETA prices each model's remaining epochs at that model's own mean epoch time (from its start to
+    its latest epoch), and the epochs of models not started yet at the latest model's: models differ a
+    lot (an epoch of Inception at 75 px costs about ten of the seed's CNN at 32 px on the embedded
+    dataset), so the job's overall mean would price the CNNs at the baseline's cost. Prediction and the
+    report after the last epoch are not priced. When no model reports its epochs (Ray workers, models
+    fitted in closed form) the job's mean time per finished epoch prices the rest. Shown once an epoch
+    is done.
     """
 
     def __init__(self, plan: Sequence[tuple[str, int]], *, unit: str = "model", bar: bool | None = None,
@@ -114,8 +117,12 @@ class JobProgress:
 
     def eta_seconds(self) -> float | None:
         """Seconds until the whole job is done (see the class); None before the first epoch."""
-        if self._latest is None:
-            return None
+        if self._latest is None:  # no epoch reported: the job's mean over its finished models, if any
+            done = self.done_epochs
+            if done == 0:
+                return None
+            remaining = sum(self.epochs[n] - self.done[n] for n in self.order if n not in self.finished)
+            return (self._clock() - self.started) / done * max(remaining, 0)
         latest = self._epoch_seconds[self._latest]
         return sum(max(self.epochs[n] - self.done[n], 0) * self._epoch_seconds.get(n, latest)
                    for n in self.order if n not in self.finished)

@@ -22,8 +22,8 @@ from tumorbench._io import read_json, write_json, write_text
 from tumorbench.audit import audit_dataset, duplicate_groups, shortcut_sentence
 from tumorbench.classes import PROB_COLUMNS, class_index
 from tumorbench.config import RunConfig, resolve_model
-from tumorbench.data.arrays import ArrayCache, images_key
 from tumorbench.data.appearance import DESCRIPTOR_SPEC, appearance_descriptors
+from tumorbench.data.arrays import ArrayCache, images_key
 from tumorbench.data.folder import DatasetIndex, scan_dataset
 from tumorbench.data.split import check_trainable, coverage_warnings, split_dataset
 from tumorbench.device import seed_everything, select_device
@@ -135,6 +135,9 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     # The dataset is checked before the run folder exists: a bad layout leaves nothing to clean up.
     index = scan_dataset(data_root)
     check_trainable(index.records("train"), where=str(index.root))
+    if config.val_groups == "cluster" and index.splits.get("val"):
+        raise ValueError(f"{index.root}: val_groups=cluster draws validation from the training split, and this "
+                         "dataset has its own validation folder; set val_groups: none (CLI: --set val_groups=none)")
     # The compute plan too: an impossible device or precision stops before a run folder is made.
     compute = plan_compute(select_device(config.device), config.precision, threads=config.threads)
     models = [resolve_model(m, config) for m in config.models]

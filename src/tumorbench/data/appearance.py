@@ -11,6 +11,7 @@ their class. Original image sizes are no proxy on Sartaj: every training glioma 
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 
@@ -18,6 +19,8 @@ import numpy as np
 
 from tumorbench.data.folder import ImageRecord
 from tumorbench.data.preprocess import PreprocessSpec
+
+log = logging.getLogger(__name__)
 
 # What the descriptors are computed from: small, grayscale, decoded once per dataset (disk-cached).
 DESCRIPTOR_SPEC = PreprocessSpec(size=64, grayscale=True, normalize=True, standardize=False)
@@ -35,6 +38,8 @@ def appearance_descriptors(x: np.ndarray) -> np.ndarray:
     thumbnail. Each block is standardised over the images and weighted so every block counts alike,
     whatever its length.
     """
+    if x.dtype != np.uint8:
+        raise ValueError(f"appearance descriptors need uint8 pixels (0..255), got {x.dtype}")
     if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"appearance descriptors need (N, 1, H, W) grayscale images, got shape {x.shape}")
     img = x[:, 0].astype(np.float64) / 255.0
@@ -105,11 +110,19 @@ def cluster_split(records: Sequence[ImageRecord], descriptors: np.ndarray, *, fr
     for label in sorted(set(labels.tolist())):
         ids = np.unique(cluster[labels == label])
         sizes = np.array([(cluster == c).sum() for c in ids])
+        if len(ids) < 2:  # k-means found one look only (e.g. copies of the same image)
+            raise ValueError(f"class {label!r}: its {sizes.sum()} training images all look alike (one appearance "
+                             "cluster), so none can be held out; use val_groups=none (a random stratified "
+                             "validation split)")
         target = fraction * sizes.sum()
         # Seeded order; stop where the held-out share comes closest to the target, and keep one cluster.
         perm = rng.permutation(len(ids))
         cumulative = np.cumsum(sizes[perm])[:-1]
         take = int(np.argmin(np.abs(cumulative - target))) + 1
         held.extend(int(c) for c in ids[perm[:take]])
+        share = cumulative[take - 1] / sizes.sum()
+        if not fraction / 2 <= share <= 2 * fraction:  # uneven clusters: say so rather than skew silently
+            log.warning("val_groups=cluster: class %r has %.0f%% of its training images in validation (target "
+                        "%.0f%%): its appearance clusters are uneven", label, 100 * share, 100 * fraction)
     is_val = np.isin(cluster, held)
     return ([r for r, v in zip(records, is_val) if not v], [r for r, v in zip(records, is_val) if v])

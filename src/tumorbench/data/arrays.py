@@ -82,7 +82,7 @@ class DecodedImages:
         with warnings.catch_warnings():
             # A memory-mapped cache is read-only; nothing writes to a split's pixels (batches are
             # gathered into new tensors first), so sharing the mapping is safe.
-            warnings.simplefilter("ignore", UserWarning)
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
             x = torch.from_numpy(self.x)
         return ImageArrays(x, class_indices(labels), list(paths), rows=torch.tensor(rows, dtype=torch.int64))
 

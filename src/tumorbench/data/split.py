@@ -142,7 +142,7 @@ def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]
     if val_groups == "cluster" and (dedup == "group_split" or explicit_val):
         raise ValueError(f"{index.root}: val_groups=cluster draws validation from the training split; it does not "
                          f"apply {'with dedup=group_split' if dedup == 'group_split' else 'to a dataset with its own validation folder'}"
-                         "; use val_groups=none")
+                         "; set val_groups: none (CLI: --set val_groups=none)")
     if val_groups == "cluster" and appearance is None:
         raise ValueError("val_groups=cluster needs the images' appearance descriptors; use val_groups=none")
     if dedup == "group_split":
