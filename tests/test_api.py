@@ -220,6 +220,15 @@ def test_the_eta_prices_each_model_at_its_own_epoch_time():
     assert progress.epoch_done("model_1", 1) == "model 2 of 3, epoch 1 of 12, job 11%, ETA 46 s"
 
 
+def test_a_model_fitted_in_closed_form_counts_one_epoch_in_the_job():
+    """hog_svm has no epochs: counted as the preset's 24, it made the job look half done after its fit."""
+    from tumorbench.config import make_config, resolve_model
+    from tumorbench.progress import planned_epochs
+
+    config = make_config({"models": ["hog_svm", "small_resnet", "model_1"], "train": {"epochs": 24}})
+    assert [planned_epochs(resolve_model(m, config)) for m in config.models] == [1, 24, 24]
+
+
 def test_a_job_trained_elsewhere_counts_each_finished_model():
     """Ray workers report no epochs: finished models count, and the job's mean prices the rest."""
     now = [0.0]

@@ -145,7 +145,12 @@ class JobProgress:
 
 def planned_epochs(model) -> int:
     """The epochs a ResolvedModel will train: a pretrained transfer model adds its fine-tuning epochs
-    (without pretrained weights it has none, which `JobProgress.start` corrects)."""
+    (without pretrained weights it has none, which `JobProgress.start` corrects); a model fitted in closed
+    form (hog_svm) counts one, whatever `epochs` the run's other models have."""
+    from tumorbench.models import get_model_entry  # the registry: not needed to import this module
+
+    if get_model_entry(model.architecture).fitted:
+        return 1
     return model.epochs + (model.finetune_epochs if model.transfer else 0)
 
 
