@@ -126,6 +126,21 @@ def test_existing_run_folder_is_never_overwritten_and_resume_finishes_it(trained
         run_benchmark(_config(), data_root=data, out=tmp_path / "other")
 
 
+def test_resume_refuses_a_split_that_moved_under_complete_models(trained_run, tmp_path):
+    """A complete model is kept on --resume only if the split it was scored on comes out the same: here a
+    training image was added to the dataset in between."""
+    import shutil
+
+    data, _ = trained_run
+    moved = shutil.copytree(data, tmp_path / "data")
+    run = run_benchmark(_config(), data_root=moved, out=tmp_path / "run")
+    first = next(f for f in sorted((moved / "Training" / "glioma_tumor").iterdir()) if "broken" not in f.name)
+    shutil.copy(first, first.with_name("added_later" + first.suffix))
+    with pytest.raises(RunFolderError, match=r"splits/(train|val)\.csv: --resume would draw a different (train|val) "
+                                             r"split than the one model_1 trained on \(\d+ image\(s\) differ"):
+        run_benchmark(_config(), data_root=moved, out=run, resume=True)
+
+
 def test_resume_decodes_no_input_of_a_model_it_keeps(trained_run, tmp_path, monkeypatch):
     """Complete models of a resumed run are kept, so their inputs are not decoded: only the first model's
     (which tells unreadable files before the split) and those of the models still to train."""

@@ -25,7 +25,7 @@ from tumorbench.config import RunConfig, resolve_model
 from tumorbench.data.appearance import DESCRIPTOR_SPEC, appearance_descriptors
 from tumorbench.data.arrays import ArrayCache, images_key
 from tumorbench.data.folder import DatasetIndex, scan_dataset
-from tumorbench.data.split import check_trainable, coverage_warnings, split_dataset
+from tumorbench.data.split import check_trainable, coverage_warnings, read_split_list, split_dataset
 from tumorbench.device import seed_everything, select_device
 from tumorbench.executors.base import CellFailure, CellJob, LocalExecutor
 from tumorbench.predictions.io import read_predictions
@@ -123,6 +123,23 @@ def _check_resumable(out: Path, previous: dict, resolved: dict, config: RunConfi
                              "change) or another --out")
 
 
+def _check_same_splits(run: RunFolder, splits, kept: list[str]) -> None:
+    """A resumed run keeps its complete models only on the splits they were trained and scored on: the
+    split is drawn again from the seed and the dataset's files (and, with val_groups=cluster, from
+    scikit-learn's k-means and Pillow's decoding), so a changed dataset or library could move images."""
+    for name in ("train", "val", "test"):
+        path = run.split_list(name)
+        if not path.is_file():
+            continue
+        before, now = {r.path for r in read_split_list(path)}, {r.path for r in getattr(splits, name)}
+        if before != now:
+            differ = sorted(before ^ now)
+            raise RunFolderError(
+                f"{path}: --resume would draw a different {name} split than the one {', '.join(kept)} trained on "
+                f"({len(differ)} image(s) differ, e.g. {differ[0]}): the dataset's files changed, or with "
+                "val_groups=cluster the installed scikit-learn or Pillow; start again with another --out")
+
+
 def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool = False,
                   executor=None, tracker=None, unit: str = "model") -> Path:
     """Train and predict every model of `config` into the run folder `out`; returns `out`.
@@ -181,6 +198,9 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     splits = split_dataset(index, cache.readable, val_fraction=config.val_fraction, seed=config.seed,
                            dedup=config.dedup, duplicates=duplicate_groups(audit), val_groups=config.val_groups,
                            appearance=appearance)
+    kept = [rm.name for rm in models if rm.name not in {p.name for p in pending}]
+    if kept:
+        _check_same_splits(run, splits, kept)
     write_splits(run, splits)
     check_trainable(splits.train, where=str(index.root))  # unreadable files or dedup may have emptied a class
     for warning in coverage_warnings({"training": splits.train, "validation": splits.val, "test": splits.test}):
