@@ -177,10 +177,11 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
         tracker.models_done()  # models kept from before a --resume
 
     # Complete models of a resumed run are kept: their inputs need not be decoded.
-    pending = []
+    pending, kept = [], []
     for rm in models:
         if resume and model_is_complete(run.model(rm.name)):
             log.info("%s: already complete in %s, kept", rm.name, run.model(rm.name))
+            kept.append(rm.name)
         else:
             pending.append(rm)
     cache = ArrayCache(index.root, [r for split in ("train", "val", "test") for r in index.splits.get(split, [])])
@@ -198,7 +199,6 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     splits = split_dataset(index, cache.readable, val_fraction=config.val_fraction, seed=config.seed,
                            dedup=config.dedup, duplicates=duplicate_groups(audit), val_groups=config.val_groups,
                            appearance=appearance)
-    kept = [rm.name for rm in models if rm.name not in {p.name for p in pending}]
     if kept:
         _check_same_splits(run, splits, kept)
     write_splits(run, splits)
