@@ -191,3 +191,29 @@ def test_micro_batch_size_follows_the_activation_budget():
     assert micro_batch_size(phase, probe, 32, plan, budget=10 << 20) in (3, 4)
     batchnorm = Phase("train", 1, 1e-3, nn.Identity(), nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8)))
     assert micro_batch_size(batchnorm, probe, 32, plan, budget=1) == 32  # statistics need the whole batch
+
+
+def _spin_settings_after(code: str, **env_vars: str) -> tuple[str, str]:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(env_vars)
+    out = subprocess.run([sys.executable, "-c", code + "; import os; print(os.environ.get('OMP_WAIT_POLICY'), "
+                          "os.environ.get('GOMP_SPINCOUNT'))"], env=env, capture_output=True, text=True, check=True)
+    policy, spins = out.stdout.strip().splitlines()[-1].split()
+    return policy, spins
+
+
+def test_importing_tumorbench_bounds_how_long_openmp_threads_spin():
+    # Without it, two threads on two cores beside any busy process trained the embedded run's CNN 3x slower
+    # than on a quiet machine (benchmarks/bench_threads.py); it must be set before torch loads OpenMP.
+    from tumorbench._env import OPENMP_SPIN_COUNT
+
+    assert _spin_settings_after("import tumorbench") == ("None", OPENMP_SPIN_COUNT)
+    assert _spin_settings_after("import tumorbench.cli") == ("None", OPENMP_SPIN_COUNT)
+    # A choice the user made is kept; after torch is loaded the variable would do nothing, so it is not set.
+    assert _spin_settings_after("import tumorbench", OMP_WAIT_POLICY="PASSIVE") == ("PASSIVE", "None")
+    assert _spin_settings_after("import tumorbench", GOMP_SPINCOUNT="0") == ("None", "0")
+    assert _spin_settings_after("import torch; import tumorbench") == ("None", "None")

@@ -16,8 +16,13 @@ light.
 import sys
 import types
 
-from tumorbench._lazy import lazy_exports
-from tumorbench.classes import CLASS_NAMES
+from tumorbench._env import bounded_openmp_spinning
+
+# First, before anything imports torch: OpenMP reads its wait settings once, at load.
+bounded_openmp_spinning()
+
+from tumorbench._lazy import lazy_exports  # noqa: E402
+from tumorbench.classes import CLASS_NAMES  # noqa: E402
 
 __version__ = "0.1.0"
 
