@@ -5,6 +5,10 @@ two (transfer models with weights: the head on a frozen base, then the upper blo
 learning rate). Whatever is frozen in a phase and sees no augmentation computes the same output every
 epoch, so it runs once and its output is cached: that makes the frozen-base phase of Inception v3
 about as cheap as training a linear model, on the CPU too.
+
+The module is cohesive rather than small: one training loop and the pieces only it uses (phases,
+frozen-output cache, micro-batches, schedule, checkpoint choice, and a refit's stop after the chosen
+epoch), which read and change the same per-epoch state.
 """
 
 from __future__ import annotations
