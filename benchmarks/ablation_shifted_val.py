@@ -8,6 +8,14 @@ one RBF Gram matrix over all of Training serves both splits (gamma="scale" over 
 only the training part as in the model: a small difference).
 
     PYTHONPATH=src python benchmarks/ablation_shifted_val.py --data ../shared/datasets/sartaj --seed 0
+
+Round 4 (what public HOG + SVM code does differently): `--sizes` (input side; HOG cells stay in px),
+`--scales 0,1` (1: scikit-learn's StandardScaler on the HOG vectors before the RBF kernel, fitted on the
+training part of each split; gamma="scale" then is 1 / n_features), `--gammas` (multiples of
+gamma="scale"), `--splits cluster` to score on the held-out clusters only.
+
+    PYTHONPATH=src python benchmarks/ablation_shifted_val.py --data ../shared/datasets/sartaj --seed 0 \
+        --splits cluster --norms none --crops 0 --lbp 0 --C 10 --sizes 64,128,256 --scales 0,1
 """
 
 from __future__ import annotations
@@ -104,6 +112,10 @@ def main() -> None:
     ap.add_argument("--lbp", default="0,1")
     ap.add_argument("--C", default="1,3,10")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sizes", default="128", help="input sides in px (the model: 128)")
+    ap.add_argument("--scales", default="0", help="1: standardise each HOG feature on the training part")
+    ap.add_argument("--gammas", default="1", help="multiples of gamma='scale'")
+    ap.add_argument("--splits", default="random,cluster")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     records = sorted(scan_dataset(args.data).records("train"), key=lambda r: r.path)
@@ -113,27 +125,39 @@ def main() -> None:
     splits = {"random": stratified_split(records, fraction=0.2, seed=args.seed),
               "cluster": cluster_split(records, desc, fraction=0.2, seed=args.seed)}
     rows = {name: (np.array([position[r.path] for r in tr]), np.array([position[r.path] for r in va]))
-            for name, (tr, va) in splits.items()}
+            for name, (tr, va) in splits.items() if name in args.splits.split(",")}
     print(" ".join(f"{k}: train {len(t)} val {len(v)}" for k, (t, v) in rows.items()), "(Training only)")
-    x128 = decoded(args.data, records, HOG_SVM_SPEC)
-    print("crop norm     cell lbp     C   random acc/F1   cluster acc/F1  seconds", flush=True)
-    for crop, norm in itertools.product(map(int, args.crops.split(",")), args.norms.split(",")):
-        x = intensity(head_crop(x128) if crop else x128, norm)
-        for cell, use_lbp in itertools.product(map(int, args.cells.split(",")), map(int, args.lbp.split(","))):
-            t0 = time.perf_counter()
-            feats = hog(x, cell=cell)
-            if use_lbp:  # weighted so the LBP block counts about as much as the HOG block under the kernel
-                extra = lbp(x)
-                feats = np.concatenate([feats, extra * np.sqrt(feats.shape[1] / extra.shape[1]) *
-                                        feats.std() / max(extra.std(), 1e-9)], 1)
-            gram = rbf_gram(feats, feats, scale_gamma(feats))
-            for c in map(float, args.C.split(",")):
-                out = []
-                for name, (tr, va) in rows.items():
-                    pred = SVC(kernel="precomputed", C=c).fit(gram[np.ix_(tr, tr)], y[tr]).predict(gram[np.ix_(va, tr)])
-                    out.append(f"{accuracy_score(y[va], pred):.3f}/{f1_score(y[va], pred, average='macro'):.3f}")
-                print(f"{crop:4d} {norm:8s} {cell:4d} {use_lbp:3d} {c:5g}   {out[0]}     {out[1]}   "
-                      f"{time.perf_counter() - t0:6.1f}", flush=True)
+    print("size crop norm     cell lbp scale gamma     C   " + "   ".join(f"{k} acc/F1" for k in rows) + "  seconds",
+          flush=True)
+    for size in map(int, args.sizes.split(",")):
+        xs = decoded(args.data, records, HOG_SVM_SPEC.with_size(size))
+        for crop, norm in itertools.product(map(int, args.crops.split(",")), args.norms.split(",")):
+            x = intensity(head_crop(xs) if crop else xs, norm)
+            for cell, use_lbp in itertools.product(map(int, args.cells.split(",")), map(int, args.lbp.split(","))):
+                t0 = time.perf_counter()
+                feats = hog(x, cell=cell)
+                if use_lbp:  # weighted so the LBP block counts about as much as the HOG block under the kernel
+                    extra = lbp(x)
+                    feats = np.concatenate([feats, extra * np.sqrt(feats.shape[1] / extra.shape[1]) *
+                                            feats.std() / max(extra.std(), 1e-9)], 1)
+                for scale, g in itertools.product(map(int, args.scales.split(",")), map(float, args.gammas.split(","))):
+                    grams = {}
+                    for name, (tr, _) in rows.items():
+                        # Standardised with the training part's statistics only (one Gram per split), else
+                        # one Gram over all of Training serves every split.
+                        f = (feats - feats[tr].mean(0)) / (feats[tr].std(0) + 1e-8) if scale else feats
+                        key = name if scale else "all"
+                        if key not in grams:
+                            grams[key] = rbf_gram(f, f, g * scale_gamma(f[tr] if scale else f))
+                    for c in map(float, args.C.split(",")):
+                        out = []
+                        for name, (tr, va) in rows.items():
+                            gram = grams[name if scale else "all"]
+                            pred = SVC(kernel="precomputed", C=c).fit(gram[np.ix_(tr, tr)], y[tr]).predict(
+                                gram[np.ix_(va, tr)])
+                            out.append(f"{accuracy_score(y[va], pred):.3f}/{f1_score(y[va], pred, average='macro'):.3f}")
+                        print(f"{size:4d} {crop:4d} {norm:8s} {cell:4d} {use_lbp:3d} {scale:5d} {g:5g} {c:5g}   "
+                              + "     ".join(out) + f"   {time.perf_counter() - t0:6.1f}", flush=True)
 
 
 if __name__ == "__main__":

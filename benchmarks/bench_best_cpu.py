@@ -6,7 +6,10 @@ bootstrap intervals (2,000 resamples of the test images), the same on the de-dup
 (test images with an exact or near duplicate in Training left out, from the run's audit.json), the
 validation accuracy the recipe was chosen on (on the preset's validation: held-out appearance clusters
 of Training since round 3, `val_groups: cluster`), the training seconds (the ensemble's: the sum of its
-members', i.e. the whole preset), and then mean and sd over seeds.
+members', i.e. the whole preset, refits included), and then mean and sd over seeds.
+Since round 4 the preset refits hog_svm on training + validation after choosing (`refit: true`): its
+test figures (and the ensemble's) come from that refit model, its validation figures from the model
+chosen before the refit; the `test_from` column says which model scored test.
 
     PYTHONPATH=src python benchmarks/bench_best_cpu.py --data ../shared/datasets/sartaj --out /tmp/best-cpu
     (add --threads 1 on a shared machine; --seeds 0,1,2 by default)
@@ -18,6 +21,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +62,10 @@ def main() -> None:
                 cmd += ["--set", f"threads={args.threads}"]
             if run.exists():
                 cmd.append("--resume")
+            started = time.perf_counter()
             subprocess.run(cmd, check=True)
+            print(f"seed {seed}: `tumorbench run` took {time.perf_counter() - started:.0f} s (wall clock, "
+                  "audit, decoding and report included)", flush=True)
         duplicated = duplicated_test_images(json.loads((run / "audit.json").read_text()))
         for folder in sorted((run / "models").iterdir()):
             if not (folder / "info.json").is_file():
@@ -67,7 +74,14 @@ def main() -> None:
             frame = pd.read_csv(folder / "predictions_test.csv", keep_default_na=False)
             full, dedup = scores(frame), scores(frame[~frame["image"].isin(duplicated)])
             val = scores(pd.read_csv(folder / "predictions_val.csv", keep_default_na=False), resamples=1)
-            rows.append({"model": info["name"], "seed": seed, "train_seconds": info["train_seconds"],
+            refit = info.get("refit") or {}
+            refit_members = [m for m in info.get("members", []) if (json.loads(
+                (run / "models" / m / "info.json").read_text()).get("refit") or {}).get("status") == "done"]
+            test_from = (f"refit ({refit['images']} img)" if refit.get("status") == "done"
+                         else f"refit failed: {refit['reason']}" if refit else
+                         f"members refit: {'+'.join(refit_members)}" if refit_members else "chosen")
+            rows.append({"model": info["name"], "seed": seed, "test_from": test_from,
+                         "train_seconds": info["train_seconds"],
                          "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
                          **{f"test_{k}": v for k, v in full.items()}, **{f"dedup_{k}": v for k, v in dedup.items()}})
     table = pd.DataFrame(rows)

@@ -157,6 +157,10 @@ def test_best_cpu_preset_trains_predicts_and_exports(tiny_dataset, tmp_path):
         mixed = sum(info["member_weights"][m] * p for m, p in zip(members, probs))
         np.testing.assert_allclose(probs[-1], mixed, atol=1e-6)
         assert "ensemble" in (out / "report.html").read_text(encoding="utf-8")
+    # The preset refits hog_svm on training + validation; the report says test comes from that model.
+    refit = json.loads((out / "models" / "hog_svm" / "info.json").read_text())["refit"]
+    assert refit["status"] == "done" and refit["images"] > 0
+    assert "refit on training + validation" in (out / "report.html").read_text(encoding="utf-8")
     ckpt = out / "models" / "hog_svm" / "checkpoint.pt"
     result = CliRunner().invoke(main, ["predict", "--model", str(ckpt), "--data", str(tiny_dataset), "--split",
                                        "testing", "--out", str(tmp_path / "p.csv"), "--device", "cpu"],

@@ -55,7 +55,7 @@ RULES: dict[str, Rule] = {
     "data": Rule(str, optional=True), "out": Rule(str, optional=True),
     "seed": Rule(int, min=0), "val_fraction": Rule(float, positive=True, below=1.0),
     "dedup": Rule(str, choices=DEDUP_MODES), "val_groups": Rule(str, choices=VAL_GROUPS), "device": Rule(str), "deterministic": Rule(bool),
-    "precision": Rule(str, choices=PRECISIONS), "threads": Rule(int, min=1, optional=True),
+    "precision": Rule(str, choices=PRECISIONS), "threads": Rule(int, min=1, optional=True), "refit": Rule(bool),
     "image_size": Rule(int, min=8, optional=True), "weights": Rule(str),
     # train settings, and the same keys per model
     "epochs": Rule(int, min=1), "batch_size": Rule(int, min=1), "lr": Rule(float, positive=True),
@@ -172,6 +172,7 @@ class ModelConfig:
     warmup_epochs: int | None = None  # overrides train.warmup_epochs
     label_smoothing: float | None = None  # overrides train.label_smoothing
     augment: str | None = None  # overrides train.augment
+    refit: bool | None = None  # overrides the run's refit
 
     def __post_init__(self) -> None:
         # Every per-model value is checked exactly like its run-wide twin; None means "inherit".
@@ -199,6 +200,10 @@ class RunConfig:
     # names of models of this run whose probabilities are averaged into one more model, "ensemble", with
     # weights chosen on validation (tumorbench.predictions.ensemble); empty: none
     ensemble: list[str] = field(default_factory=list)
+    # after choosing on validation (epochs, ensemble weights), fit each model again on training + validation
+    # and predict test with that refit model (scikit-learn's refit=True); validation predictions stay the
+    # chosen model's. A model's own `refit` overrides this.
+    refit: bool = False
     # report: bootstrap (resamples, seed, method, confidence), cost_matrix, calibration_bins, alpha
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
 
@@ -234,6 +239,7 @@ class ResolvedModel:
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
     augment: str = "balance"
+    refit: bool = False  # fit again on training + validation after choosing (training.refit)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -273,6 +279,7 @@ def resolve_model(mc: ModelConfig, run: RunConfig) -> ResolvedModel:
         optimizer=_first(mc.optimizer, t.optimizer), weight_decay=float(_first(mc.weight_decay, t.weight_decay)),
         schedule=_first(mc.schedule, t.schedule), warmup_epochs=int(_first(mc.warmup_epochs, t.warmup_epochs)),
         label_smoothing=float(_first(mc.label_smoothing, t.label_smoothing)), augment=_first(mc.augment, t.augment),
+        refit=bool(_first(mc.refit, run.refit)),
     )
 
 

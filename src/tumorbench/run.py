@@ -7,6 +7,7 @@ in `tumorbench.runfolder` (the report reads only that folder).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import logging
 import os
@@ -21,7 +22,7 @@ import tumorbench
 from tumorbench._io import read_json, write_json, write_text
 from tumorbench.audit import audit_dataset, duplicate_groups, shortcut_sentence
 from tumorbench.classes import PROB_COLUMNS, class_index
-from tumorbench.config import RunConfig, resolve_model
+from tumorbench.config import ResolvedModel, RunConfig, resolve_model
 from tumorbench.data.appearance import DESCRIPTOR_SPEC, appearance_descriptors
 from tumorbench.data.arrays import ArrayCache, images_key
 from tumorbench.data.folder import DatasetIndex, scan_dataset
@@ -112,7 +113,9 @@ def _check_resumable(out: Path, previous: dict, resolved: dict, config: RunConfi
     a model that failed or never finished may come back with new settings (a lower learning rate)."""
     changed = [key for key in ("seed", "dedup", "val_fraction", "val_groups")
                if previous.get(key, RunConfig.__dataclass_fields__[key].default) != resolved[key]]
-    before = {m["name"]: m for m in previous.get("resolved_models") or []}
+    # Settings added since a run was started read as their defaults (refit: off), not as a change.
+    defaults = {f.name: f.default for f in dataclasses.fields(ResolvedModel) if f.default is not dataclasses.MISSING}
+    before = {m["name"]: {**defaults, **m} for m in previous.get("resolved_models") or []}
     for model in resolved["resolved_models"]:
         folder = RunFolder(out).model(model["name"])
         if model_is_complete(folder) and before.get(model["name"]) != model:
@@ -268,9 +271,20 @@ def write_ensemble(run: RunFolder, members: list[str], *, failed: list[str] = ()
         "train_seconds": round(sum(float(i.get("train_seconds") or 0) for i in infos), 3),
         "n_params": sum(int(i.get("n_params") or 0) for i in infos),
         "notes": [f"weights chosen on validation (log-loss): {weights}; no checkpoint of its own: predict with "
-                  "the members' checkpoints"], **details})
+                  "the members' checkpoints", *_refit_note(members, infos)], **details})
     log.info("%s: weights %s (validation log-loss %.4f)", ENSEMBLE_NAME, weights, details["val_log_loss"])
     return folder
+
+
+def _refit_note(members: list[str], infos: list[dict]) -> list[str]:
+    """The ensemble's word on its members' refits: weights come from the chosen models' validation
+    predictions, test from whichever model each member kept."""
+    refit = [m for m, i in zip(members, infos) if (i.get("refit") or {}).get("status") == "done"]
+    if not refit:
+        return []
+    return [f"test averages {', '.join(refit)} refit on training + validation"
+            + (f" and {', '.join(m for m in members if m not in refit)} as chosen" if len(refit) < len(members) else "")
+            + "; the weights were chosen on the validation predictions made before any refit"]
 
 
 class ModelsFailed(RuntimeError):

@@ -62,6 +62,16 @@ class ImageArrays:
         return cls(torch.from_numpy(x), class_indices(labels), list(paths))
 
 
+def join_arrays(first: ImageArrays, second: ImageArrays) -> ImageArrays:
+    """`first` then `second` as one split (a refit's training + validation). Splits gathered from the
+    same decoded images share their pixels: only the rows are joined, nothing is copied."""
+    y, paths = torch.cat([first.y, second.y]), [*first.paths, *second.paths]
+    if first.rows is not None and second.rows is not None and first.x.data_ptr() == second.x.data_ptr() \
+            and first.x.shape == second.x.shape:
+        return ImageArrays(first.x, y, paths, rows=torch.cat([first.rows, second.rows]))
+    return ImageArrays(torch.cat([first.images(), second.images()]), y, paths)
+
+
 @dataclass
 class DecodedImages:
     """Every readable image of the dataset decoded at one preprocessing: what a split's arrays are

@@ -38,6 +38,7 @@ _INFO_FIELDS: tuple[tuple[str, str], ...] = (
     ("epochs", "epochs"),
     ("best_epoch", "best epoch"),
     ("train_seconds", "training time"),
+    ("refit", "refit on training + validation"),
     ("compute", "device and precision"),
     ("n_params", "parameters"),
     ("preprocessing", "preprocessing"),

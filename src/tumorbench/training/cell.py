@@ -18,13 +18,13 @@ import pandas as pd
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.config import ResolvedModel
-from tumorbench.data.arrays import ImageArrays
+from tumorbench.data.arrays import ImageArrays, join_arrays
 from tumorbench.external._outputs import NonFiniteOutputs
 from tumorbench.external.predictor import network_predictor
 from tumorbench.predictions.io import predictions_frame
 from tumorbench.training.checkpoint import checkpoint_payload
 from tumorbench.training.compute import ComputePlan
-from tumorbench.training.fit import TrainingDiverged, fit
+from tumorbench.training.fit import FitResult, TrainingDiverged, fit
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,10 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
                compute: ComputePlan, resolved: dict) -> CellResult:
     """Train `rm` (best epoch chosen on `val`) and predict `val` and `test`.
 
-    Raises TrainingDiverged when the loss or the predictions become non-finite.
+    With `rm.refit` the chosen recipe is then fitted again on `train` + `val` (`refit_on_all`) and that
+    model predicts `test` and is the checkpoint; `val` keeps the chosen model's predictions, the only
+    ones that are out of sample. Raises TrainingDiverged when the loss or the predictions become
+    non-finite (a refit that does so falls back to the chosen model instead).
     """
     spec = rm.preprocess
     log.info("training %s (%s, %d px %s, balance %s) on %d images, validating on %d", rm.name,
@@ -53,27 +56,85 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
     result = fit(rm, train, val, device=device, compute=compute)
     for note in result.notes:
         log.warning("%s: %s", rm.name, note)
+    predictions = {"val": _predict(result.model, rm, val, "val", compute=compute, epoch=result.best_epoch)}
+    final, refit = result, None
+    if rm.refit:
+        final, refit = refit_on_all(rm, train, val, result, compute=compute)
+    try:
+        predictions["test"] = _predict(final.model, rm, test, "test", compute=compute, epoch=final.best_epoch)
+    except TrainingDiverged as exc:
+        if final is result:
+            raise
+        final, refit = result, _refit_failed(rm, f"the refit model's test predictions: {exc.reason}")
+        predictions["test"] = _predict(final.model, rm, test, "test", compute=compute, epoch=final.best_epoch)
+    notes = list(result.notes)
+    if refit is not None:
+        notes.append(refit.pop("note"))
     info = {
         "name": rm.name, "architecture": rm.architecture, "balance": rm.balance,
-        "weights": result.weights_source, "notes": result.notes, "preprocessing": spec.to_dict(),
+        "weights": result.weights_source, "notes": notes, "preprocessing": spec.to_dict(),
         "epochs": len(result.history["epoch"]), "best_epoch": result.best_epoch,
-        "train_seconds": result.train_seconds, "n_params": sum(p.numel() for p in result.model.parameters()),
+        # The whole cost of the model: choosing and, with refit, fitting again.
+        "train_seconds": round(result.train_seconds + (refit or {}).get("seconds", 0.0), 3),
+        "n_params": sum(p.numel() for p in result.model.parameters()),
         "device": str(device), "compute": compute.describe(), "class_weights": result.class_weights, "train_images": len(train), "seed": rm.seed,
         "train_class_counts": dict(zip(CLASS_NAMES, np.bincount(train.y.numpy(), minlength=len(CLASS_NAMES)).tolist())),
         "epoch_class_counts": dict(zip(CLASS_NAMES, result.history["class_counts"][0])),
     }
+    if refit is not None:
+        info["refit"] = refit
     payload = checkpoint_payload(
-        model=result.model, architecture=rm.architecture, spec=spec,
+        model=final.model, architecture=rm.architecture, spec=spec,
         meta={"name": rm.name, "config": resolved, "model_config": rm.to_dict(), "history": result.history,
-              "best_epoch": result.best_epoch, "weights": result.weights_source, "notes": result.notes})
-    # The trained network predicts through the same Predictor as `tumorbench predict` on its checkpoint.
-    predictor = network_predictor(result.model, spec, name=rm.name, compute=compute)
-    predictions = {}
-    for split_name, arrays in (("val", val), ("test", test)):
-        try:
-            probs = predictor.predict_proba(arrays.images())
-        except NonFiniteOutputs:
-            raise TrainingDiverged(f"the best epoch's weights give non-finite probabilities on the {split_name} "
-                                   "split; lower the learning rate", epoch=result.best_epoch) from None
-        predictions[split_name] = predictions_frame(arrays.paths, arrays.labels, probs)
+              "best_epoch": result.best_epoch, "weights": result.weights_source, "notes": notes,
+              **({"refit": refit} if refit is not None else {})})
     return CellResult(rm.name, payload, result.history, info, predictions)
+
+
+def _predict(model, rm: ResolvedModel, arrays: ImageArrays, split_name: str, *, compute: ComputePlan,
+             epoch: int) -> pd.DataFrame:
+    """The predictions table of one split, through the same Predictor as `tumorbench predict` on the
+    model's checkpoint."""
+    predictor = network_predictor(model, rm.preprocess, name=rm.name, compute=compute)
+    try:
+        probs = predictor.predict_proba(arrays.images())
+    except NonFiniteOutputs:
+        raise TrainingDiverged(f"the best epoch's weights give non-finite probabilities on the {split_name} "
+                               "split; lower the learning rate", epoch=epoch) from None
+    return predictions_frame(arrays.paths, arrays.labels, probs)
+
+
+def refit_on_all(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, chosen: FitResult, *,
+                 compute: ComputePlan) -> tuple[FitResult, dict]:
+    """Fit `rm` again on `train` + `val` for the epochs `chosen` kept (scikit-learn's refit=True).
+
+    Returns the model that should predict test and a record of the refit for info.json (with a "note"
+    for the report). What was chosen on validation stays chosen: the epoch count (the same learning-rate
+    schedule, stopped there), and, downstream, the ensemble weights, which read the validation
+    predictions of the chosen model. A refit that fails leaves the chosen model in place, with a warning:
+    the run never loses a model it already has."""
+    pooled = join_arrays(train, val)
+    epochs = chosen.best_epoch
+    log.info("%s: refitting on training + validation (%d images) for %d epoch(s), the number chosen on "
+             "validation", rm.name, len(pooled), epochs)
+    try:
+        refit = fit(rm, pooled, None, device=compute.device, compute=compute, stop_after=epochs)
+    except TrainingDiverged as exc:
+        return chosen, _refit_failed(rm, str(exc))
+    except (ValueError, RuntimeError, MemoryError) as exc:  # e.g. a solver that cannot fit the pooled set
+        return chosen, _refit_failed(rm, f"{type(exc).__name__}: {exc}")
+    log.info("%s: refit in %.1f s", rm.name, refit.train_seconds)
+    return refit, {
+        "status": "done", "images": len(pooled), "epochs": epochs, "seconds": refit.train_seconds,
+        "note": (f"test predictions and checkpoint: this model refit on training + validation ({len(pooled)} "
+                 f"images, {epochs} epoch(s), the number chosen on validation) after every choice was made on "
+                 f"validation; the validation predictions are the chosen model's before the refit (the refit "
+                 f"model has seen those images)")}
+
+
+def _refit_failed(rm: ResolvedModel, reason: str) -> dict:
+    log.warning("%s: the refit on training + validation failed (%s); test is predicted by the model chosen on "
+                "validation, trained on the training split only", rm.name, reason)
+    return {"status": "failed", "reason": reason,
+            "note": f"refit on training + validation failed ({reason}): test predictions and checkpoint are the "
+                    "model chosen on validation, trained on the training split only"}

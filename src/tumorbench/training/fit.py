@@ -5,6 +5,10 @@ two (transfer models with weights: the head on a frozen base, then the upper blo
 learning rate). Whatever is frozen in a phase and sees no augmentation computes the same output every
 epoch, so it runs once and its output is cached: that makes the frozen-base phase of Inception v3
 about as cheap as training a linear model, on the CPU too.
+
+The module is cohesive rather than small: one training loop and the pieces only it uses (phases,
+frozen-output cache, micro-batches, schedule, checkpoint choice, and a refit's stop after the chosen
+epoch), which read and change the same per-epoch state.
 """
 
 from __future__ import annotations
@@ -126,8 +130,10 @@ def _frozen_outputs(frozen: nn.Module, data: ImageArrays, rm: ResolvedModel, com
     return torch.cat(outs)
 
 
-def _evaluate(phase: Phase, data: ImageArrays, cached: torch.Tensor | None, loss_fn: nn.Module,
-              rm: ResolvedModel, compute: ComputePlan) -> dict[str, float]:
+def _evaluate(phase: Phase, data: ImageArrays | None, cached: torch.Tensor | None, loss_fn: nn.Module,
+              rm: ResolvedModel, compute: ComputePlan) -> dict[str, float | None]:
+    if data is None:  # a refit: no validation split, nothing to measure
+        return {"loss": None, "accuracy": None}
     phase.frozen.eval()
     phase.trainable.eval()
     total, correct, loss_sum = 0, 0, 0.0
@@ -281,13 +287,19 @@ def _better(row: dict, best: dict | None, monitor: str) -> bool:
     return (row["val_accuracy"], -row["val_loss"]) > (best["val_accuracy"], -best["val_loss"])
 
 
-def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torch.device,
-        compute: ComputePlan | None = None) -> FitResult:
+def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays | None, *, device: torch.device,
+        compute: ComputePlan | None = None, stop_after: int | None = None) -> FitResult:
     """Train `rm` on `train`, choose the epoch on `val`, return the best model and its history.
 
     Only `train` passes through the balancing plan and augmentation; `val` is evaluated as it is.
     `compute` (default: `plan_compute(device)`) sets precision, memory layout and threads.
+
+    A refit (`val=None`, `stop_after=k`: the epoch chosen on validation by an earlier fit) trains the
+    same schedule, learning rate by learning rate, stops after epoch k and keeps those last weights:
+    nothing is left to choose, so nothing is validated.
     """
+    if val is None and stop_after is None:
+        raise ValueError("fit without validation is a refit: pass stop_after, the epochs chosen on validation")
     compute = compute or plan_compute(device)
     compute.apply_threads()
     seed = rm.seed
@@ -296,6 +308,8 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
     compute.prepare_model(net)
     if isinstance(net, FittedModel):
         return _fit_closed_form(net, rm, train, val, compute=compute, source=source, notes=notes)
+    total_epochs = sum(phase.epochs for phase in phases)
+    stop = total_epochs if stop_after is None else min(stop_after, total_epochs)
     labels = train.y.numpy()
     loss_fn, class_weights = make_loss(rm.balance, labels, len(CLASS_NAMES), focal_gamma=rm.focal_gamma,
                                        focal_weighted=rm.focal_weighted, label_smoothing=rm.label_smoothing)
@@ -308,16 +322,20 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
     best_row, best_state = None, None
     started = time.perf_counter()
     epoch = 0
-    job = current_job()  # the whole job's progress (None in a Ray worker: the driver reports models)
+    # The whole job's progress (None in a Ray worker: the driver reports models). A refit is not in the
+    # job's plan, whose epochs are the chosen model's: its epochs are logged, not counted.
+    job = current_job() if val is not None else None
     if job is not None:
-        job.start(rm.name, sum(phase.epochs for phase in phases))
+        job.start(rm.name, total_epochs)
     for phase in phases:
+        if epoch >= stop:
+            break
         for p in net.parameters():
             p.requires_grad_(False)
         for p in phase.trainable.parameters():
             p.requires_grad_(True)
         cached_train = _frozen_outputs(phase.frozen, train, rm, compute)
-        cached_val = _frozen_outputs(phase.frozen, val, rm, compute)
+        cached_val = None if val is None else _frozen_outputs(phase.frozen, val, rm, compute)
         optimizer = make_optimizer([p for p in phase.trainable.parameters() if p.requires_grad], rm, lr=phase.lr)
         schedule = epoch_lrs(phase.lr, phase.epochs, schedule=rm.schedule, warmup_epochs=rm.warmup_epochs)
         scaler = compute.grad_scaler()
@@ -327,7 +345,7 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
         if micro < rm.batch_size:
             log.info("%s: batches of %d run as micro-batches of %d to keep activations within %d MB",
                      rm.name, rm.batch_size, micro, ACTIVATION_BUDGET_BYTES >> 20)
-        for phase_epoch in range(phase.epochs):
+        for phase_epoch in range(min(phase.epochs, stop - epoch)):
             epoch += 1
             for group in optimizer.param_groups:
                 group["lr"] = schedule[phase_epoch]
@@ -342,7 +360,7 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
                 raise exc.at_epoch(epoch) from None
             compute.prepare_model(net)
             val_stats = _evaluate(phase, val, cached_val, loss_fn, rm, compute)
-            if not math.isfinite(val_stats["loss"]):
+            if val is not None and not math.isfinite(val_stats["loss"]):
                 # Finite training losses can still leave weights that overflow on other images.
                 raise TrainingDiverged(f"the validation loss became {val_stats['loss']} (learning rate "
                                        f"{phase.lr:g}); lower the learning rate (train.lr or <model>.lr)",
@@ -355,9 +373,13 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
             for key, value in row.items():
                 history[key].append(value)
             where = f" | {job.epoch_done(rm.name, epoch)}" if job is not None else ""
-            log.info("%s: loss %.4f acc %.4f val_loss %.4f val_acc %.4f (%.1fs)%s", desc, row["loss"],
-                     row["accuracy"], row["val_loss"], row["val_accuracy"], row["seconds"], where)
-            if _better(row, best_row, rm.monitor):
+            if val is None:
+                log.info("%s (refit, %d of %d): loss %.4f acc %.4f (%.1fs)", desc, epoch, stop, row["loss"],
+                         row["accuracy"], row["seconds"])
+            else:
+                log.info("%s: loss %.4f acc %.4f val_loss %.4f val_acc %.4f (%.1fs)%s", desc, row["loss"],
+                         row["accuracy"], row["val_loss"], row["val_accuracy"], row["seconds"], where)
+            if val is None or _better(row, best_row, rm.monitor):  # a refit keeps its last epoch
                 best_row = row
                 # A real copy: state_dict() returns live references that the next step would change.
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -370,7 +392,7 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *, device: torc
                      train_seconds=round(time.perf_counter() - started, 3))
 
 
-def _fit_closed_form(net: FittedModel, rm: ResolvedModel, train: ImageArrays, val: ImageArrays, *,
+def _fit_closed_form(net: FittedModel, rm: ResolvedModel, train: ImageArrays, val: ImageArrays | None, *,
                      compute: ComputePlan, source: str, notes: list[str]) -> FitResult:
     """Fit a closed-form model (no epochs, no augmentation) and record it as one epoch, phase "fit",
     so history, report and checkpoint read as for any network."""
@@ -383,7 +405,7 @@ def _fit_closed_form(net: FittedModel, rm: ResolvedModel, train: ImageArrays, va
     loss_fn = nn.CrossEntropyLoss()
     fit_stats = _evaluate(phase, train, None, loss_fn, rm, compute)
     val_stats = _evaluate(phase, val, None, loss_fn, rm, compute)
-    if not math.isfinite(val_stats["loss"]):
+    if val is not None and not math.isfinite(val_stats["loss"]):
         raise TrainingDiverged(f"the fitted model's validation loss is {val_stats['loss']}", epoch=1)
     counts = np.bincount(train.y.numpy(), minlength=len(CLASS_NAMES)).tolist()
     history = {"epoch": [1], "phase": ["fit"], "loss": [fit_stats["loss"]], "accuracy": [fit_stats["accuracy"]],
