@@ -379,7 +379,8 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays | None, *, devic
             else:
                 log.info("%s: loss %.4f acc %.4f val_loss %.4f val_acc %.4f (%.1fs)%s", desc, row["loss"],
                          row["accuracy"], row["val_loss"], row["val_accuracy"], row["seconds"], where)
-            if val is None or _better(row, best_row, rm.monitor):  # a refit keeps its last epoch
+            # A refit keeps its last epoch, which the network holds at the end: nothing to copy before then.
+            if (epoch == stop) if val is None else _better(row, best_row, rm.monitor):
                 best_row = row
                 # A real copy: state_dict() returns live references that the next step would change.
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
