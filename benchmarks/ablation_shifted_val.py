@@ -36,8 +36,9 @@ from tumorbench.data.appearance import DESCRIPTOR_SPEC, appearance_descriptors, 
 from tumorbench.data.cache import load_images_cached
 from tumorbench.data.folder import scan_dataset
 from tumorbench.data.split import stratified_split
-from tumorbench.models.hog import HOGFeatures
 from tumorbench.models.hog_svm import HOG_SVM_SPEC, rbf_gram, scale_gamma
+
+from ablation_hog_svm import hog  # HOG vectors in chunks, as that ablation computes them (this directory)
 
 
 def decoded(root: Path, records, spec) -> np.ndarray:
@@ -78,13 +79,6 @@ def head_crop(x: np.ndarray) -> np.ndarray:
         crop = torch.from_numpy(im[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].copy())[None]
         out[i] = F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False)[0].numpy()
     return out
-
-
-@torch.inference_mode()
-def hog(x: np.ndarray, *, cell: int) -> np.ndarray:
-    m = HOGFeatures(cell=cell)
-    t = torch.from_numpy(x)
-    return torch.cat([m(t[i:i + 256]) for i in range(0, len(t), 256)]).double().numpy()
 
 
 def lbp(x: np.ndarray, grid: int = 4) -> np.ndarray:
@@ -135,7 +129,7 @@ def main() -> None:
             x = intensity(head_crop(xs) if crop else xs, norm)
             for cell, use_lbp in itertools.product(map(int, args.cells.split(",")), map(int, args.lbp.split(","))):
                 t0 = time.perf_counter()
-                feats = hog(x, cell=cell)
+                feats = hog(torch.from_numpy(x), cell=cell, orientations=9)
                 if use_lbp:  # weighted so the LBP block counts about as much as the HOG block under the kernel
                     extra = lbp(x)
                     feats = np.concatenate([feats, extra * np.sqrt(feats.shape[1] / extra.shape[1]) *
