@@ -272,6 +272,12 @@ def _glance(context: dict, rank: dict[str, int]) -> dict:
                 f"{removed} of {d['n_full']} test images have a copy in training or validation ({d['removed']['exact']} "
                 f"exact, {d['removed']['near']} near): full-split scores are inflated; de-duplicated scores "
                 f"({d['n']} images) are shown beside them.")
+            contradicted = (d.get("by_copy") or {}).get("other_label", {}).get("n", 0)
+            if contradicted:
+                warnings.append(
+                    f"{contradicted} of those test images have copies in training or validation filed only under "
+                    "another class: their labels contradict the training data, and a model that recalls the "
+                    "copy is scored wrong on them (see the label conflicts in the dataset audit).")
     for section in context["sections"]:
         warnings.extend(getattr(section, "warnings", None) or [])
     warnings.extend(context["notes"])
@@ -283,6 +289,7 @@ def _glance(context: dict, rank: dict[str, int]) -> dict:
 
 # The de-duplicated split's side-by-side figures.
 _DEDUP_KEYS = ("accuracy", "macro_f1", "loss")
+_COPY_GROUPS = ("same_label", "other_label", "no_copy")
 
 
 def _dedup_row(r) -> dict:
@@ -294,6 +301,9 @@ def _dedup_row(r) -> dict:
         "near": d["removed"]["near"],
         "pairs": [(metric(key).label, _cell(m, metric(key)), _cell(d, metric(key)) if kept else None)
                   for key in _DEDUP_KEYS],
+        # Right / images in each group of `copy_breakdown`: what was recalled, contradicted, generalised.
+        "by_copy": ([f"{d['by_copy'][g]['correct']} / {d['by_copy'][g]['n']}" for g in _COPY_GROUPS]
+                    if d.get("by_copy") else None),
     }
 
 
