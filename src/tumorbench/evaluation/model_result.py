@@ -96,6 +96,17 @@ def dedup_frame(frame: pd.DataFrame, duplicated: dict[str, str]) -> pd.DataFrame
     return frame[frame["image"].map(duplicated).isna()]
 
 
+#: the groups of `copy_breakdown`, in the order the report shows them
+COPY_GROUPS = ("same_label", "other_label", "no_copy")
+
+
+def copy_group(image: str, label: str, copy_labels: dict[str, frozenset[str]]) -> str:
+    """The `copy_breakdown` group of one labelled test image."""
+    if image not in copy_labels:
+        return "no_copy"
+    return "same_label" if label in copy_labels[image] else "other_label"
+
+
 def copy_breakdown(frame: pd.DataFrame, copy_labels: dict[str, frozenset[str]]) -> dict:
     """Where a test score comes from: the labelled test images in three groups, each with its size `n`
     and the number the model gets right (`correct`):
@@ -108,10 +119,8 @@ def copy_breakdown(frame: pd.DataFrame, copy_labels: dict[str, frozenset[str]]) 
     """
     labelled = frame[frame["label"].astype(str) != ""]
     right = labelled[list(PROB_COLUMNS)].to_numpy().argmax(1) == labelled["label"].map(class_index).to_numpy()
-    groups = [("no_copy" if image not in copy_labels else
-               "same_label" if label in copy_labels[image] else "other_label")
-              for image, label in zip(labelled["image"], labelled["label"])]
-    out = {g: {"n": 0, "correct": 0} for g in ("same_label", "other_label", "no_copy")}
+    groups = [copy_group(image, label, copy_labels) for image, label in zip(labelled["image"], labelled["label"])]
+    out = {g: {"n": 0, "correct": 0} for g in COPY_GROUPS}
     for g, ok in zip(groups, right):
         out[g]["n"] += 1
         out[g]["correct"] += int(ok)

@@ -15,6 +15,7 @@ from plotly.offline import get_plotlyjs, get_plotlyjs_version
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.evaluation.assess import interval_of
 from tumorbench.evaluation.declared import metric, metrics
+from tumorbench.evaluation.model_result import COPY_GROUPS
 from tumorbench.evaluation.recommend import format_p, weakest_class
 
 # What the report says about how its numbers are made, beside the registry's one-line definitions.
@@ -289,7 +290,6 @@ def _glance(context: dict, rank: dict[str, int]) -> dict:
 
 # The de-duplicated split's side-by-side figures.
 _DEDUP_KEYS = ("accuracy", "macro_f1", "loss")
-_COPY_GROUPS = ("same_label", "other_label", "no_copy")
 
 
 def _dedup_row(r) -> dict:
@@ -302,7 +302,7 @@ def _dedup_row(r) -> dict:
         "pairs": [(metric(key).label, _cell(m, metric(key)), _cell(d, metric(key)) if kept else None)
                   for key in _DEDUP_KEYS],
         # Right / images in each group of `copy_breakdown`: what was recalled, contradicted, generalised.
-        "by_copy": ([f"{d['by_copy'][g]['correct']} / {d['by_copy'][g]['n']}" for g in _COPY_GROUPS]
+        "by_copy": ([f"{d['by_copy'][g]['correct']} / {d['by_copy'][g]['n']}" for g in COPY_GROUPS]
                     if d.get("by_copy") else None),
     }
 
