@@ -42,6 +42,7 @@ _INFO_FIELDS: tuple[tuple[str, str], ...] = (
     ("refit", "refit on training + validation"),
     ("compute", "device and precision"),
     ("n_params", "parameters"),
+    ("fitted_values", "fitted values (support vectors, coefficients)"),
     ("preprocessing", "preprocessing"),
 )
 
@@ -80,8 +81,16 @@ def _with_interval(cell: dict) -> str:
 def _info_value(key: str, value) -> str:
     if key == "train_seconds" and isinstance(value, (int, float)):
         return f"{value:.0f} s"
-    if key == "n_params" and isinstance(value, (int, float)):
-        return f"{value / 1e6:.2f} M"
+    if key in ("n_params", "fitted_values") and isinstance(value, (int, float)):
+        return f"{value / 1e6:.2f} M" if value else "none (fitted in closed form; see fitted values)"
+    if key == "refit" and isinstance(value, dict) and value.get("status") == "done":
+        epochs = value.get("epochs")
+        return (f"done: fitted again on {value.get('images')} images"
+                + (f" for {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else "")
+                + (f" in {value['seconds']:.0f} s" if isinstance(value.get("seconds"), (int, float)) else "")
+                + "; this model scored test")
+    if key == "refit" and isinstance(value, dict) and value.get("status") == "failed":
+        return f"failed ({value.get('reason', 'no reason recorded')}); the chosen model scored test"
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     return str(value)
