@@ -26,6 +26,7 @@ from tumorbench.audit import (
     write_audit,
 )
 from tumorbench.data.duplicates import clean_validation
+from tumorbench.data.folder import ImageRecord
 from tumorbench.audit._near import near_pairs, pair_distances
 from tumorbench.audit._shortcut import LEAK_MARGIN
 from tumorbench.classes import CLASS_NAMES
@@ -34,7 +35,7 @@ from tumorbench.config import make_config
 from tumorbench.data.split import read_split_list
 from tumorbench.metrics import compute_metrics
 from tumorbench.predictions.io import predictions_frame
-from tumorbench.evaluation.model_result import dedup_metrics
+from tumorbench.evaluation.model_result import copy_breakdown, dedup_metrics
 from tumorbench.run import run_benchmark
 from tumorbench.sections import write_full_report
 
@@ -265,6 +266,38 @@ def test_dedup_metrics_are_the_metrics_of_the_kept_images():
     assert dedup_metrics(frame, everything, full)["n"] == 0
 
 
+def test_copy_labels_are_the_labels_of_each_test_images_copies_in_the_reference(planted):
+    _, audit = planted
+    reference = [ImageRecord(src, src.split("/")[1]) for _, src in PLANTED.values()]
+    labels = duplicate_groups(audit).copy_labels(list(PLANTED), reference)
+    assert labels == {path: frozenset({src.split("/")[1]}) for path, (_, src) in PLANTED.items()}
+    assert labels["Testing/pituitary/conflict.png"] == {"glioma"}  # filed as pituitary, its copy as glioma
+    # Copies outside the reference do not count, nor reference records without a label.
+    assert duplicate_groups(audit).copy_labels(list(PLANTED), reference[:1]) == {
+        "Testing/glioma/bytes_copy.png": {"glioma"}}
+    unlabelled = [ImageRecord(r.path, None) for r in reference]
+    assert duplicate_groups(audit).copy_labels(list(PLANTED), unlabelled) == {}
+
+
+def test_copy_breakdown_counts_what_was_recalled_contradicted_and_generalised():
+    images = [f"Testing/{CLASS_NAMES[i % 4]}/{i}.png" for i in range(12)]
+    labels = [CLASS_NAMES[i % 4] for i in range(12)]
+    predicted = [0, 1, 0, 3, 1, 0, 2, 3, 1, 1, 1, 1]  # right on images 0, 1, 3, 6, 7, 9
+    probs = np.eye(4)[predicted] * 0.9 + 0.025
+    frame = predictions_frame(images, labels, probs)
+    copy_labels = {images[0]: frozenset({"glioma"}), images[1]: frozenset({"meningioma", "glioma"}),
+                   images[2]: frozenset({"no_tumor"}),  # image 2 is no_tumor too: same class, predicted wrong
+                   images[3]: frozenset({"glioma"}),  # a pituitary image whose copy is filed as glioma
+                   images[4]: frozenset({"meningioma"})}  # a glioma filed as meningioma in training, predicted so
+    assert copy_breakdown(frame, copy_labels) == {
+        "same_label": {"n": 3, "correct": 2}, "other_label": {"n": 2, "correct": 1}, "no_copy": {"n": 7, "correct": 3}}
+    duplicated = {image: "exact" for image in copy_labels}
+    block = dedup_metrics(frame, duplicated, compute_metrics(frame), copy_labels=copy_labels)
+    assert block["by_copy"]["no_copy"]["n"] == block["n"] == 7
+    assert block["by_copy"]["no_copy"]["correct"] == round(block["accuracy"] * 7)
+    assert "by_copy" not in dedup_metrics(frame, duplicated, compute_metrics(frame))
+
+
 # ---------------------------------------------------------------- command line
 
 def invoke(*args):
@@ -326,6 +359,15 @@ def test_run_audits_first_and_reports_full_and_deduplicated_metrics(planted, tmp
     md = (out / "report.md").read_text()
     assert md.index("## Dataset audit") < md.index("## Recommendation")
     assert f"| model_1 | {metrics['n']} | {metrics['n'] - len(PLANTED)} | 4 / 4 |" in md
+    # Where the score comes from: the planted conflict (a pituitary test image whose copy in training is
+    # filed as glioma) is the one contradicted by the training data.
+    by_copy = dedup["by_copy"]
+    assert {g: c["n"] for g, c in by_copy.items()} == {
+        "same_label": len(PLANTED) - 1, "other_label": 1, "no_copy": metrics["n"] - len(PLANTED)}
+    assert by_copy["no_copy"]["correct"] == round(dedup["accuracy"] * dedup["n"])
+    assert sum(c["correct"] for c in by_copy.values()) == round(metrics["accuracy"] * metrics["n"])
+    assert "right: copy, other class" in md and f"| {by_copy['other_label']['correct']} / 1 |" in md
+    assert "right: copy, other class" in html and "filed only under another class" in html
 
     # A corrupt audit.json: one clear message naming the file, no traceback.
     (out / AUDIT_FILE).write_text('{"not": "an audit"}')

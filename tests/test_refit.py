@@ -18,6 +18,7 @@ from tumorbench.config import load_yaml, make_config, resolve_model
 from tumorbench.data.arrays import ImageArrays, join_arrays
 from tumorbench.predictions.ensemble import choose_weights
 from tumorbench.predictions.io import read_predictions
+from tumorbench.report._render import _info_value
 from tumorbench.run import RunFolderError, run_benchmark
 from tumorbench.training import cell as cell_module
 from tumorbench.training.cell import train_cell
@@ -84,6 +85,10 @@ def test_fitted_model_refit_on_training_and_validation_predicts_test_and_keeps_v
     assert refit.checkpoint["state_dict"]["head.support"].shape[0] > plain.checkpoint["state_dict"]["head.support"].shape[0]
     assert any("refit on training + validation (60 images" in n for n in refit.info["notes"])
     assert refit.info["train_seconds"] >= refit.info["refit"]["seconds"]
+    # What the fit learned is counted (support vectors...), not the parameters it does not have.
+    assert refit.info["n_params"] == 0
+    assert refit.info["fitted_values"] == sum(v.numel() for k, v in refit.checkpoint["state_dict"].items()
+                                              if k.startswith("head.")) > plain.info["fitted_values"]
 
 
 def test_network_refit_runs_the_chosen_epochs_of_the_same_schedule_without_validation():
@@ -135,6 +140,32 @@ def test_a_failed_refit_keeps_the_chosen_model_and_says_so(monkeypatch):
     for split in ("val", "test"):
         pd.testing.assert_frame_equal(result.predictions[split], plain.predictions[split])
     assert any("refit on training + validation failed" in n for n in result.info["notes"])
+
+
+def test_the_report_says_in_words_where_test_came_from():
+    done = _info_value("refit", {"status": "done", "images": 2870, "epochs": 1, "seconds": 11.7})
+    assert done == "done: fitted again on 2870 images for 1 epoch in 12 s; this model scored test"
+    failed = _info_value("refit", {"status": "failed", "reason": "the training loss became nan"})
+    assert failed == "failed (the training loss became nan); the chosen model scored test"
+    assert _info_value("n_params", 0).startswith("none (fitted in closed form")
+    assert _info_value("fitted_values", 1_500_000) == "1.50 M"
+
+
+def test_a_refit_model_that_predicts_nan_is_named_as_such(monkeypatch):
+    real_predict = cell_module._predict
+    calls = []
+
+    def nan_for_refit(model, rm_, arrays, split_name, *, weights, **kw):
+        calls.append(weights)
+        if weights == "the refit model's weights":
+            raise TrainingDiverged(f"{weights} give non-finite probabilities on the {split_name} split", epoch=1)
+        return real_predict(model, rm_, arrays, split_name, weights=weights, **kw)
+
+    monkeypatch.setattr(cell_module, "_predict", nan_for_refit)
+    train, val, test = _images(8, seed=0), _images(4, seed=1, prefix="v"), _images(4, seed=2, prefix="t")
+    result = train_cell(_resolved(refit=True), train, val, test, compute=CPU, resolved={})
+    assert calls == ["the best epoch's weights", "the refit model's weights", "the best epoch's weights"]
+    assert result.info["refit"]["status"] == "failed" and "the refit model's weights" in result.info["refit"]["reason"]
 
 
 def _two_model_config(**run):

@@ -44,6 +44,21 @@ class DuplicateGroups:
                 out[path] = "exact" if "exact" in kinds else "near"
         return out
 
+    def copy_labels(self, images: Iterable[ImageRecord | str],
+                    reference: Iterable[ImageRecord]) -> dict[str, frozenset[str]]:
+        """The labels of each image's exact or near duplicates among `reference` (labelled records);
+        images with no duplicate there are left out. A test image whose copies are all labelled
+        otherwise is one the dataset contradicts: a model that recalls the copy is scored wrong on it."""
+        labels = {r.path: r.label for r in reference}
+        out: dict[str, frozenset[str]] = {}
+        for record in images:
+            path = _path(record)
+            found = {labels[other] for other in self.links.get(path, {})
+                     if other in labels and other != path and labels[other] is not None}
+            if found:
+                out[path] = frozenset(found)
+        return out
+
     def group_ids(self, paths: Iterable[ImageRecord | str] = ()) -> dict[str, int]:
         """Group number of every image in a group; images of `paths` in no group get one of their own.
 

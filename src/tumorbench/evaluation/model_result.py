@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tumorbench.classes import PROB_COLUMNS, class_index
 from tumorbench.evaluation.classification import compute_metrics, labelled_arrays
 from tumorbench.evaluation.curves import compute_roc_curves, pr_curve_points
 from tumorbench.evaluation.history import TrainingCurves, training_curves
@@ -46,12 +47,15 @@ def evaluate_model(
     info: dict | None = None,
     validation_frame: pd.DataFrame | None = None,
     duplicated: dict[str, str] | None = None,
+    copy_labels: dict[str, frozenset[str]] | None = None,
     settings: EvaluationSettings | None = None,
 ) -> ModelResult:
     """Metrics, ROC points, mistakes and training curves of one model; notes collected on the way.
 
     `duplicated` maps the test images that have a duplicate in training to 'exact' or 'near' (from
-    the dataset audit); when given, the metrics are also computed without them (`dedup`)."""
+    the dataset audit); when given, the metrics are also computed without them (`dedup`). With
+    `copy_labels` (the labels of those copies) `dedup` also says where the test score comes from
+    (`by_copy`, see `copy_breakdown`)."""
     metrics = compute_metrics(frame, settings=settings)
     notes = list(metrics["notes"])
     training = training_curves(history, source=history_source) if history is not None else None
@@ -81,7 +85,8 @@ def evaluate_model(
         training=training,
         info=info,
         validation=validation,
-        dedup=dedup_metrics(frame, duplicated, metrics, settings=settings) if duplicated is not None else None,
+        dedup=(dedup_metrics(frame, duplicated, metrics, settings=settings, copy_labels=copy_labels)
+               if duplicated is not None else None),
         notes=notes,
     )
 
@@ -91,15 +96,50 @@ def dedup_frame(frame: pd.DataFrame, duplicated: dict[str, str]) -> pd.DataFrame
     return frame[frame["image"].map(duplicated).isna()]
 
 
+#: the groups of `copy_breakdown`, in the order the report shows them
+COPY_GROUPS = ("same_label", "other_label", "no_copy")
+
+
+def copy_group(image: str, label: str, copy_labels: dict[str, frozenset[str]]) -> str:
+    """The `copy_breakdown` group of one labelled test image."""
+    if image not in copy_labels:
+        return "no_copy"
+    return "same_label" if label in copy_labels[image] else "other_label"
+
+
+def copy_breakdown(frame: pd.DataFrame, copy_labels: dict[str, frozenset[str]]) -> dict:
+    """Where a test score comes from: the labelled test images in three groups, each with its size `n`
+    and the number the model gets right (`correct`):
+
+    - `same_label`: a copy in training/validation filed under the image's own class (recalling the copy
+      is enough);
+    - `other_label`: copies filed only under other classes (the dataset contradicts the label: recalling
+      the copy is scored wrong);
+    - `no_copy`: the de-duplicated test split (only what the model generalises counts here).
+    """
+    labelled = frame[frame["label"].astype(str) != ""]
+    right = labelled[list(PROB_COLUMNS)].to_numpy().argmax(1) == labelled["label"].map(class_index).to_numpy()
+    groups = [copy_group(image, label, copy_labels) for image, label in zip(labelled["image"], labelled["label"])]
+    out = {g: {"n": 0, "correct": 0} for g in COPY_GROUPS}
+    for g, ok in zip(groups, right):
+        out[g]["n"] += 1
+        out[g]["correct"] += int(ok)
+    return out
+
+
 def dedup_metrics(frame: pd.DataFrame, duplicated: dict[str, str], full: dict, *,
-                  settings: EvaluationSettings | None = None) -> dict:
+                  settings: EvaluationSettings | None = None,
+                  copy_labels: dict[str, frozenset[str]] | None = None) -> dict:
     """compute_metrics of the predictions without the `duplicated` images, plus the counts: `n_full`
-    (the full test split), `n` (kept), `removed` {exact, near}. With nothing kept, only the counts."""
+    (the full test split), `n` (kept), `removed` {exact, near}, and with `copy_labels` the `by_copy`
+    breakdown (`copy_breakdown`). With nothing kept, only the counts."""
     kinds = frame["image"].map(duplicated)
     clean = dedup_frame(frame, duplicated)
     removed = {"exact": int((kinds == "exact").sum()), "near": int((kinds == "near").sum())}
     counts = {"n_full": full["n"], "removed": removed,
               "definition": "test images with no exact or near duplicate in the training or validation split"}
+    if copy_labels is not None:
+        counts["by_copy"] = copy_breakdown(frame, copy_labels)
     if not len(clean) or not clean["label"].astype(bool).any():
         return {**counts, "n": 0, "notes": ["Every test image has a duplicate in training: no "
                                             "de-duplicated metrics."]}

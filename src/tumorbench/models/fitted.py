@@ -33,6 +33,12 @@ class ResizingBuffers(nn.Module):
                                       error_msgs)
 
 
+def fitted_values(model: nn.Module) -> int:
+    """How many numbers a fitted model learned: the elements of its data-shaped buffers (support vectors,
+    dual coefficients...), not its fixed ones (filters) nor its parameters (it has none)."""
+    return sum(b.numel() for m in model.modules() if isinstance(m, ResizingBuffers) for b in m.buffers(recurse=False))
+
+
 class FittedModel(nn.Module):
     """Base class of models fitted in one closed-form step; `tumorbench.training.fit` calls `fit_batches`."""
 

@@ -15,6 +15,7 @@ from plotly.offline import get_plotlyjs, get_plotlyjs_version
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.evaluation.assess import interval_of
 from tumorbench.evaluation.declared import metric, metrics
+from tumorbench.evaluation.model_result import COPY_GROUPS
 from tumorbench.evaluation.recommend import format_p, weakest_class
 
 # What the report says about how its numbers are made, beside the registry's one-line definitions.
@@ -41,6 +42,7 @@ _INFO_FIELDS: tuple[tuple[str, str], ...] = (
     ("refit", "refit on training + validation"),
     ("compute", "device and precision"),
     ("n_params", "parameters"),
+    ("fitted_values", "fitted values (support vectors, coefficients)"),
     ("preprocessing", "preprocessing"),
 )
 
@@ -79,8 +81,16 @@ def _with_interval(cell: dict) -> str:
 def _info_value(key: str, value) -> str:
     if key == "train_seconds" and isinstance(value, (int, float)):
         return f"{value:.0f} s"
-    if key == "n_params" and isinstance(value, (int, float)):
-        return f"{value / 1e6:.2f} M"
+    if key in ("n_params", "fitted_values") and isinstance(value, (int, float)):
+        return f"{value / 1e6:.2f} M" if value else "none (fitted in closed form; see fitted values)"
+    if key == "refit" and isinstance(value, dict) and value.get("status") == "done":
+        epochs = value.get("epochs")
+        return (f"done: fitted again on {value.get('images')} images"
+                + (f" for {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else "")
+                + (f" in {value['seconds']:.0f} s" if isinstance(value.get("seconds"), (int, float)) else "")
+                + "; this model scored test")
+    if key == "refit" and isinstance(value, dict) and value.get("status") == "failed":
+        return f"failed ({value.get('reason', 'no reason recorded')}); the chosen model scored test"
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     return str(value)
@@ -272,6 +282,12 @@ def _glance(context: dict, rank: dict[str, int]) -> dict:
                 f"{removed} of {d['n_full']} test images have a copy in training or validation ({d['removed']['exact']} "
                 f"exact, {d['removed']['near']} near): full-split scores are inflated; de-duplicated scores "
                 f"({d['n']} images) are shown beside them.")
+            contradicted = (d.get("by_copy") or {}).get("other_label", {}).get("n", 0)
+            if contradicted:
+                warnings.append(
+                    f"{contradicted} of those test images have copies in training or validation filed only under "
+                    "another class: their labels contradict the training data, and a model that recalls the "
+                    "copy is scored wrong on them (see the label conflicts in the dataset audit).")
     for section in context["sections"]:
         warnings.extend(getattr(section, "warnings", None) or [])
     warnings.extend(context["notes"])
@@ -294,6 +310,9 @@ def _dedup_row(r) -> dict:
         "near": d["removed"]["near"],
         "pairs": [(metric(key).label, _cell(m, metric(key)), _cell(d, metric(key)) if kept else None)
                   for key in _DEDUP_KEYS],
+        # Right / images in each group of `copy_breakdown`: what was recalled, contradicted, generalised.
+        "by_copy": ([f"{d['by_copy'][g]['correct']} / {d['by_copy'][g]['n']}" for g in COPY_GROUPS]
+                    if d.get("by_copy") else None),
     }
 
 

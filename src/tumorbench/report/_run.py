@@ -77,9 +77,11 @@ def read_skipped_files(path: Path) -> pd.DataFrame | None:
     return frame.loc[:, ["path", "reason"]] if len(frame) else None
 
 
-def run_test_duplicates(run_dir: Path, test_images: list[str]) -> dict[str, str] | None:
-    """Test images of the run with an exact or near duplicate in its training or validation split,
-    from the run's audit.json and split lists (`{image: 'exact' | 'near'}`); None without audit.json.
+def run_test_copies(run_dir: Path, test_images: list[str]
+                    ) -> tuple[dict[str, str], dict[str, frozenset[str]]] | tuple[None, None]:
+    """Test images of the run with an exact or near duplicate in its training or validation split, from
+    the run's audit.json and split lists: `{image: 'exact' | 'near'}`, and `{image: labels of its
+    copies}`; (None, None) without audit.json.
 
     The split lists are the ones the run used (after any dedup option); without them the audit's own
     train/val folders are the reference."""
@@ -88,14 +90,18 @@ def run_test_duplicates(run_dir: Path, test_images: list[str]) -> dict[str, str]
 
     audit_path = RunFolder(run_dir).audit
     if not audit_path.is_file():
-        return None
+        return None, None
     audit = load_audit(audit_path)  # corrupt: ValueError naming the file and the fix
     lists = [RunFolder(run_dir).split_list(name) for name in ("train", "val")]
     if not all(p.is_file() for p in lists):
         wanted = set(test_images)
-        return {d["path"]: d["kind"] for d in audit.get("test_duplicates", []) if d["path"] in wanted}
-    reference = [r.path for p in lists for r in read_split_list(p)]
-    return duplicate_groups(audit).duplicated(test_images, reference)
+        found = [d for d in audit.get("test_duplicates", []) if d["path"] in wanted]
+        return ({d["path"]: d["kind"] for d in found},
+                {d["path"]: frozenset(m["label"] for m in d["matches"] if m["split"] != "test" and m.get("label"))
+                 for d in found})
+    reference = [r for p in lists for r in read_split_list(p)]
+    groups = duplicate_groups(audit)
+    return groups.duplicated(test_images, [r.path for r in reference]), groups.copy_labels(test_images, reference)
 
 
 def split_notes(run_dir: Path) -> list[str]:
@@ -149,7 +155,7 @@ def load_run(run_dir: Path, *, settings=None) -> RunContents:
     check_same_images({str(models_dir / n / TEST_PREDICTIONS): f for n, f in frames.items()})
 
     first = next(iter(frames.values()))  # every model has the same test images (checked above)
-    duplicated = run_test_duplicates(run_dir, first["image"].tolist())
+    duplicated, copy_labels = run_test_copies(run_dir, first["image"].tolist())
     results = []
     validations: dict[str, pd.DataFrame] = {}
     for name, frame in frames.items():
@@ -166,7 +172,8 @@ def load_run(run_dir: Path, *, settings=None) -> RunContents:
             validations[str(val_path)] = validation
         result = evaluate_model(name, frame, source=folder / TEST_PREDICTIONS, history=history,
                                 history_source=str(folder / HISTORY_FILE), info=info,
-                                validation_frame=validation, duplicated=duplicated, settings=settings)
+                                validation_frame=validation, duplicated=duplicated, copy_labels=copy_labels,
+                                settings=settings)
         result.notes = model_notes + result.notes
         results.append(result)
     # Ranking on validation predictions is only fair when every model saw the same validation images.

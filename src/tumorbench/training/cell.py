@@ -21,6 +21,7 @@ from tumorbench.config import ResolvedModel
 from tumorbench.data.arrays import ImageArrays, join_arrays
 from tumorbench.external._outputs import NonFiniteOutputs
 from tumorbench.external.predictor import network_predictor
+from tumorbench.models.fitted import FittedModel, fitted_values
 from tumorbench.predictions.io import predictions_frame
 from tumorbench.training.checkpoint import checkpoint_payload
 from tumorbench.training.compute import ComputePlan
@@ -56,17 +57,21 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
     result = fit(rm, train, val, device=device, compute=compute)
     for note in result.notes:
         log.warning("%s: %s", rm.name, note)
-    predictions = {"val": _predict(result.model, rm, val, "val", compute=compute, epoch=result.best_epoch)}
+    predictions = {"val": _predict(result.model, rm, val, "val", compute=compute, epoch=result.best_epoch,
+                                   weights="the best epoch's weights")}
     final, refit = result, None
     if rm.refit:
         final, refit = refit_on_all(rm, train, val, result, compute=compute)
     try:
-        predictions["test"] = _predict(final.model, rm, test, "test", compute=compute, epoch=final.best_epoch)
+        predictions["test"] = _predict(final.model, rm, test, "test", compute=compute, epoch=final.best_epoch,
+                                       weights="the best epoch's weights" if final is result else
+                                       "the refit model's weights")
     except TrainingDiverged as exc:
         if final is result:
             raise
         final, refit = result, _refit_failed(rm, f"the refit model's test predictions: {exc.reason}")
-        predictions["test"] = _predict(final.model, rm, test, "test", compute=compute, epoch=final.best_epoch)
+        predictions["test"] = _predict(final.model, rm, test, "test", compute=compute, epoch=final.best_epoch,
+                                       weights="the best epoch's weights")
     notes = list(result.notes)
     if refit is not None:
         notes.append(refit.pop("note"))
@@ -77,6 +82,8 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
         # The whole cost of the model: choosing and, with refit, fitting again.
         "train_seconds": round(result.train_seconds + (refit or {}).get("seconds", 0.0), 3),
         "n_params": sum(p.numel() for p in result.model.parameters()),
+        # A model fitted in closed form keeps what it learned in buffers (support vectors...), not parameters.
+        **({"fitted_values": fitted_values(final.model)} if isinstance(final.model, FittedModel) else {}),
         "device": str(device), "compute": compute.describe(), "class_weights": result.class_weights, "train_images": len(train), "seed": rm.seed,
         "train_class_counts": dict(zip(CLASS_NAMES, np.bincount(train.y.numpy(), minlength=len(CLASS_NAMES)).tolist())),
         "epoch_class_counts": dict(zip(CLASS_NAMES, result.history["class_counts"][0])),
@@ -92,14 +99,14 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
 
 
 def _predict(model, rm: ResolvedModel, arrays: ImageArrays, split_name: str, *, compute: ComputePlan,
-             epoch: int) -> pd.DataFrame:
+             epoch: int, weights: str) -> pd.DataFrame:
     """The predictions table of one split, through the same Predictor as `tumorbench predict` on the
-    model's checkpoint."""
+    model's checkpoint; `weights` names them in the message when they give non-finite values."""
     predictor = network_predictor(model, rm.preprocess, name=rm.name, compute=compute)
     try:
         probs = predictor.predict_proba(arrays.images())
     except NonFiniteOutputs:
-        raise TrainingDiverged(f"the best epoch's weights give non-finite probabilities on the {split_name} "
+        raise TrainingDiverged(f"{weights} give non-finite probabilities on the {split_name} "
                                "split; lower the learning rate", epoch=epoch) from None
     return predictions_frame(arrays.paths, arrays.labels, probs)
 
