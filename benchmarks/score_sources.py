@@ -25,7 +25,7 @@ import numpy as np
 
 from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS
 from tumorbench.evaluation.model_result import COPY_GROUPS, copy_group
-from tumorbench.predictions.io import read_predictions
+from tumorbench.predictions.io import check_same_images, read_predictions
 from tumorbench.report._run import run_test_copies
 from tumorbench.runfolder import TEST_PREDICTIONS
 
@@ -38,8 +38,17 @@ def main() -> None:
     ap.add_argument("extra", nargs="*", type=Path, help="more predictions files of the same test images")
     args = ap.parse_args()
     files = {p.parent.name: p for p in sorted((args.run / "models").glob(f"*/{TEST_PREDICTIONS}"))}
-    files.update({p.stem: p for p in args.extra})
+    for path in args.extra:
+        if path.stem in files:
+            raise SystemExit(f"{path}: its name {path.stem!r} is taken by {files[path.stem]}; rename the file")
+        files[path.stem] = path
+    if not files:
+        raise SystemExit(f"{args.run}: no models/*/{TEST_PREDICTIONS} and no predictions files given")
     frames = {name: read_predictions(path) for name, path in files.items()}
+    try:
+        check_same_images({str(files[name]): frame for name, frame in frames.items()})
+    except ValueError as exc:  # the oracle and the groups are only meaningful over one test set
+        raise SystemExit(str(exc)) from None
     images = next(iter(frames.values()))["image"].tolist()
     _, copy_labels = run_test_copies(args.run, images)
     if copy_labels is None:
@@ -49,6 +58,9 @@ def main() -> None:
     truth: dict[str, str] = {}
     for name, frame in frames.items():
         frame = frame[frame["label"] != ""]
+        if frame.empty:
+            print(f"== {name}: no labelled test image, nothing to score")
+            continue
         predicted = np.asarray(CLASS_NAMES)[frame[list(PROB_COLUMNS)].to_numpy().argmax(1)]
         table: dict[tuple[str, str], Counter] = defaultdict(Counter)
         for image, label, guess in zip(frame["image"], frame["label"], predicted):

@@ -366,8 +366,19 @@ def test_run_audits_first_and_reports_full_and_deduplicated_metrics(planted, tmp
         "same_label": len(PLANTED) - 1, "other_label": 1, "no_copy": metrics["n"] - len(PLANTED)}
     assert by_copy["no_copy"]["correct"] == round(dedup["accuracy"] * dedup["n"])
     assert sum(c["correct"] for c in by_copy.values()) == round(metrics["accuracy"] * metrics["n"])
-    assert "right: copy, other class" in md and f"| {by_copy['other_label']['correct']} / 1 |" in md
+    row = next(line for line in md.splitlines() if line.startswith(f"| model_1 | {metrics['n']} |"))
+    assert row.endswith(" | ".join(f"{c['correct']} / {c['n']}" for c in by_copy.values()) + " |")
+    assert "right: copy, other class" in md
     assert "right: copy, other class" in html and "filed only under another class" in html
+
+    # Without the split lists the report falls back on the audit's own folders: the same groups here.
+    for name in ("train", "val"):
+        (out / "splits" / f"{name}.csv").rename(out / "splits" / f"{name}.csv.bak")
+    write_full_report(out)
+    again = json.loads((out / "metrics.json").read_text())["models"]["model_1"]["dedup"]["by_copy"]
+    assert again == by_copy
+    for name in ("train", "val"):
+        (out / "splits" / f"{name}.csv.bak").rename(out / "splits" / f"{name}.csv")
 
     # A corrupt audit.json: one clear message naming the file, no traceback.
     (out / AUDIT_FILE).write_text('{"not": "an audit"}')

@@ -148,6 +148,9 @@ def test_best_cpu_preset_trains_predicts_and_exports(tiny_dataset, tmp_path):
     if members:  # the ensemble is a model of the report like the others, its weights chosen on validation
         info = json.loads((out / "models" / "ensemble" / "info.json").read_text())
         assert info["members"] == members
+        # The ensemble counts what its fitted members keep (hog_svm's support vectors...), besides parameters.
+        fitted = [json.loads((out / "models" / m / "info.json").read_text()).get("fitted_values") or 0 for m in members]
+        assert info["fitted_values"] == sum(fitted) > 0
         assert sum(info["member_weights"].values()) == pytest.approx(1)
         best = min(info["weight_grid"], key=lambda row: row["val_log_loss"])
         assert info["val_log_loss"] == best["val_log_loss"]

@@ -147,25 +147,26 @@ def test_the_report_says_in_words_where_test_came_from():
     assert done == "done: fitted again on 2870 images for 1 epoch in 12 s; this model scored test"
     failed = _info_value("refit", {"status": "failed", "reason": "the training loss became nan"})
     assert failed == "failed (the training loss became nan); the chosen model scored test"
-    assert _info_value("n_params", 0).startswith("none (fitted in closed form")
-    assert _info_value("fitted_values", 1_500_000) == "1.50 M"
+    assert _info_value("n_params", 0) == "none"
+    assert _info_value("fitted_values", 1_500_000) == "1.50 M" and _info_value("fitted_values", 41_235) == "41,235"
 
 
 def test_a_refit_model_that_predicts_nan_is_named_as_such(monkeypatch):
-    real_predict = cell_module._predict
-    calls = []
+    real_refit = cell_module.refit_on_all
 
-    def nan_for_refit(model, rm_, arrays, split_name, *, weights, **kw):
-        calls.append(weights)
-        if weights == "the refit model's weights":
-            raise TrainingDiverged(f"{weights} give non-finite probabilities on the {split_name} split", epoch=1)
-        return real_predict(model, rm_, arrays, split_name, weights=weights, **kw)
+    def poisoned_refit(*args, **kwargs):
+        refit, record = real_refit(*args, **kwargs)
+        refit.model.head.calib_bias.fill_(float("nan"))  # the refit model alone gives non-finite logits
+        return refit, record
 
-    monkeypatch.setattr(cell_module, "_predict", nan_for_refit)
     train, val, test = _images(8, seed=0), _images(4, seed=1, prefix="v"), _images(4, seed=2, prefix="t")
+    plain = train_cell(_resolved(), train, val, test, compute=CPU, resolved={})
+    monkeypatch.setattr(cell_module, "refit_on_all", poisoned_refit)
     result = train_cell(_resolved(refit=True), train, val, test, compute=CPU, resolved={})
-    assert calls == ["the best epoch's weights", "the refit model's weights", "the best epoch's weights"]
-    assert result.info["refit"]["status"] == "failed" and "the refit model's weights" in result.info["refit"]["reason"]
+    assert result.info["refit"]["status"] == "failed"
+    assert "the refit model's weights give non-finite probabilities on the test split" in result.info["refit"]["reason"]
+    for split in ("val", "test"):  # the chosen model scored both, as without refit
+        pd.testing.assert_frame_equal(result.predictions[split], plain.predictions[split])
 
 
 def _two_model_config(**run):

@@ -270,6 +270,8 @@ def write_ensemble(run: RunFolder, members: list[str], *, failed: list[str] = ()
         # Training the ensemble is training its members; averaging takes milliseconds.
         "train_seconds": round(sum(float(i.get("train_seconds") or 0) for i in infos), 3),
         "n_params": sum(int(i.get("n_params") or 0) for i in infos),
+        **({"fitted_values": sum(int(i.get("fitted_values") or 0) for i in infos)}
+           if any(i.get("fitted_values") for i in infos) else {}),
         "notes": [f"weights chosen on validation (log-loss): {weights}; no checkpoint of its own: predict with "
                   "the members' checkpoints", *_refit_note(members, infos)], **details})
     log.info("%s: weights %s (validation log-loss %.4f)", ENSEMBLE_NAME, weights, details["val_log_loss"])

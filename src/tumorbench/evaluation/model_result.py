@@ -111,11 +111,12 @@ def copy_breakdown(frame: pd.DataFrame, copy_labels: dict[str, frozenset[str]]) 
     """Where a test score comes from: the labelled test images in three groups, each with its size `n`
     and the number the model gets right (`correct`):
 
-    - `same_label`: a copy in training/validation filed under the image's own class (recalling the copy
-      is enough);
-    - `other_label`: copies filed only under other classes (the dataset contradicts the label: recalling
-      the copy is scored wrong);
-    - `no_copy`: the de-duplicated test split (only what the model generalises counts here).
+    - `same_label`: a copy in training/validation filed under the image's own class (a model that learned
+      the copy gets it right; a copy in validation only a refit model has learned);
+    - `other_label`: copies filed only under other classes (the dataset contradicts the label: a model
+      that learned the copy is scored wrong);
+    - `no_copy`: no copy with a label (only what the model generalises counts here); the de-duplicated
+      test split whenever every copy carries a label, as in a run's training and validation splits.
     """
     labelled = frame[frame["label"].astype(str) != ""]
     right = labelled[list(PROB_COLUMNS)].to_numpy().argmax(1) == labelled["label"].map(class_index).to_numpy()

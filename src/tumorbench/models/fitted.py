@@ -34,8 +34,9 @@ class ResizingBuffers(nn.Module):
 
 
 def fitted_values(model: nn.Module) -> int:
-    """How many numbers a fitted model learned: the elements of its data-shaped buffers (support vectors,
-    dual coefficients...), not its fixed ones (filters) nor its parameters (it has none)."""
+    """How many numbers a fitted model keeps from its fit: the elements of its data-shaped buffers
+    (support vectors and their squared norms, dual coefficients...), not its fixed ones (filters) nor its
+    parameters (it has none)."""
     return sum(b.numel() for m in model.modules() if isinstance(m, ResizingBuffers) for b in m.buffers(recurse=False))
 
 

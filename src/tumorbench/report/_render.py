@@ -82,7 +82,7 @@ def _info_value(key: str, value) -> str:
     if key == "train_seconds" and isinstance(value, (int, float)):
         return f"{value:.0f} s"
     if key in ("n_params", "fitted_values") and isinstance(value, (int, float)):
-        return f"{value / 1e6:.2f} M" if value else "none (fitted in closed form; see fitted values)"
+        return "none" if not value else f"{value / 1e6:.2f} M" if value >= 100_000 else f"{value:,.0f}"
     if key == "refit" and isinstance(value, dict) and value.get("status") == "done":
         epochs = value.get("epochs")
         return (f"done: fitted again on {value.get('images')} images"

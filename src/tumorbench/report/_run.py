@@ -96,9 +96,10 @@ def run_test_copies(run_dir: Path, test_images: list[str]
     if not all(p.is_file() for p in lists):
         wanted = set(test_images)
         found = [d for d in audit.get("test_duplicates", []) if d["path"] in wanted]
-        return ({d["path"]: d["kind"] for d in found},
-                {d["path"]: frozenset(m["label"] for m in d["matches"] if m["split"] != "test" and m.get("label"))
-                 for d in found})
+        labels = {d["path"]: frozenset(m["label"] for m in d["matches"] if m["split"] != "test" and m.get("label"))
+                  for d in found}
+        # As DuplicateGroups.copy_labels: an image whose copies carry no label is left out.
+        return {d["path"]: d["kind"] for d in found}, {path: found for path, found in labels.items() if found}
     reference = [r for p in lists for r in read_split_list(p)]
     groups = duplicate_groups(audit)
     return groups.duplicated(test_images, [r.path for r in reference]), groups.copy_labels(test_images, reference)
