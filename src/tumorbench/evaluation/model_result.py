@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from tumorbench.classes import PROB_COLUMNS, class_index
-from tumorbench.evaluation.classification import compute_metrics, labelled_arrays
+from tumorbench.evaluation.classification import (
+    compute_metrics,
+    labelled_arrays,
+    predicted_classes,
+)
 from tumorbench.evaluation.curves import compute_roc_curves, pr_curve_points
 from tumorbench.evaluation.history import TrainingCurves, training_curves
 from tumorbench.evaluation.mistakes import confident_mistakes
@@ -118,8 +121,9 @@ def copy_breakdown(frame: pd.DataFrame, copy_labels: dict[str, frozenset[str]]) 
     - `no_copy`: no copy with a label (only what the model generalises counts here); the de-duplicated
       test split whenever every copy carries a label, as in a run's training and validation splits.
     """
-    labelled = frame[frame["label"].astype(str) != ""]
-    right = labelled[list(PROB_COLUMNS)].to_numpy().argmax(1) == labelled["label"].map(class_index).to_numpy()
+    y_true, probs, _ = labelled_arrays(frame)  # the rows the metrics score, as they score them
+    labelled = frame[(frame["label"].astype(str) != "").to_numpy()]
+    right = predicted_classes(probs) == y_true
     groups = [copy_group(image, label, copy_labels) for image, label in zip(labelled["image"], labelled["label"])]
     out = {g: {"n": 0, "correct": 0} for g in COPY_GROUPS}
     for g, ok in zip(groups, right):

@@ -58,20 +58,19 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
     for note in result.notes:
         log.warning("%s: %s", rm.name, note)
     predictions = {"val": _predict(result.model, rm, val, "val", compute=compute, epoch=result.best_epoch,
-                                   weights="the best epoch's weights")}
+                                   weights=_CHOSEN_WEIGHTS)}
     final, refit = result, None
     if rm.refit:
         final, refit = refit_on_all(rm, train, val, result, compute=compute)
     try:
         predictions["test"] = _predict(final.model, rm, test, "test", compute=compute, epoch=final.best_epoch,
-                                       weights="the best epoch's weights" if final is result else
-                                       "the refit model's weights")
+                                       weights=_CHOSEN_WEIGHTS if final is result else _REFIT_WEIGHTS)
     except TrainingDiverged as exc:
         if final is result:
             raise
         final, refit = result, _refit_failed(rm, f"the refit model's test predictions: {exc.reason}")
         predictions["test"] = _predict(final.model, rm, test, "test", compute=compute, epoch=final.best_epoch,
-                                       weights="the best epoch's weights")
+                                       weights=_CHOSEN_WEIGHTS)
     notes = list(result.notes)
     if refit is not None:
         notes.append(refit.pop("note"))
@@ -96,6 +95,10 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
               "best_epoch": result.best_epoch, "weights": result.weights_source, "notes": notes,
               **({"refit": refit} if refit is not None else {})})
     return CellResult(rm.name, payload, result.history, info, predictions)
+
+
+# How `_predict`'s divergence message names the weights: the chosen (best validation) epoch's, or the refit's.
+_CHOSEN_WEIGHTS, _REFIT_WEIGHTS = "the best epoch's weights", "the refit model's weights"
 
 
 def _predict(model, rm: ResolvedModel, arrays: ImageArrays, split_name: str, *, compute: ComputePlan,
