@@ -1,7 +1,10 @@
 """The one source of truth for class names, their order and the folder names that map onto them.
 
-The order is the seed notebook's label order. It is written into every checkpoint and every
-predictions file; nothing else in the package spells the class names out again.
+A dataset's classes come from its folders: known spellings map onto the canonical names below, other
+names are kept as they are (`yes`, `no`, `tumor`), and a class map (`--class-map yes=tumor,no=no_tumor`)
+renames the rest. CLASS_NAMES, the seed notebook's four in its label order, is the default order where
+those classes are present. A model's class list is written into its checkpoint and its predictions
+files and is the truth from then on; nothing else in the package spells the class names out again.
 """
 
 from __future__ import annotations
@@ -9,6 +12,12 @@ from __future__ import annotations
 import re
 
 CLASS_NAMES: tuple[str, ...] = ("glioma", "meningioma", "no_tumor", "pituitary")
+
+# The binary view (tumour vs no tumour) of any class set: these classes count as "tumour", NO_TUMOR as
+# "no tumour"; a class in neither (a user's `cat`) leaves the binary view undefined for that class set.
+NO_TUMOR = "no_tumor"
+TUMOR = "tumor"  # the binary datasets' positive class, after a class map such as yes=tumor
+TUMOR_CLASSES: frozenset[str] = frozenset({"glioma", "meningioma", "pituitary", TUMOR})
 
 # Folder (or label) spellings seen in the public brain-MRI layouts, after normalisation by `_key`
 # (lower case, separators removed). Sartaj's `glioma_tumor`, Masoud Nickparvar's `notumor`, the
@@ -61,3 +70,27 @@ def prob_column(name: str) -> str:
 
 
 PROB_COLUMNS: tuple[str, ...] = tuple(prob_column(c) for c in CLASS_NAMES)
+
+
+def is_tumor(name: str) -> bool | None:
+    """True for a tumour class, False for no tumour, None when the name says neither.
+
+    >>> is_tumor("glioma"), is_tumor("no_tumor"), is_tumor("tumor"), is_tumor("cat")
+    (True, False, True, None)
+    """
+    if name == NO_TUMOR:
+        return False
+    return True if name in TUMOR_CLASSES else None
+
+
+def order_classes(names) -> tuple[str, ...]:
+    """A class set in its one order: the seed's classes first, in CLASS_NAMES order, then any other
+    names sorted.
+
+    >>> order_classes(["pituitary", "glioma", "meningioma"])
+    ('glioma', 'meningioma', 'pituitary')
+    >>> order_classes(["yes", "no_tumor", "no"])
+    ('no_tumor', 'no', 'yes')
+    """
+    names = set(names)
+    return tuple(c for c in CLASS_NAMES if c in names) + tuple(sorted(names - set(CLASS_NAMES)))
