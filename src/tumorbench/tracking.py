@@ -22,6 +22,7 @@ import math
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from tumorbench._io import read_json, write_json
 from tumorbench.runfolder import (
@@ -93,12 +94,48 @@ def resolve_uri(uri: str | None, run_dir: Path) -> str:
     return uri
 
 
+def _is_folder_store(uri: str) -> bool:
+    """A plain-folder store: `file://DIR` or a bare path (MLflow reads both as its FileStore)."""
+    scheme = urlparse(uri).scheme
+    return scheme in ("", "file") or len(scheme) == 1  # one letter: a Windows drive, C:\\mlruns
+
+
+def connect(uri: str):
+    """An MlflowClient for `uri`, or a ValueError in one line naming the URI and what to pass instead.
+
+    MLflow 3 refuses its plain-folder store (`file://DIR`, `./mlruns`) with an exception ("the filesystem
+    tracking backend is in maintenance mode") unless MLFLOW_ALLOW_FILE_STORE=true; the client checks the
+    store when it is made, so calling this before any training stops a run before it has cost anything."""
+    mlflow = _import_mlflow()
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.MlflowClient(tracking_uri=uri)
+    except MlflowException as exc:
+        if _is_folder_store(uri):
+            raise ValueError(
+                f"--mlflow {uri}: MLflow {mlflow.__version__} no longer accepts a plain-folder store; pass a "
+                "database file instead (--mlflow sqlite:///PATH/mlflow.db), or set MLFLOW_ALLOW_FILE_STORE=true "
+                "to keep the folder store") from None
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"--mlflow {uri}: MLflow cannot use this tracking URI: {first_line}") from None
+
+
+def check_tracking_uri(uri: str | None) -> None:
+    """Fail early (before training or evaluating) on a tracking URI MLflow will not take.
+
+    The default store is made inside the run folder on first use, so there is nothing to check yet."""
+    if uri not in (None, "", DEFAULT_URI):
+        connect(uri)
+
+
 class MlflowTracker:
     """Logs a benchmark folder to MLflow as it fills: `start`, `model_done` per model, `finish`."""
 
     def __init__(self, run_dir: Path, *, tracking_uri: str | None = None, experiment: str = EXPERIMENT):
         self.mlflow = _import_mlflow()
         self.run_dir = Path(run_dir)
+        check_tracking_uri(tracking_uri)
         self.uri = resolve_uri(tracking_uri, self.run_dir)
         self.experiment = experiment
         self.client = None  # made in start(): a SQLite store is created on connection, inside the run folder
@@ -117,7 +154,7 @@ class MlflowTracker:
 
     def start(self, *, kind: str = "run") -> MlflowTracker:
         """Open (or, after --resume, reopen) the benchmark's MLflow run and log the config as parameters."""
-        self.client = self.mlflow.MlflowClient(tracking_uri=self.uri)
+        self.client = connect(self.uri)
         state_path = RunFolder(self.run_dir).mlflow_state
         previous = read_json(state_path) if state_path.is_file() else {}
         if previous.get("tracking_uri") == self.uri and previous.get("run_id"):

@@ -279,6 +279,10 @@ def evaluate(
         if out is None:
             stamped = default_run_dir()
             out = stamped.with_name(f"evaluate-{stamped.name}")
+        if mlflow is not None:  # a URI MLflow refuses stops here, not after the evaluation
+            from tumorbench.tracking import check_tracking_uri
+
+            check_tracking_uri(mlflow)
         folder = Path(out)
         paths = _prediction_files(inputs, given, folder)
         evaluate_files(paths, names=given, out_dir=folder, settings=settings, **report_options)
