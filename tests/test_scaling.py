@@ -43,7 +43,11 @@ def ray_cluster():
 def _grid(lr_of_first: float | None = None):
     from tumorbench.study import imbalance_config
 
-    base = make_config({"image_size": 24, "train": {"epochs": 2, "batch_size": 8}, "models": ["model_1"]})
+    # One thread on both sides (a Ray task gets --cpus-per-task threads, the local executor the run's `threads`):
+    # a different thread count reorders the convolutions' float sums, so the probabilities would differ in their
+    # last digits (up to 1e-3 under bf16 autocast) and the predictions files would not be byte-identical.
+    base = make_config({"image_size": 24, "threads": 1, "train": {"epochs": 2, "batch_size": 8},
+                        "models": ["model_1"]})
     config = imbalance_config(base, models=["model_1"], strategies=["none", "oversample"], seeds=2)
     if lr_of_first is not None:
         config.models[0].lr = lr_of_first
@@ -67,6 +71,9 @@ def test_same_seeds_give_the_same_models_on_ray_and_locally(grid_data, tmp_path,
     assert list(local) == list(remote) and len(local) == 4  # 1 model x 2 strategies x 2 seeds
     for name in local:
         np.testing.assert_allclose(remote[name], local[name], atol=1e-6, err_msg=name)
+        for split in ("predictions_val.csv", "predictions_test.csv"):  # the same bytes, not only close values
+            here, there = (tmp_path / side / "models" / name / split for side in ("local", "ray"))
+            assert here.read_bytes() == there.read_bytes(), f"{name}/{split}"
     summaries = [json.loads((tmp_path / d / "study_imbalance.json").read_text()) for d in ("local", "ray")]
     for a, b in zip(summaries[0]["rows"], summaries[1]["rows"]):
         assert a["accuracy.mean"] == pytest.approx(b["accuracy.mean"], abs=1e-9)
