@@ -161,8 +161,8 @@ class MlflowTracker:
             self.state = previous
         else:
             experiment_id = self._experiment_id()
-            run = self.client.create_run(experiment_id, run_name=self.run_dir.name,
-                                         tags={"tumorbench.kind": kind, "tumorbench.run_dir": str(self.run_dir.resolve())})
+            tags = {"tumorbench.kind": kind, "tumorbench.run_dir": str(self.run_dir.resolve())}
+            run = self.client.create_run(experiment_id, run_name=self.run_dir.name, tags=tags)
             self.state = {"tracking_uri": self.uri, "experiment_id": experiment_id, "run_id": run.info.run_id,
                           "models": {}}
             config = read_run_config(self.run_dir, fix="parameters are not logged") or {}
