@@ -172,3 +172,19 @@ def binary_roc(frame: pd.DataFrame) -> dict | None:
         return None
     fpr, tpr, _ = roc_curve(arrays.positive, arrays.score)
     return {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
+
+
+def binary_table(models: dict[str, dict]) -> pd.DataFrame:
+    """One row per model of metrics.json's `models.<name>.binary`: n, n_tumour, n_no_tumour, each score
+    with `<score>_low` / `<score>_high`, and `reason` where the view is undefined (its scores empty)."""
+    rows = {}
+    for name, entry in models.items():
+        view = entry.get("binary") or {"defined": False, "reason": "not computed"}
+        row: dict = {"defined": bool(view.get("defined")), "reason": view.get("reason")}
+        for key in ("n", "n_tumour", "n_no_tumour", "threshold"):
+            row[key] = view.get(key)
+        for key, _, _ in BINARY_METRICS:
+            ci = (view.get("intervals") or {}).get(key) or (None, None)
+            row.update({key: view.get(key), f"{key}_low": ci[0], f"{key}_high": ci[1]})
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")

@@ -110,6 +110,7 @@ def operating_points(test: pd.DataFrame, validation: pd.DataFrame | None, *,
             continue
         val_positive, val_score, _ = val_views[view]
         strata = labels  # every view holds the same labelled test images, in the same order
+        notes.extend(_coarse(view, val_positive, targets))
         for fixed, target in targets:
             threshold = choose_threshold(val_positive, val_score, fixed=fixed, target=target)
             val_sens, val_spec = rates(val_positive, val_score, [threshold])
@@ -135,5 +136,37 @@ def operating_points(test: pd.DataFrame, validation: pd.DataFrame | None, *,
             "points": points, "notes": notes}
 
 
+def _coarse(view: str, positive: np.ndarray, targets: list[tuple[str, float]]) -> list[str]:
+    """Notes on targets the validation split is too small to hold exactly: with n negatives a
+    specificity moves in steps of 1/n, so a 95 % target on 10 negatives allows no error at all."""
+    out = []
+    for fixed, side in (("specificity", ~positive), ("sensitivity", positive)):
+        n = int(side.sum())
+        strict = [t for f, t in targets if f == fixed and n * (1 - t) < 1]
+        if strict:
+            shown = ", ".join(f"{100 * t:g} %" for t in strict)
+            out.append(f"{view}: the validation split has {n} {'negatives' if fixed == 'specificity' else 'positives'}"
+                       f", so a {fixed} target of {shown} allows no error there (it moves in steps of 1/{n}).")
+    return out
+
+
 def _labelled(frame: pd.DataFrame) -> int:
     return int((frame["label"].astype(str) != "").sum())
+
+
+def operating_points_table(models: dict[str, dict]) -> pd.DataFrame:
+    """One row per operating point of metrics.json's `models.<name>.operating_points`: model, view,
+    fixed, target, threshold, the fixed rate reached on validation, and the test sensitivity and
+    specificity with their `_low` / `_high` bounds."""
+    rows = []
+    for name, entry in models.items():
+        for p in (entry.get("operating_points") or {}).get("points") or []:
+            row = {"model": name, "view": p["view"], "fixed": p["fixed"], "target": p["target"],
+                   "threshold": p["threshold"], "validation": p["validation"][p["fixed"]]}
+            for rate in ("sensitivity", "specificity"):
+                ci = (p.get("intervals") or {}).get(rate) or (None, None)
+                row.update({rate: p[rate], f"{rate}_low": ci[0], f"{rate}_high": ci[1]})
+            rows.append(row)
+    columns = ["model", "view", "fixed", "target", "threshold", "validation", "sensitivity", "sensitivity_low",
+               "sensitivity_high", "specificity", "specificity_low", "specificity_high"]
+    return pd.DataFrame(rows, columns=columns)
