@@ -98,13 +98,13 @@ class EvaluationSettings:
 
 
 def _targets(value: Any, key: str) -> list[float]:
-    """A list of operating-point targets, each in (0, 1), without repeats, in increasing order."""
+    """A list of operating-point targets, each in (0, 1], without repeats, in increasing order."""
     where = f"evaluation.{key}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, (list, tuple)) or any(
-            isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1 for v in value):
-        raise ValueError(f"{where}: expected a list of targets in (0, 1) such as [0.90, 0.95], got {value!r}")
+            isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1 for v in value):
+        raise ValueError(f"{where}: expected a list of targets in (0, 1] such as [0.90, 0.95], got {value!r}")
     return sorted({float(v) for v in value})
 
 
