@@ -9,7 +9,13 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
 
-from tumorbench.evaluation.binary import binary_arrays, binary_roc, binary_table, binary_view, frame_classes
+from tumorbench.evaluation.binary import (
+    binary_arrays,
+    binary_roc,
+    binary_table,
+    binary_view,
+    frame_classes,
+)
 from tumorbench.evaluation.bootstrap import resample_counts
 from tumorbench.evaluation.ratios import ratio_intervals
 from tumorbench.evaluation.settings import BootstrapSettings, EvaluationSettings

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_curve
+from test_binary_view import FOUR, frame, hand_probs
+from test_report import make_run_folder, write_synthetic_predictions
 
 from tumorbench.config import load_yaml, make_config
 from tumorbench.evaluation.operating_points import (
@@ -18,11 +20,12 @@ from tumorbench.evaluation.operating_points import (
     operating_points_table,
     rates,
 )
-from tumorbench.evaluation.settings import BootstrapSettings, EvaluationSettings, evaluation_settings
+from tumorbench.evaluation.settings import (
+    BootstrapSettings,
+    EvaluationSettings,
+    evaluation_settings,
+)
 from tumorbench.report import build_report, evaluate_files
-
-from test_binary_view import FOUR, frame, hand_probs
-from test_report import make_run_folder, write_synthetic_predictions
 
 FAST = EvaluationSettings(bootstrap=BootstrapSettings(resamples=300))
 
@@ -260,13 +263,15 @@ def test_report_has_the_operating_points(report):
 def test_roc_figures_mark_the_operating_points(report):
     from tumorbench.api.results import RunResult
 
-    run, html, _, document = report
+    run, _, _, document = report
     result = RunResult(run)
     figure = result.figures["baseline_cnn/roc"]
-    marks = [t for t in figure.data if t.mode == "markers"]
+    marks = [t for t in figure.data if t.mode == "markers" and t.x[0] is not None]
     assert len(marks) == len(document["models"]["baseline_cnn"]["operating_points"]["points"])
     assert any(t.name.startswith("tumour vs no tumour (AUC") for t in figure.data)
     assert not [t for t in result.figures["external/roc"].data if t.mode == "markers"]
+    assert {t.name for t in figure.data if t.mode == "markers" and t.x[0] is None} == {
+        "specificity target (threshold from validation)", "sensitivity target (threshold from validation)"}
     assert (run / "figures" / "baseline_cnn_roc.png").stat().st_size > 0
     # The API's tables are the report's numbers.
     assert result.binary.at["resnet18", "auc"] == pytest.approx(document["models"]["resnet18"]["binary"]["auc"])
@@ -296,3 +301,29 @@ def test_predictions_evaluated_alone_have_no_operating_points(tmp_path):
     assert document["models"]["model"]["operating_points"]["points"] == []
     assert document["models"]["model"]["binary"]["defined"]
     assert "No validation predictions" in (tmp_path / "out" / "report.md").read_text()
+
+
+@pytest.mark.browser
+def test_sections_render_in_chromium(report, tmp_path_factory):
+    """The two sections as a reader sees them: headless Chromium, no script errors, the tables filled,
+    the marks drawn on the ROC figure."""
+    from test_report_browser import CHROMIUM, DevToolsPipe, open_page
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium)")
+    run, _, _, document = report
+    browser = DevToolsPipe(CHROMIUM, tmp_path_factory.mktemp("op-chromium"))
+    try:
+        open_page(browser, run / "report.html")
+        assert browser.errors() == []
+        rows = browser.evaluate("document.querySelectorAll('#binary-table tbody tr').length")
+        assert rows == len(document["models"])
+        points = sum(len(m["operating_points"]["points"]) for m in document["models"].values())
+        assert browser.evaluate("document.querySelectorAll('#operating-points-table tbody tr').length") == points
+        marks = browser.evaluate("document.getElementById('fig-baseline_cnn_roc').data"
+                                 ".filter(t => t.mode === 'markers' && t.x[0] !== null).length")
+        assert marks == len(document["models"]["baseline_cnn"]["operating_points"]["points"])
+        text = browser.evaluate("document.getElementById('binary-table').innerText")
+        assert f"{document['models']['resnet18']['binary']['auc']:.3f}" in text
+    finally:
+        browser.close()

@@ -32,8 +32,8 @@ PROB_PREFIX = "prob_"
 BINARY_METRICS: tuple[tuple[str, str, str], ...] = (
     ("sensitivity", "Sensitivity", "share of tumour images called tumour (tumour recall)"),
     ("specificity", "Specificity", "share of no-tumour images called no tumour"),
-    ("auc", "AUC", "area under the ROC curve of P(tumour): the chance a tumour image scores above a "
-                   "no-tumour image"),
+    ("auc", "AUC", ("area under the ROC curve of P(tumour): the chance a tumour image scores above a "
+                    "no-tumour image")),
     ("accuracy", "Accuracy", "share of images called right (tumour or no tumour)"),
     ("ppv", "PPV", "positive predictive value: share of images called tumour that show one"),
     ("npv", "NPV", "negative predictive value: share of images called no tumour that show none"),

@@ -13,7 +13,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tumorbench.evaluation.bootstrap import bca_interval, percentile_interval, resample_counts
+from tumorbench.evaluation.bootstrap import (
+    bca_interval,
+    percentile_interval,
+    resample_counts,
+)
 from tumorbench.evaluation.settings import BootstrapSettings
 
 #: a ratio: (numerator columns, denominator columns) of the feature matrix, each summed

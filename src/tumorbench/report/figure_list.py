@@ -43,7 +43,7 @@ def model_figures(r: ModelResult, slug: str) -> list[FigureSpec]:
         full = f"{r.name}: {figure_title}"
         return FigureSpec(kind, f"{slug}_{kind}", title, lambda: plotly(full), lambda: static(full))
 
-    operating = dict(binary_roc=r.binary_roc, binary=r.binary, operating_points=r.operating_points)
+    operating = {"binary_roc": r.binary_roc, "binary": r.binary, "operating_points": r.operating_points}
     specs = [
         spec("confusion_matrix", "Confusion matrix", "confusion matrix",
              lambda t: fp.confusion_matrix_figure(r.metrics, title=t),

@@ -104,14 +104,20 @@ def add_operating_points(figure: go.Figure, *, binary_roc: dict | None = None, b
     if binary_roc is not None and label is not None:
         figure.add_trace(go.Scatter(x=binary_roc["fpr"], y=binary_roc["tpr"], mode="lines", name=_t(label),
                                     line=dict(color=BINARY_COLOUR, width=2.5)))
-    shown: set[str] = set()
-    for mark in operating_marks(operating_points):
+    marks = operating_marks(operating_points)
+    for mark in marks:
+        # Each mark in its view's colour, explained on hover; the legend names the two kinds only, so it
+        # stays as short as the curves' (20 marks would bury the figure under their legend entries).
         figure.add_trace(go.Scatter(
-            x=[mark.fpr], y=[mark.tpr], mode="markers", name=_t(f"operating points: {mark.view}"),
-            legendgroup=f"op-{mark.view}", showlegend=mark.view not in shown, hovertext=_t(mark.text),
-            hoverinfo="text", marker=dict(color=mark.colour, size=11, symbol=SYMBOLS[mark.fixed][0],
-                                          line=dict(color="white", width=1))))
-        shown.add(mark.view)
+            x=[mark.fpr], y=[mark.tpr], mode="markers", name=_t(mark.view), showlegend=False,
+            hovertext=_t(mark.text), hoverinfo="text",
+            marker=dict(color=mark.colour, size=11, symbol=SYMBOLS[mark.fixed][0], line=dict(color="white", width=1))))
+    if marks:
+        for fixed, (symbol, _) in SYMBOLS.items():
+            figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers",
+                                        name=f"{fixed} target (threshold from validation)",
+                                        marker=dict(color="#777777", size=10, symbol=symbol)))
+        figure.update_layout(height=480, legend=dict(font=dict(size=10)))
     return figure
 
 

@@ -87,7 +87,12 @@ def draw_operating_points(ax: Axes, *, binary_roc: dict | None = None, binary: d
                           operating_points: dict | None = None) -> Axes:
     """The static twin of `figures_plotly.add_operating_points`: the binary view's ROC curve and a
     marker per operating point (diamond: specificity held on validation, triangle: sensitivity)."""
-    from tumorbench.report.operating_marks import BINARY_COLOUR, SYMBOLS, binary_curve_label, operating_marks
+    from tumorbench.report.operating_marks import (
+        BINARY_COLOUR,
+        SYMBOLS,
+        binary_curve_label,
+        operating_marks,
+    )
 
     label = binary_curve_label(binary)
     if binary_roc is not None and label is not None:
