@@ -46,14 +46,20 @@ def binary_views(results, slugs: dict[str, str]) -> dict:
               "definitions": [(label, definition) for _, label, definition in BINARY_METRICS],
               "rows": [_binary_row(r, slugs[r.name]) for r in results],
               "thresholds": sorted({r.binary["threshold"] for r in results if r.binary and r.binary["defined"]})}
-    rows, missing, notes, chosen = [], [], [], []
+    rows, missing = [], []
+    chosen: dict[tuple[str, str], list[str]] = {}  # (chosen on, applied to) -> models
+    notes: dict[str, list[str]] = {}  # note -> models: every model of a run shares its validation split
     for r in results:
         found = r.operating_points or {"points": [], "reason": "Not computed."}
         if not found["points"]:
             missing.append((r.name, found.get("reason") or " ".join(found.get("notes") or [])
                             or "No view has positive and negative images."))
             continue
-        chosen.append((r.name, found["chosen_on"], found["applied_to"]))
+        chosen.setdefault((found["chosen_on"], found["applied_to"]), []).append(r.name)
         rows.extend(_point_row(r.name, p) for p in found["points"])
-        notes.extend((r.name, note) for note in found.get("notes") or [])
-    return {"binary": binary, "operating": {"rows": rows, "missing": missing, "notes": notes, "chosen": chosen}}
+        for note in found.get("notes") or []:
+            notes.setdefault(note, []).append(r.name)
+    shared = [(", ".join(names), note) for note, names in notes.items()]
+    return {"binary": binary, "operating": {"rows": rows, "missing": missing, "notes": shared,
+                                                "chosen": [(", ".join(names), on, to)
+                                                           for (on, to), names in chosen.items()]}}
