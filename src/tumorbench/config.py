@@ -204,7 +204,8 @@ class RunConfig:
     # and predict test with that refit model (scikit-learn's refit=True); validation predictions stay the
     # chosen model's. A model's own `refit` overrides this.
     refit: bool = False
-    # report: bootstrap (resamples, seed, method, confidence), cost_matrix, calibration_bins, alpha
+    # report: bootstrap (resamples, seed, method, confidence), cost_matrix, calibration_bins, alpha,
+    # binary_threshold, sensitivity_at_specificity, specificity_at_sensitivity (docs/binary-view.md)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
 
     def __post_init__(self) -> None:

@@ -2,7 +2,8 @@
 
 The metric registry (`registry`, declarations in `catalogue`), point metrics (`classification`), curves,
 confidence intervals (`bootstrap`, `rank`), paired comparisons (`paired`), calibration, multi-seed
-summaries (`seeds`), the ranking and recommendation (`recommend`) and the per-model results the report,
+summaries (`seeds`), the tumour vs no tumour view (`binary`) and its operating points
+(`operating_points`), the ranking and recommendation (`recommend`) and the per-model results the report,
 the study, `tumorbench evaluate` and metrics.json all read (`assess`, `model_result`).
 
     from tumorbench.evaluation import compute_metrics
@@ -14,6 +15,9 @@ import importlib
 # Loaded on first use (PEP 562), so that `tumorbench.config` can read the evaluation settings without
 # importing scikit-learn, scipy and statsmodels into every command.
 _EXPORTS = {
+    "binary_table": "binary", "binary_view": "binary",
+    "choose_threshold": "operating_points", "operating_points": "operating_points",
+    "operating_points_table": "operating_points",
     "Replicates": "bootstrap", "bootstrap": "bootstrap", "intervals": "bootstrap",
     "LOSS_EPS": "catalogue",
     "accuracy_score": "classification", "classification_metrics": "classification",
