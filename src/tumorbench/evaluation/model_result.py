@@ -38,6 +38,7 @@ class ModelResult:
     frame: pd.DataFrame | None = field(default=None, repr=False)
     validation_frame: pd.DataFrame | None = field(default=None, repr=False)
     duplicated: dict[str, str] | None = field(default=None, repr=False)
+    copy_labels: dict[str, frozenset[str]] | None = field(default=None, repr=False)  # labels of those copies
 
 
 def evaluate_model(
@@ -84,6 +85,7 @@ def evaluate_model(
         frame=frame,
         validation_frame=validation_frame,
         duplicated=duplicated,
+        copy_labels=copy_labels,
         mistakes=confident_mistakes(frame),
         training=training,
         info=info,
