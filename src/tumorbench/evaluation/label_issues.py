@@ -70,7 +70,8 @@ def audit_issues(audit: Mapping | None, copy_labels: Mapping[str, frozenset[str]
 
 
 def merge_issues(*tables: pd.DataFrame) -> pd.DataFrame:
-    """One row per (image, split): the lowest label quality, sources joined; ranked.
+    """One row per image: the lowest label quality, sources joined; ranked. The split is the first
+    table's that has the image (pass the run's own before the audit's, which knows only the folders).
 
     Order: images several sources agree on first, then the lowest label quality (the given label's
     probability), audit finds without a probability after the ones with."""
@@ -78,7 +79,8 @@ def merge_issues(*tables: pd.DataFrame) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
     both = pd.concat(frames, ignore_index=True)
-    grouped = both.groupby(["image", "split"], sort=False).agg(
+    grouped = both.groupby("image", sort=False).agg(
+        split=("split", "first"),
         label=("label", "first"),
         suggested=("suggested", lambda s: next((v for v in s if v), "")),
         label_quality=("label_quality", "min"),
