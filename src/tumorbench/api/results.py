@@ -215,7 +215,8 @@ class BenchmarkResult:
 
         return render("benchmark", kind=self.kind, folder=self.folder, report=self.report_path,
                       recommendation=self._recommendation(), headers=[metric(k).label for k in HEADLINE],
-                      rows=self._summary_rows(), notes=self._notes(), seconds=self.seconds)
+                      rows=self._summary_rows(), notes=self._notes(), seconds=self.seconds,
+                      checks=self.document.get("checks", []))
 
 
 class RunResult(BenchmarkResult):

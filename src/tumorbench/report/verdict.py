@@ -160,12 +160,11 @@ def compute_verdict(results: Sequence, out_dir: Path, settings: EvaluationSettin
         tables.append(li.audit_issues(audit, copy_labels, dict(zip(images, labels))))
         verdict.label_issues = li.merge_issues(*tables)
         verdict.label_note = (
-            ("Training and validation images: " if oof is not None else
-             "Training images not available (no run folder split lists or images): test images only. ")
-            + ("confident learning (cleanlab's find_label_issues) on out-of-fold probabilities of a "
-               f"{th.BASELINE_NAME} ({th.FOLDS} folds); " if oof is not None else "")
-            + "test images: the same on the mean test probabilities of the models; merged with the audit's "
-              "label conflicts and test images whose training copy is filed under another class.")
+            (f"Training and validation images: confident learning (cleanlab's find_label_issues) on out-of-fold "
+             f"probabilities of a {th.BASELINE_NAME} ({th.FOLDS} folds). " if oof is not None else
+             "Training images not available here (no run folder split lists, audit or images): test images only. ")
+            + "Test images: the same on the mean test probabilities of the models. Merged with the audit's label "
+              "conflicts and the test images whose training copy is filed under another class.")
         li.write_label_issues(RunFolder(out_dir).label_issues, verdict.label_issues)
         if root is not None:
             for image in verdict.label_issues["image"].head(GALLERY_SIZE):
