@@ -226,7 +226,7 @@ _BADGE = {"pass": "#1b7f3b", "warn": "#b7791f", "fail": "#c53030", "not run": "#
 def checks_html(checks: Sequence[Check], anchors: Mapping[str, str]) -> Markup:
     rows = Markup("").join(
         Markup('<tr><td class="text"><a href="{}">{}</a></td><td class="text"><strong style="color:{}">{}</strong>'
-               '</td><td class="text">{}</td><td class="text muted">{}</td></tr>').format(
+               '</td><td class="text">{}</td><td class="text muted" style="white-space:normal;min-width:320px">{}</td></tr>').format(
             anchors.get(c.section, "#checks"), c.title, _BADGE[c.status], c.status.upper(), c.value, c.detail)
         for c in checks)
     return Markup('<section id="checks"><h2>Checks</h2>\n<div class="scroll"><table id="checks-table"><thead><tr>'
@@ -288,7 +288,9 @@ def verdict_sections(verdict: Verdict):
     out = []
     issues = verdict.label_issues
     if issues is not None:
-        shown = issues.head(SHOWN_ISSUES)
+        shown = issues.head(SHOWN_ISSUES).copy()
+        # The given label's probability spans decades (1e-5 ... 0.3): two significant digits, not 3 decimals.
+        shown["label_quality"] = [f"{q:.2g}" if q == q else "n/a" for q in shown["label_quality"]]
         tiles = Markup("").join(
             Markup('<figure style="display:inline-block;margin:4px;width:{}px;vertical-align:top"><img alt="{}" '
                    'src="{}" style="width:{}px;height:{}px;object-fit:contain;background:#000"><figcaption '
