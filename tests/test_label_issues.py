@@ -100,3 +100,11 @@ def test_report_lists_planted_labels_at_the_top_with_thumbnails(tmp_path):
     assert 'id="label-issue-gallery"' in html and html.count("data:image/jpeg;base64,") >= len(planted)
     assert "Suspect labels" in (run / "report.md").read_text()
     assert result.label_issues["image"].head(len(planted)).tolist() == table["image"].head(len(planted)).tolist()
+    # The same run's verdict and segments, on the notebook result: the simple baseline is the thumbnail
+    # model fitted on the split lists, and the segments have every dimension a run folder can give.
+    checks = result.checks.set_index("key")
+    assert len(checks) == 8 and checks.loc["beats_simple_baseline", "status"] != "not run"
+    assert checks.loc["test_copies", "status"] != "not run" and checks.loc["generalisation_gap", "status"] == "not run"
+    assert {"size", "colour", "cluster", "copy"} <= set(result.segments["dimension"])
+    n_test = 4 * 10 + sum(n for split, *_, n in PLANTED if split == "Testing")
+    assert result.segments.groupby("dimension")["n"].sum().eq(n_test).all()  # each test image in one segment each
