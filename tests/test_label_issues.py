@@ -108,3 +108,39 @@ def test_report_lists_planted_labels_at_the_top_with_thumbnails(tmp_path):
     assert {"size", "colour", "cluster", "copy"} <= set(result.segments["dimension"])
     n_test = 4 * 10 + sum(n for split, *_, n in PLANTED if split == "Testing")
     assert result.segments.groupby("dimension")["n"].sum().eq(n_test).all()  # each test image in one segment each
+
+
+def test_audit_finds_merge_with_confident_learning_one_row_per_image():
+    from tumorbench.evaluation.label_issues import LABEL_CONFLICT, audit_issues, merge_issues
+
+    audit = {"label_conflicts": [{"a": "Training/m/x.jpg", "b": "Testing/g/y.jpg", "split_a": "train",
+                                  "split_b": "test", "label_a": "meningioma", "label_b": "glioma",
+                                  "kind": "exact", "distance": 0}]}
+    found = audit_issues(audit, {"Testing/g/y.jpg": frozenset({"meningioma"}), "Testing/g/z.jpg": frozenset({"glioma"})},
+                         {"Testing/g/y.jpg": "glioma", "Testing/g/z.jpg": "glioma"})
+    # Both sides of the conflict; the copy filed under another class; not the copy under its own class.
+    assert sorted(found["image"]) == ["Testing/g/y.jpg", "Testing/g/y.jpg", "Training/m/x.jpg"]
+    learned = pd.DataFrame({"image": ["Testing/g/w.jpg", "Testing/g/y.jpg"], "split": "test",
+                            "label": "glioma", "suggested": "meningioma", "label_quality": [0.01, 0.2],
+                            "source": "confident learning"})
+    merged = merge_issues(learned, found)
+    assert merged["image"].is_unique and list(merged["rank"]) == [1, 2, 3]
+    # Three sources agree on y.jpg: first; then the lowest label quality; the audit-only find last.
+    assert merged["image"].tolist() == ["Testing/g/y.jpg", "Testing/g/w.jpg", "Training/m/x.jpg"]
+    top = merged.iloc[0]
+    assert top["label_quality"] == 0.2 and LABEL_CONFLICT in top["source"] and "confident learning" in top["source"]
+    assert merged.iloc[2]["split"] == "training"
+
+
+def test_file_attributes_read_size_band_and_colour_from_the_header(tmp_path):
+    from PIL import Image
+
+    from tumorbench.evaluation.segments import file_attributes, size_band
+
+    Image.new("L", (512, 512)).save(tmp_path / "a.png")
+    Image.new("RGB", (300, 200)).save(tmp_path / "b.jpg")
+    found = file_attributes(tmp_path, ["a.png", "b.jpg", "missing.jpg"])
+    assert found.loc["a.png"].tolist() == ["512 px", "PNG L"]
+    assert found.loc["b.jpg"].tolist() == ["256-511 px", "JPEG RGB"]
+    assert found.loc["missing.jpg"].isna().all()
+    assert size_band(1024, 10) == ">= 1024 px" and size_band(None, 5) is None

@@ -171,6 +171,10 @@ def compute_verdict(results: Sequence, out_dir: Path, settings: EvaluationSettin
                 uri = _thumbnail_uri(root / image)
                 if uri:
                     verdict.thumbnails[image] = uri
+    except ValueError as exc:  # e.g. cleanlab refusing probabilities of a degenerate split
+        verdict.label_issues = None
+        verdict.label_note = f"Suspect labels could not be computed: {exc}."
+        log.warning("%s", verdict.label_note)
     except ImportError:
         verdict.label_note = ("Suspect labels need cleanlab: pip install 'tumorbench[labels]' and rebuild the "
                               "report (`tumorbench report RUN_DIR`).")
