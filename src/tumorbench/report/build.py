@@ -280,7 +280,7 @@ def write_report(
         galleries=galleries,
         plotly=plotly,
         checks_html=checks_html(verdict.checks, section_anchors(sections)),
-        checks_markdown=checks_markdown(verdict.checks),
+        checks_markdown=checks_markdown(verdict.checks, has_audit=any(s.title == "Dataset audit" for s in sections)),
     )
     write_text(RunFolder(out_dir).report_md, render_markdown(context))
     return write_text(RunFolder(out_dir).report_html, render_html(context))

@@ -241,11 +241,19 @@ def checks_html(checks: Sequence[Check], anchors: Mapping[str, str]) -> Markup:
                   '</section>\n').format(rows)
 
 
-def checks_markdown(checks: Sequence[Check]) -> str:
+# The Markdown headings of the checks' sections (GitHub-style anchors of report.md's `##` headings).
+MARKDOWN_ANCHORS = {"comparison": "#comparison", "calibration": "#calibration", "audit": "#dataset-audit"}
+
+
+def checks_markdown(checks: Sequence[Check], *, has_audit: bool = True) -> str:
     from tumorbench.report._render import _md
 
+    def title(c: Check) -> str:
+        anchor = MARKDOWN_ANCHORS.get(c.section)
+        return f"[{_md(c.title)}]({anchor})" if anchor and (c.section != "audit" or has_audit) else _md(c.title)
+
     lines = ["## Checks", "", "| check | verdict | number | what was checked |", "|:---|:---|:---|:---|"]
-    lines += [f"| {_md(c.title)} | **{c.status.upper()}** | {_md(c.value)} | {_md(c.detail)} |" for c in checks]
+    lines += [f"| {title(c)} | **{c.status.upper()}** | {_md(c.value)} | {_md(c.detail)} |" for c in checks]
     return "\n".join(lines) + "\n\n"
 
 
