@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import draw_sample, make_dataset
+
 from tumorbench.classes import CLASS_NAMES
 
 pytest.importorskip("cleanlab")
@@ -67,7 +67,7 @@ def _fake_run(root: Path, planted: list[str], run: Path) -> Path:
 
     tb.audit(root, out=run)
     folder = RunFolder(run)
-    records = {s: sorted((p.relative_to(root).as_posix() for p in (root / s).rglob("*.png"))) for s in ("Training", "Testing")}
+    records = {s: sorted(p.relative_to(root).as_posix() for p in (root / s).rglob("*.png")) for s in ("Training", "Testing")}
     rec = {s: [ImageRecord(p, Path(p).parent.name) for p in paths] for s, paths in records.items()}
     write_split_list(folder.split_list("train"), rec["Training"][::2] + rec["Training"][1::4])
     write_split_list(folder.split_list("val"), rec["Training"][3::4])
@@ -111,7 +111,11 @@ def test_report_lists_planted_labels_at_the_top_with_thumbnails(tmp_path):
 
 
 def test_audit_finds_merge_with_confident_learning_one_row_per_image():
-    from tumorbench.evaluation.label_issues import LABEL_CONFLICT, audit_issues, merge_issues
+    from tumorbench.evaluation.label_issues import (
+        LABEL_CONFLICT,
+        audit_issues,
+        merge_issues,
+    )
 
     audit = {"label_conflicts": [{"a": "Training/m/x.jpg", "b": "Testing/g/y.jpg", "split_a": "train",
                                   "split_b": "test", "label_a": "meningioma", "label_b": "glioma",

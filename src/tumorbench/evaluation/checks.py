@@ -109,7 +109,7 @@ def majority_check(frames: Mapping[str, pd.DataFrame], *, alpha: float) -> Check
     first = labelled(next(iter(frames.values())))
     images = pd.Index(first["image"])
     counts = first["label"].astype(str).value_counts()
-    majority = str(sorted(counts.index[counts == counts.max()])[0])
+    majority = str(min(counts.index[counts == counts.max()]))
     base_correct = first["label"].astype(str).to_numpy() == majority
     status, value, numbers = _beats(frames, base_correct, images, alpha=alpha, against=f"always {majority}")
     return Check("beats_majority", "Beats the majority class", status, value,
@@ -177,7 +177,7 @@ def copies_check(frame: pd.DataFrame, duplicated: Mapping[str, str] | None, limi
                  f"Test images with an exact or near copy in training or validation (warn from "
                  f"{limits.copies_warn:.0%}, fail from {limits.copies_fail:.0%}).", "audit",
                  {"share": share, "n": n, "exact": int((kinds == "exact").sum()), "near": int((kinds == "near").sum()),
-                  "of": int(len(images))})
+                  "of": len(images)})
 
 
 def shortcut_check(audit: Mapping | None) -> Check:

@@ -106,7 +106,7 @@ def segment_metrics(frame: pd.DataFrame, attributes: pd.DataFrame, *, resamples:
     out = []
     for dimension in [d for d in DIMENSIONS if d in attrs.columns]:
         values = attrs[dimension].to_numpy(dtype=object)
-        for value in sorted({v for v in values if v is not None and v == v}, key=str):
+        for value in sorted({v for v in values if not pd.isna(v)}, key=str):
             mask = values == value
             c, t = correct[mask], truth[mask]
             low, high = _accuracy_interval(c, resamples=resamples, seed=seed, confidence=confidence)

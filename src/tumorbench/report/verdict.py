@@ -117,7 +117,7 @@ def compute_verdict(results: Sequence, out_dir: Path, settings: EvaluationSettin
     clusters = None
     if records:
         try:
-            x_all, ok, bad = th.decode_thumbnails(root, [r.path for r, _ in records] + test["image"].tolist())
+            x_all, ok, _ = th.decode_thumbnails(root, [r.path for r, _ in records] + test["image"].tolist())
             index = {p: i for i, p in enumerate(ok)}
             split_of = {r.path: s for r, s in records}
             label_of = {r.path: r.label for r, _ in records}
@@ -302,7 +302,7 @@ def verdict_sections(verdict: Verdict):
     if issues is not None:
         shown = issues.head(SHOWN_ISSUES).copy()
         # The given label's probability spans decades (1e-5 ... 0.3): two significant digits, not 3 decimals.
-        shown["label_quality"] = [f"{q:.2g}" if q == q else "n/a" for q in shown["label_quality"]]
+        shown["label_quality"] = [f"{q:.2g}" if not pd.isna(q) else "n/a" for q in shown["label_quality"]]
         tiles = Markup("").join(
             Markup('<figure style="display:inline-block;margin:4px;width:{}px;vertical-align:top"><img alt="{}" '
                    'src="{}" style="width:{}px;height:{}px;object-fit:contain;background:#000"><figcaption '
