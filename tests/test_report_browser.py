@@ -263,8 +263,13 @@ def test_at_a_glance_first_and_gallery_thumbnails_enlarge(browser, tmp_path):
     write_gallery(predictions, frame, images, predictor=predictor, name="resnet18")
     open_page(browser, build_report(run))
 
-    first = browser.evaluate("document.querySelector('main h2').textContent")
-    assert first == "At a glance"
+    first = browser.evaluate("[...document.querySelectorAll('main h2')].slice(0, 2).map(h => h.textContent)")
+    assert first == ["Checks", "At a glance"]  # the verdict first, then the scores
+    rows = browser.evaluate("document.querySelectorAll('#checks-table tbody tr').length")
+    assert rows == 8
+    # Every check links to a section that exists in the page.
+    assert browser.evaluate("[...document.querySelectorAll('#checks-table a')].every("
+                            "a => document.getElementById(a.getAttribute('href').slice(1)) !== null)")
     tiles = browser.evaluate("document.querySelectorAll('button.tile img').length")
     assert tiles > 0
     assert browser.evaluate("[...document.querySelectorAll('button.tile img')].every(i => i.complete && i.naturalWidth > 0)")

@@ -9,6 +9,7 @@
                            predictions_test.gallery/: the report's pictures (index.json + JPEGs)
     metrics.json, metrics.csv, report.html, report.md, figures/, calibrated/   the report (also in
                            `evaluate --out`)
+    label_issues.csv       suspect labels, ranked (written by the report; docs/verdict.md)
     study_imbalance.{json,csv}   a study's summary (`tumorbench study imbalance`)
     mlflow.json, mlflow.db, mlartifacts/   the MLflow run ids and default store (`--mlflow`)
 
@@ -38,6 +39,7 @@ METRICS_CSV = "metrics.csv"
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
 FIGURES_DIR = "figures"
+LABEL_ISSUES_FILE = "label_issues.csv"  # suspect labels, ranked (tumorbench.evaluation.label_issues)
 CALIBRATED_DIR = "calibrated"  # temperature-scaled predictions written by the report
 MLFLOW_ARTIFACTS = "mlartifacts"  # the default MLflow store's artifacts
 STUDY_SUMMARY = "study_imbalance.json"
@@ -78,6 +80,7 @@ class RunFolder:
     report_md = property(lambda self: self.root / REPORT_MD)
     figures = property(lambda self: self.root / FIGURES_DIR)
     calibrated = property(lambda self: self.root / CALIBRATED_DIR)
+    label_issues = property(lambda self: self.root / LABEL_ISSUES_FILE)
     mlflow_artifacts = property(lambda self: self.root / MLFLOW_ARTIFACTS)
     study_summary = property(lambda self: self.root / STUDY_SUMMARY)
     study_table = property(lambda self: self.root / STUDY_TABLE)

@@ -12,11 +12,13 @@ _TEMPLATES = {
     "benchmark": """<div class="tb-result">
 <p><strong>tumorbench {{ kind }}</strong>: {{ rows|length }} model(s){% if seconds is not none %}, {{ '%.0f'|format(seconds) }} s{% endif %}
  &middot; report: <a href="{{ report.resolve().as_uri() }}" target="_blank"><code>{{ report }}</code></a></p>
+{% if checks %}<table><thead><tr><th>check</th><th>verdict</th><th>number</th></tr></thead>
+<tbody>{% for c in checks %}<tr><td>{{ c.title }}</td><td><strong>{{ c.status|upper }}</strong></td><td>{{ c.value }}</td></tr>{% endfor %}</tbody></table>{% endif %}
 <ul>{% for sentence in recommendation %}<li>{{ sentence }}</li>{% endfor %}</ul>
 <table><thead><tr><th>model</th><th>test images</th>{% for h in headers %}<th>{{ h }} [95% CI]</th>{% endfor %}</tr></thead>
 <tbody>{% for row in rows %}<tr><td>{{ row.model }}</td><td>{{ row.n }}</td>{% for c in row.cells %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
 {% for note in notes %}<p class="tb-note">{{ note }}</p>{% endfor %}
-<p><small>Tables: <code>.metrics</code>, <code>.per_class</code>, <code>.comparison</code>, <code>.confusion(model)</code>;
+<p><small>Tables: <code>.checks</code>, <code>.metrics</code>, <code>.per_class</code>, <code>.comparison</code>, <code>.confusion(model)</code>, <code>.label_issues</code>, <code>.segments</code>;
 figures: <code>.figures</code>; <code>.save(path)</code> copies the report.</small></p></div>""",
     "failed": """<div class="tb-result"><p><strong>tumorbench run</strong> in <code>{{ folder }}</code>: no model
 could be trained, no report.</p>{% for note in notes %}<p class="tb-note">{{ note }}</p>{% endfor %}</div>""",

@@ -19,6 +19,7 @@ from tumorbench.runfolder import (
     AUDIT_HTML,
     CALIBRATED_DIR,
     FIGURES_DIR,
+    LABEL_ISSUES_FILE,
     METRICS_CSV,
     METRICS_JSON,
     REPORT_HTML,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 # The headline of the summary: what a reader compares first (every metric is in `.metrics`).
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc", "ece")
-_REPORT_FILES = (REPORT_HTML, REPORT_MD, METRICS_JSON, METRICS_CSV, FIGURES_DIR, CALIBRATED_DIR)
+_REPORT_FILES = (REPORT_HTML, REPORT_MD, METRICS_JSON, METRICS_CSV, FIGURES_DIR, CALIBRATED_DIR, LABEL_ISSUES_FILE)
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -131,6 +132,41 @@ class BenchmarkResult:
 
         return pd.DataFrame(self.document["comparison"]["tests"])
 
+    @cached_property
+    def checks(self) -> pd.DataFrame:
+        """The verdict table: one row per check (key, title, status pass/warn/fail/not run, value, detail)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.document.get("checks", []),
+                            columns=["key", "title", "status", "value", "detail", "section", "numbers"])
+
+    def failed_checks(self, level: str = "fail") -> list[str]:
+        """The checks at or beyond `level` ("fail" or "warn"), as the CLI's --fail-on names them."""
+        from tumorbench.evaluation.checks import failed_checks
+
+        return failed_checks(self.document.get("checks", []), level)
+
+    @cached_property
+    def label_issues(self) -> pd.DataFrame:
+        """Suspect labels, ranked (label_issues.csv: rank, image, split, label, suggested, label_quality,
+        source); empty when none were computed."""
+        import pandas as pd
+
+        from tumorbench.evaluation.label_issues import COLUMNS
+
+        path = RunFolder(self.folder).label_issues
+        return pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame(columns=list(COLUMNS))
+
+    @cached_property
+    def segments(self) -> pd.DataFrame:
+        """Where each model fails: one row per (model, attribute, segment) with n, errors, accuracy,
+        its interval (low, high) and balanced accuracy."""
+        import pandas as pd
+
+        models = (self.document.get("segments") or {}).get("models") or {}
+        frames = {m: pd.DataFrame(rows) for m, rows in models.items()}
+        return pd.concat(frames, names=["model"]).reset_index(level=0) if frames else pd.DataFrame()
+
     def _model(self, model: str) -> dict:
         try:
             return self.document["models"][model]
@@ -197,7 +233,8 @@ class BenchmarkResult:
 
         return render("benchmark", kind=self.kind, folder=self.folder, report=self.report_path,
                       recommendation=self._recommendation(), headers=[metric(k).label for k in HEADLINE],
-                      rows=self._summary_rows(), notes=self._notes(), seconds=self.seconds)
+                      rows=self._summary_rows(), notes=self._notes(), seconds=self.seconds,
+                      checks=self.document.get("checks", []))
 
 
 class RunResult(BenchmarkResult):

@@ -19,11 +19,14 @@ from tumorbench.cli.options import history_option, mlflow_option, plotly_option
               help="YAML file whose `evaluation:` section sets the bootstrap, cost matrix and calibration bins.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="An evaluation value, e.g. evaluation.bootstrap.resamples=5000 (repeatable).")
+@click.option("--fail-on", "fail_on", type=click.Choice(["fail", "warn"]),
+              help="Exit with status 1 when a check of the verdict table fails (or, with warn, fails or warns); "
+                   "the report is written first. For CI pipelines.")
 @history_option
 @plotly_option
 @mlflow_option
 @friendly_errors
-def evaluate(predictions, names, out, config_file, sets, mlflow_uri, history, plotly) -> None:
+def evaluate(predictions, names, out, config_file, sets, mlflow_uri, history, plotly, fail_on) -> None:
     """Metrics, figures and report from predictions files alone (models trained anywhere)."""
     from tumorbench.api import evaluate as evaluate_api
 
@@ -32,6 +35,13 @@ def evaluate(predictions, names, out, config_file, sets, mlflow_uri, history, pl
     click.echo(f"report: {result.report_path}")
     if result.tracking:
         click.echo(f"mlflow: run {result.tracking['run_id']}")
+    if fail_on:
+        from tumorbench.evaluation.checks import failed_checks
+
+        failed = failed_checks(result.document.get("checks", []), fail_on)
+        if failed:
+            click.echo(f"checks at or beyond {fail_on}: {'; '.join(failed)}", err=True)
+            raise SystemExit(1)
 
 
 @main.command()

@@ -45,6 +45,7 @@ class ModelResult:
     binary: dict | None = None
     binary_roc: dict | None = None
     operating_points: dict | None = None
+    copy_labels: dict[str, frozenset[str]] | None = field(default=None, repr=False)  # labels of those copies
 
 
 def evaluate_model(
@@ -91,6 +92,7 @@ def evaluate_model(
         frame=frame,
         validation_frame=validation_frame,
         duplicated=duplicated,
+        copy_labels=copy_labels,
         mistakes=confident_mistakes(frame),
         training=training,
         info=info,

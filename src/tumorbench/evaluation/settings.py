@@ -15,6 +15,16 @@ In a config file (or a run folder's config.yaml) they live under `evaluation:`:
       binary_threshold: 0.5                      # P(tumour) at or above it: "tumour" (the binary view)
       sensitivity_at_specificity: [0.90, 0.95]   # operating points, thresholds chosen on validation
       specificity_at_sensitivity: [0.90, 0.95]
+      checks:                 # the verdict table's thresholds (docs/verdict.md)
+        copies_warn: 0.01     # share of test images with a copy in training/validation
+        copies_fail: 0.05
+        ece_warn: 0.05        # top-label expected calibration error of the test predictions
+        ece_fail: 0.15
+        recall_warn: 0.8      # the lowest per-class recall of a model
+        recall_floor: 0.5
+        gap_warn: 0.05        # drop in accuracy from the own test split to an external dataset
+        gap_fail: 0.15
+      segment_min_size: 20    # smallest segment (size band, format, cluster...) the failure table shows
 """
 
 from __future__ import annotations
@@ -63,6 +73,28 @@ class BootstrapSettings:
 
 
 @dataclass
+class CheckSettings:
+    """Thresholds of the verdict table (`tumorbench.evaluation.checks`): below `*_warn` passes, from
+    `*_warn` to `*_fail` warns, beyond fails (recall: the other way round). Each key is checked alone
+    (a `--set` changes one): a warn threshold beyond its fail threshold only means the check never warns."""
+
+    copies_warn: float = 0.01  # share of test images with an exact or near copy in training/validation
+    copies_fail: float = 0.05
+    ece_warn: float = 0.05  # top-label ECE of each model's test predictions
+    ece_fail: float = 0.15
+    recall_warn: float = 0.8  # every class recalled at least this much, else warn ...
+    recall_floor: float = 0.5  # ... and below this, fail
+    gap_warn: float = 0.05  # accuracy lost from the own test split to an external dataset
+    gap_fail: float = 0.15
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ValueError(f"evaluation.checks.{f.name} must be a number from 0 to 1, got {value!r}")
+
+
+@dataclass
 class EvaluationSettings:
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
     cost_matrix: Any = None  # rows true, columns predicted; or {true: {predicted: cost}}; None: the default
@@ -74,6 +106,8 @@ class EvaluationSettings:
     # where validation sensitivity reaches each; the thresholds are chosen on validation, applied to test.
     sensitivity_at_specificity: list = field(default_factory=lambda: [0.90, 0.95])
     specificity_at_sensitivity: list = field(default_factory=lambda: [0.90, 0.95])
+    checks: CheckSettings = field(default_factory=CheckSettings)  # thresholds of the verdict table
+    segment_min_size: int = 20  # smallest segment of test images the "where each model fails" table shows
 
     def __post_init__(self) -> None:
         self.cost_matrix = resolve_cost_matrix(self.cost_matrix)
@@ -82,6 +116,9 @@ class EvaluationSettings:
             raise ValueError(f"evaluation.binary_threshold must be in (0, 1), got {self.binary_threshold!r}")
         self.sensitivity_at_specificity = _targets(self.sensitivity_at_specificity, "sensitivity_at_specificity")
         self.specificity_at_sensitivity = _targets(self.specificity_at_sensitivity, "specificity_at_sensitivity")
+        if isinstance(self.segment_min_size, bool) or not isinstance(self.segment_min_size, int) \
+                or self.segment_min_size < 1:
+            raise ValueError(f"evaluation.segment_min_size must be a positive integer, got {self.segment_min_size!r}")
         if isinstance(self.calibration_bins, bool) or not isinstance(self.calibration_bins, int) \
                 or not 2 <= self.calibration_bins <= 100:
             raise ValueError(f"evaluation.calibration_bins must be an integer from 2 to 100, got "
@@ -162,6 +199,14 @@ def evaluation_settings(data: Any, *, where: str = "evaluation") -> EvaluationSe
         values["bootstrap"] = BootstrapSettings(**boot)
     elif boot is None:
         values.pop("bootstrap", None)
+    checks = values.get("checks")
+    if checks is not None and not isinstance(checks, CheckSettings):
+        if not isinstance(checks, dict):
+            raise ValueError(f"{where}.checks: expected a mapping, got {type(checks).__name__}")
+        _check_keys(checks, CheckSettings, f"{where}.checks")
+        values["checks"] = CheckSettings(**checks)
+    elif checks is None:
+        values.pop("checks", None)
     return EvaluationSettings(**values)
 
 

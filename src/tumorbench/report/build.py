@@ -28,6 +28,7 @@ from tumorbench.predictions.io import (
 from tumorbench.report._render import FigureView, render_html, render_markdown
 from tumorbench.report._run import load_run
 from tumorbench.report.gallery import load_gallery
+from tumorbench.report.verdict import checks_html, checks_markdown, compute_verdict, section_anchors, verdict_sections
 from tumorbench.report.figure_list import FigureSpec, model_figures, overview_figures
 from tumorbench.runfolder import RunFolder, info_path
 
@@ -215,16 +216,23 @@ def write_report(
     sections: Sequence[Section] = (),
     settings: EvaluationSettings | None = None,
     plotly: str = "inline",
+    externals: dict | None = None,
+    sources: dict | None = None,
 ) -> Path:
     """Write metrics.json, metrics.csv, figures/, calibrated/, report.md and report.html for evaluated
     models (intervals, paired tests and calibration are computed here, by `assess`). `plotly`: "inline"
-    embeds plotly.js once (offline), "cdn" links it (small file, needs the network to draw figures)."""
+    embeds plotly.js once (offline), "cdn" links it (small file, needs the network to draw figures).
+    `externals` / `sources`: the hooks of external test datasets into the verdict (see
+    `tumorbench.report.verdict.compute_verdict`)."""
     check_plotly_mode(plotly)
     out_dir = Path(out_dir)
     figures_dir = RunFolder(out_dir).figures
     taken: set[str] = set()
     slugs = {r.name: slug(r.name, taken) for r in results}
     assessment = assess(results, settings, evaluated_on=evaluated_on)
+    # The checks, suspect labels and segments (label_issues.csv is written here).
+    verdict = compute_verdict(results, out_dir, assessment.settings, externals=externals, sources=sources)
+    sections = [*sections, *verdict_sections(verdict)]
     metrics_by_model = {r.name: r.metrics for r in results}
     table = metrics_table(metrics_by_model)
     bounds = intervals_table(metrics_by_model)
@@ -238,7 +246,7 @@ def write_report(
             write_predictions(path, r.calibrated)
             calibrated[r.name] = f"calibrated/{path.name}"
     write_json(RunFolder(out_dir).metrics_json,
-               _metrics_document(results, assessment, evaluated_on, notes, out_dir, calibrated))
+               {**_metrics_document(results, assessment, evaluated_on, notes, out_dir, calibrated), **verdict.to_dict()})
     atomic_write(RunFolder(out_dir).metrics_csv, lambda p: table.to_csv(p, float_format="%.6g"))
 
     overview = [_figure(spec, figures_dir) for spec in overview_figures(table, evaluated_on)]
@@ -271,6 +279,8 @@ def write_report(
         per_model=per_model,
         galleries=galleries,
         plotly=plotly,
+        checks_html=checks_html(verdict.checks, section_anchors(sections)),
+        checks_markdown=checks_markdown(verdict.checks, has_audit=any(s.title == "Dataset audit" for s in sections)),
     )
     write_text(RunFolder(out_dir).report_md, render_markdown(context))
     return write_text(RunFolder(out_dir).report_html, render_html(context))
