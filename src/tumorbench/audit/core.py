@@ -75,6 +75,15 @@ def load_audit(path: str | os.PathLike) -> dict[str, Any]:
     return audit
 
 
+def check_threshold(near_threshold: int | None) -> int:
+    """The near-duplicate threshold to use (default NEAR_THRESHOLD), with a clear error when out of range."""
+    threshold = NEAR_THRESHOLD if near_threshold is None else int(near_threshold)
+    if not 0 <= threshold < HASH_BITS // 2:
+        raise ValueError(f"near_threshold={near_threshold!r}: choose a Hamming distance between 0 and "
+                         f"{HASH_BITS // 2 - 1} bits (of {HASH_BITS}); the default is {NEAR_THRESHOLD}")
+    return threshold
+
+
 def _split_pair(a: str, b: str) -> str:
     """'test~train' style: the later split first, as in `cross_split`."""
     order = {s: i for i, s in enumerate(SPLITS)}
@@ -153,10 +162,7 @@ def audit_dataset(root: str | os.PathLike | DatasetIndex, *,
         audit["cross_split"]["test~train"]["images"]["exact"]
     """
     started = time.perf_counter()
-    threshold = NEAR_THRESHOLD if near_threshold is None else int(near_threshold)
-    if not 0 <= threshold < HASH_BITS // 2:
-        raise ValueError(f"near_threshold={near_threshold!r}: choose a Hamming distance between 0 and "
-                         f"{HASH_BITS // 2 - 1} bits (of {HASH_BITS}); the default is {NEAR_THRESHOLD}")
+    threshold = check_threshold(near_threshold)
     workers = workers or min(4, os.cpu_count() or 1)
     index = root if isinstance(root, DatasetIndex) else scan_dataset(root)
     root = index.root
