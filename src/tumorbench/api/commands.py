@@ -292,21 +292,33 @@ def evaluate(
 
 
 def audit(data: PathLike, *, out: PathLike | None = None, threshold: int | None = None,
-          cache: bool = True) -> AuditResult:
+          cache: bool = True, against: PathLike | None = None) -> AuditResult:
     """Audit a dataset (`tumorbench audit`): duplicates within and across splits, label conflicts, file
     properties per class, and whether file properties alone give the class away. Writes audit.json,
-    audit.html and audit.md into `out` (default: runs/audit-<timestamp>)."""
+    audit.html and audit.md into `out` (default: runs/audit-<timestamp>).
+
+    `against`: a second dataset; every one of its images is looked up in `data` (exact and near copies,
+    `data`'s split and label), written as cross_audit.json and a section of the page (`result.cross`,
+    `result.copies`)."""
     from tumorbench.api.results import AuditResult
-    from tumorbench.audit import audit_dataset, write_audit
+    from tumorbench.audit import audit_dataset, cross_audit, write_audit
+    from tumorbench.data.folder import scan_dataset
     from tumorbench.run import default_run_dir
 
     with typed_errors():
-        found = audit_dataset(data, near_threshold=threshold, cache_dir=None if cache else False)
+        cache_dir = None if cache else False
+        # Both datasets are read (and a bad --against refused) before the long within-dataset audit.
+        index = scan_dataset(data)
+        other = scan_dataset(against) if against is not None else None
+        cross = None
+        if other is not None:
+            cross = cross_audit(index, other, near_threshold=threshold, cache_dir=cache_dir)
+        found = audit_dataset(index, near_threshold=threshold, cache_dir=cache_dir)
         if out is None:
             stamped = default_run_dir()
             out = stamped.with_name(f"audit-{stamped.name}")
-        write_audit(found, Path(out))
-    return AuditResult(found, Path(out))
+        write_audit(found, Path(out), cross=cross)
+    return AuditResult(found, Path(out), cross)
 
 
 def predict(

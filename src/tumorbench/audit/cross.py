@@ -27,10 +27,17 @@ from tumorbench._io import read_json
 from tumorbench.audit._cache import FeatureCache, default_cache_dir
 from tumorbench.audit._features import CROPS, HASH_BITS, HASH_SIZE
 from tumorbench.audit._near import hashes_to_words, near_pairs
-from tumorbench.audit.core import EXACT_KINDS, KINDS, NEAR_THRESHOLD, _features_of, _image_kind, check_threshold
+from tumorbench.audit.core import (
+    EXACT_KINDS,
+    KINDS,
+    NEAR_THRESHOLD,
+    _features_of,
+    _image_kind,
+    check_threshold,
+)
 from tumorbench.classes import TUMOR, is_tumor
 from tumorbench.data.folder import SPLITS, DatasetIndex, scan_dataset
-from tumorbench.runfolder import CROSS_AUDIT_FILE  # noqa: F401  (re-exported: the cross audit's file name)
+from tumorbench.runfolder import CROSS_AUDIT_FILE
 
 CROSS_AUDIT_VERSION = 1
 
@@ -176,7 +183,7 @@ def _side(index: DatasetIndex, items: list[dict[str, Any]], feats: list[dict[str
 def _matches(feats_a: list[dict[str, Any]], feats_b: list[dict[str, Any]],
              threshold: int) -> tuple[list[dict[int, tuple[str, int]]], int]:
     """For each image of B, its related images of A: index in A -> (kind, distance), the strongest kind."""
-    out: list[dict[int, tuple[str, int]]] = [dict() for _ in feats_b]
+    out: list[dict[int, tuple[str, int]]] = [{} for _ in feats_b]
 
     def relate(k: int, i: int, kind: str, dist: int) -> None:
         old = out[k].get(i)
