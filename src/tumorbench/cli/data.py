@@ -8,6 +8,7 @@ import click
 
 from tumorbench.cli._main import main
 from tumorbench.cli.errors import friendly_errors
+from tumorbench.cli.options import class_map_option
 
 
 @main.command()
@@ -17,13 +18,14 @@ from tumorbench.cli.errors import friendly_errors
 @click.option("--threshold", type=int, help="Near duplicates: largest pHash Hamming distance, of 256 bits "
               "(default: the tuned value, see benchmarks/bench_audit.py).")
 @click.option("--no-cache", is_flag=True, help="Recompute every file's features instead of reusing the cache.")
+@class_map_option
 @friendly_errors
-def audit(data, out, threshold, no_cache) -> None:
+def audit(data, out, threshold, no_cache, class_map) -> None:
     """Audit a dataset: duplicates within and across splits, label conflicts, file properties per
     class, and whether file properties alone give the class away."""
     from tumorbench.api import audit as audit_api
 
-    result = audit_api(data, out=out, threshold=threshold, cache=not no_cache)
+    result = audit_api(data, out=out, threshold=threshold, cache=not no_cache, class_map=class_map)
     click.echo(result.summary)
     click.echo(f"audit: {result.report_path} (and {result.folder / 'audit.json'}, {result.folder / 'audit.md'}; "
                f"{result.audit['timing_s']['total']:.0f} s)")
