@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from tumorbench._io import write_json, write_text
 from tumorbench.classes import CLASS_NAMES
-from tumorbench.data.folder import SPLITS
+from tumorbench.data.folder import ALL_SPLITS as SPLITS  # a flat dataset's one split ("all") too
 
 MAX_PAIRS_SHOWN = 24
 MAX_ROWS_SHOWN = 50
@@ -236,7 +236,7 @@ def audit_section_html(audit: dict[str, Any], root: str | os.PathLike | None = N
     near = audit["near_duplicates"]["pairs"]
     conflicts = audit["label_conflicts"]
     splits = [s for s in SPLITS if s in audit["class_counts"]]
-    classes = [c for c in CLASS_NAMES]
+    classes = list(audit.get("classes") or CLASS_NAMES)  # audits written before class sets had the four
     html = _SECTION.render(
         audit=audit, s=_summary(audit), shortcut=shortcut_sentence(audit["shortcut"]),
         splits=splits, classes=classes, pct=_pct, rng=_range_text, rng_kb=_range_kb,
