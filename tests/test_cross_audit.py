@@ -202,7 +202,66 @@ def test_bad_against_gives_one_clear_line(pair, tmp_path, make_b, message):
     assert not (tmp_path / "out").exists()  # refused before the long within-dataset audit
 
 
+@pytest.mark.parametrize("class_map, labels", [(None, "unknown"), ("yes=tumor,no=no_tumor", "agree")],
+                         ids=["unmapped", "mapped"])
+def test_a_flat_binary_dataset_is_compared_on_its_one_split(pair, tmp_path, class_map, labels):
+    from tumorbench.data.folder import FLAT_SPLIT, scan_dataset
+
+    a, _ = pair
+    flat = tmp_path / "yes-no"
+    for folder in ("yes", "no"):
+        (flat / folder).mkdir(parents=True)
+        slice_image(20_000 + len(folder)).save(flat / folder / "own.png")
+    _reencoded(Image.open(a / "Training/glioma/glioma_02.png"), scale=1.2, quality=75).save(flat / "yes/copy.jpg")
+    cross = cross_audit(a, scan_dataset(flat, class_map=class_map), cache_dir=tmp_path / "cache")
+    by_path = {e["path"]: e for e in cross["images"]}
+    assert set(by_path) == {"yes/own.png", "no/own.png", "yes/copy.jpg"}
+    assert {e["split"] for e in by_path.values()} == {FLAT_SPLIT}
+    assert [m["path"] for m in by_path["yes/copy.jpg"]["matches"]] == ["Training/glioma/glioma_02.png"]
+    assert by_path["yes/copy.jpg"]["labels"] == labels  # an unmapped `yes` cannot be compared with glioma
+    assert by_path["yes/own.png"]["kind"] is None and by_path["no/own.png"]["kind"] is None
+
+
 def test_load_cross_audit_refuses_another_file(tmp_path):
     (tmp_path / "x.json").write_text('{"audit_version": 1}')
     with pytest.raises(ValueError, match="not a tumorbench cross-dataset audit"):
         load_cross_audit(tmp_path / "x.json")
+
+
+# --- the shared datasets: a fixed handful of files, inspected by eye (see docs/cross-dataset-audit.md) ---
+
+SARTAJ_FIGSHARE = {  # figshare image -> (its copy in Sartaj or None, Sartaj's label, relation of the labels)
+    "glioma/1895.jpg": ("Training/glioma_tumor/gg (504).jpg", "glioma", "agree"),
+    "meningioma/425.jpg": ("Training/meningioma_tumor/m2 (32).jpg", "meningioma", "agree"),
+    # A figshare meningioma that Sartaj files as a pituitary tumour (test split): a label conflict.
+    "meningioma/227.jpg": ("Testing/pituitary_tumor/image(79).jpg", "pituitary", "conflict"),
+    # Another patient's slice at the same level (32 px thumbnails correlate 0.95): not a copy.
+    "glioma/1861.jpg": (None, None, None),
+}
+SARTAJ_YES_NO = {  # yes-no image (yes=tumor) -> its copy in Sartaj (Y28 is 630 px, its copy 554 px)
+    "yes/Y28.jpg": ("Testing/glioma_tumor/image(27).jpg", "glioma", "agree"),
+    "no/N21.jpg": ("Training/no_tumor/image(241).jpg", "no_tumor", "agree"),
+}
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name, class_map, expected", [
+    ("figshare", None, SARTAJ_FIGSHARE),
+    ("yes-no", "yes=tumor,no=no_tumor", SARTAJ_YES_NO),
+], ids=["figshare", "yes-no"])
+def test_shared_known_copies_between_sartaj_and_another_dataset(tmp_path, name, class_map, expected):
+    from tumorbench.data.folder import FLAT_SPLIT, scan_dataset
+
+    sartaj, other = SHARED / "datasets" / "sartaj", SHARED / "datasets" / name
+    for root in (sartaj, other):
+        if not root.is_dir():
+            pytest.skip(f"the shared dataset is not at {root} (tests read ../shared in place)")
+    a_paths = [copy for copy, _, _ in expected.values() if copy] + ["Training/glioma_tumor/gg (478).jpg"]
+    cross = cross_audit(sartaj, scan_dataset(other, class_map=class_map), a_paths=a_paths, b_paths=list(expected),
+                        cache_dir=tmp_path / "cache")
+    found = {e["path"]: e for e in cross["images"]}
+    for path, (copy, label, relation) in expected.items():
+        entry = found[path]
+        assert entry["split"] == FLAT_SPLIT
+        assert [(m["path"], m["label"], m["kind"]) for m in entry["matches"]] == ([(copy, label, "near")] if copy else [])
+        assert entry["labels"] == relation, path
