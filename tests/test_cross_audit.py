@@ -187,15 +187,21 @@ def test_unreadable_files_of_b_are_named_and_the_rest_is_audited(pair, tmp_path)
     assert cross["totals"]["unreadable"] == 1 and cross["totals"]["exact"] == 2
 
 
-@pytest.mark.parametrize("make_b, message", [
-    (lambda b: None, "dataset folder not found"),
-    (lambda b: (b / "Testing" / "glioma").mkdir(parents=True), "dataset B has no images"),
-], ids=["b-missing", "b-empty"])
-def test_bad_against_gives_one_clear_line(pair, tmp_path, make_b, message):
+def _flat_with_one_image(b: Path) -> None:
+    (b / "yes").mkdir(parents=True)
+    slice_image(30_000).save(b / "yes" / "one.png")
+
+
+@pytest.mark.parametrize("make_b, extra, message", [
+    (lambda b: None, [], "dataset folder not found"),
+    (lambda b: (b / "Testing" / "glioma").mkdir(parents=True), [], "dataset B has no images"),
+    (_flat_with_one_image, ["--against-class-map", "y=tumor"], "class map names folder(s) ['y']"),
+], ids=["b-missing", "b-empty", "b-class-map"])
+def test_bad_against_gives_one_clear_line(pair, tmp_path, make_b, extra, message):
     a, _ = pair
     other = tmp_path / "other"
     make_b(other)
-    result = invoke("audit", a, "--against", other, "--out", tmp_path / "out")
+    result = invoke("audit", a, "--against", other, "--out", tmp_path / "out", *extra)
     assert result.exit_code != 0
     assert message in result.output and str(other) in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
@@ -220,6 +226,22 @@ def test_a_flat_binary_dataset_is_compared_on_its_one_split(pair, tmp_path, clas
     assert [m["path"] for m in by_path["yes/copy.jpg"]["matches"]] == ["Training/glioma/glioma_02.png"]
     assert by_path["yes/copy.jpg"]["labels"] == labels  # an unmapped `yes` cannot be compared with glioma
     assert by_path["yes/own.png"]["kind"] is None and by_path["no/own.png"]["kind"] is None
+
+
+def test_python_api_audit_against(pair, tmp_path):
+    import tumorbench as tb
+
+    a, b = pair
+    result = tb.audit(a, against=b, out=tmp_path / "out")
+    assert result.cross["totals"]["exact"] == 2
+    copies = result.copies.set_index("path")
+    assert len(copies) == 17
+    assert copies.loc["Testing/glioma/conflict.jpg", "copy"] == "Training/pituitary/pituitary_00.png"
+    assert copies.loc["Testing/glioma/conflict.jpg", "labels"] == "conflict"
+    assert copies["kind"].isna().sum() == 12
+    assert "5 of 17 B images" in result.summary
+    result.save(tmp_path / "again")
+    assert load_cross_audit(tmp_path / "again" / CROSS_AUDIT_FILE)["totals"] == result.cross["totals"]
 
 
 def test_load_cross_audit_refuses_another_file(tmp_path):
