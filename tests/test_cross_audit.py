@@ -287,3 +287,14 @@ def test_shared_known_copies_between_sartaj_and_another_dataset(tmp_path, name, 
         assert entry["split"] == FLAT_SPLIT
         assert [(m["path"], m["label"], m["kind"]) for m in entry["matches"]] == ([(copy, label, "near")] if copy else [])
         assert entry["labels"] == relation, path
+
+
+def test_the_near_search_between_two_stacked_datasets_skips_pairs_within_one():
+    from tumorbench.audit._near import hashes_to_words, near_pairs
+
+    same, other = "ab" * 32, "5c" * 32  # 256-bit hashes in hex: two identical images in A, one in B
+    words = hashes_to_words([[same] * 8, [same] * 8, [same] * 8, [other] * 8])
+    i, j, d, _ = near_pairs(words, 4, between=2)
+    assert sorted(zip(i.tolist(), j.tolist())) == [(0, 2), (1, 2)] and d.tolist() == [0, 0]
+    i, j, _, _ = near_pairs(words, 4)
+    assert sorted(zip(i.tolist(), j.tolist())) == [(0, 1), (0, 2), (1, 2)]

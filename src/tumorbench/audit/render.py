@@ -100,9 +100,8 @@ def _img(uri: str | None) -> Markup:
     return Markup('<img alt="" src="{}">').format(uri)
 
 
-_SECTION = _ENV.from_string("""
-<div class="tb-audit">
-<style>
+# Both sections carry the style: the run report may show the cross-dataset one alone.
+_STYLE = _ENV.from_string("""<style>
 .tb-audit table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
 .tb-audit th, .tb-audit td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; vertical-align: top; }
 .tb-audit th:first-child, .tb-audit td.name { text-align: left; }
@@ -113,6 +112,11 @@ _SECTION = _ENV.from_string("""
 .tb-audit .wide { overflow-x: auto; }
 .tb-audit code { font-size: 0.9em; word-break: break-all; }
 </style>
+""").render(thumb=THUMB_PX)
+
+_SECTION = _ENV.from_string("""
+<div class="tb-audit">
+{{ style }}
 <p>{{ audit.n_images }} images in {{ audit.class_counts | length }} split(s) of
 <code>{{ audit.root }}</code>.
 {% if s.has_test %}
@@ -238,7 +242,7 @@ def audit_section_html(audit: dict[str, Any], root: str | os.PathLike | None = N
     splits = [s for s in SPLITS if s in audit["class_counts"]]
     classes = list(audit.get("classes") or CLASS_NAMES)  # audits written before class sets had the four
     html = _SECTION.render(
-        audit=audit, s=_summary(audit), shortcut=shortcut_sentence(audit["shortcut"]),
+        audit=audit, s=_summary(audit), shortcut=shortcut_sentence(audit["shortcut"]), style=Markup(_STYLE),
         splits=splits, classes=classes, pct=_pct, rng=_range_text, rng_kb=_range_kb,
         near=_with_thumbs(near[:MAX_PAIRS_SHOWN], root), near_more=max(0, len(near) - MAX_PAIRS_SHOWN),
         conflicts=_with_thumbs(conflicts[:MAX_PAIRS_SHOWN], root),
@@ -325,6 +329,7 @@ def audit_found_nothing(audit: dict[str, Any]) -> bool:
 
 _CROSS = _ENV.from_string("""
 <div class="tb-audit">
+{{ style }}
 <h3>Copies of {{ b_name }} in {{ a_name }}</h3>
 <p>{{ sentence }}</p>
 <table><tr><th>{{ b_name }} class</th><th>images</th><th>exact copy</th><th>near copy only</th><th>no copy</th>
@@ -397,7 +402,8 @@ def cross_section_html(cross: dict[str, Any]) -> Markup:
     shown = [{**p, "ta": thumbnail_uri(roots[0], p["b"]), "tb": thumbnail_uri(roots[1], p["a"])}
              for p in pairs[:MAX_PAIRS_SHOWN]]
     return Markup(_CROSS.render(
-        cross=cross, t=cross["totals"], a_name=a_name, b_name=b_name, sentence=cross_sentence(cross),
+        cross=cross, t=cross["totals"], style=Markup(_STYLE), a_name=a_name, b_name=b_name,
+        sentence=cross_sentence(cross),
         a_splits=list(cross["per_a_split"]), pairs=shown, pairs_more=max(0, len(pairs) - MAX_PAIRS_SHOWN),
         kind_names=_KIND_NAMES, img=_img, file=CROSS_AUDIT_FILE))
 
