@@ -54,6 +54,7 @@ RULES: dict[str, Rule] = {
     # run-wide
     "data": Rule(str, optional=True), "out": Rule(str, optional=True),
     "seed": Rule(int, min=0), "val_fraction": Rule(float, positive=True, below=1.0),
+    "test_fraction": Rule(float, positive=True, below=1.0),
     "dedup": Rule(str, choices=DEDUP_MODES), "val_groups": Rule(str, choices=VAL_GROUPS), "device": Rule(str), "deterministic": Rule(bool),
     "precision": Rule(str, choices=PRECISIONS), "threads": Rule(int, min=1, optional=True), "refit": Rule(bool),
     "image_size": Rule(int, min=8, optional=True), "weights": Rule(str),
@@ -185,6 +186,11 @@ class RunConfig:
     out: str | None = None  # run folder; None: runs/<timestamp>
     seed: int = 0  # fixes the split, the initialisation and the data order
     val_fraction: float = 0.2  # share of the training split held out for validation (stratified)
+    # a dataset without split folders (one folder per class): share of its images drawn as the test split
+    test_fraction: float = 0.2
+    # class folder -> class name, e.g. {yes: tumor, no: no_tumor}; other folders keep their canonical name
+    # (glioma_tumor -> glioma) or their own (tumorbench.classes); CLI --class-map yes=tumor,no=no_tumor
+    class_map: dict[str, str] = field(default_factory=dict)
     dedup: str = "none"  # audit duplicates: none (report both), drop_test, clean_val (validation only), group_split
     # validation: none (random, stratified) or cluster (whole clusters of similar-looking images held out per
     # class, data.appearance: a validation that sees a change of source)
@@ -210,6 +216,9 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _check_fields(self, "")
+        from tumorbench.classes import parse_class_map
+
+        self.class_map = parse_class_map(self.class_map, where="config: class_map")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -314,6 +323,10 @@ def _clean(cls, data: Any, source: str, path: str = "") -> dict:
                 raise ValueError(f"{source}: ensemble must be a list of model names, e.g. [hog_svm, small_resnet], "
                                  f"got {value!r}")
             out[key] = value
+        elif cls is RunConfig and key == "class_map":
+            from tumorbench.classes import parse_class_map
+
+            out[key] = parse_class_map(value, where=f"{source}: class_map")
         elif cls is RunConfig and key == "evaluation":
             evaluation_settings(value, where=f"{source}: evaluation")  # checked now, merged as a mapping
             out[key] = value or {}

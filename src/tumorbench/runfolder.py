@@ -31,6 +31,7 @@ CONFIG_FILE = "config.yaml"
 AUDIT_FILE = "audit.json"  # also the name in `tumorbench audit --out` folders
 AUDIT_HTML = "audit.html"  # `tumorbench audit --out` folders: the standalone page and its Markdown
 AUDIT_MD = "audit.md"
+CROSS_AUDIT_FILE = "cross_audit.json"  # `tumorbench audit A --against B`: the copies of B's images in A
 SPLITS_DIR = "splits"
 SPLITS = ("train", "val", "test")
 SKIPPED_FILE = "skipped_files.csv"

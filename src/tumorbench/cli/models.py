@@ -8,7 +8,7 @@ import click
 
 from tumorbench.cli._main import main
 from tumorbench.cli.errors import friendly_errors
-from tumorbench.cli.options import model_spec_options, trust_pickle_option
+from tumorbench.cli.options import class_map_option, model_spec_options, trust_pickle_option
 from tumorbench.external.formats import formats_sentence
 
 
@@ -17,7 +17,9 @@ from tumorbench.external.formats import formats_sentence
 @click.option("--model", "checkpoint", required=True, metavar="FILE|zoo:NAME",
               help=f"A model file ({formats_sentence()}) or zoo:NAME.")
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="Dataset root.")
-@click.option("--split", default="Testing", show_default=True, help="Split folder to predict.")
+@click.option("--split", default="Testing", show_default=True, help="Split folder to predict (a dataset "
+              "without split folders: every image).")
+@class_map_option
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Predictions CSV to write.")
 @click.option("--info", type=click.Path(path_type=Path, dir_okay=False),
               help="Where to write the model's details and notes as JSON (default: OUT with the suffix "
@@ -27,7 +29,7 @@ from tumorbench.external.formats import formats_sentence
 @model_spec_options
 @trust_pickle_option
 @friendly_errors
-def predict(checkpoint, data, split, out, info, device, batch_size, spec_file, arch, trust_pickle,
+def predict(checkpoint, data, split, class_map, out, info, device, batch_size, spec_file, arch, trust_pickle,
             **spec_options) -> None:
     """Write the predictions file (image, label, prob_<class>...) of a model on a dataset split.
 
@@ -35,7 +37,7 @@ def predict(checkpoint, data, split, out, info, device, batch_size, spec_file, a
     <model file>.tumorbench.yaml, --spec FILE, then the options below, each overriding the one before."""
     from tumorbench.api import predict as predict_api
 
-    result = predict_api(checkpoint, data, split=split, out=out, info=info, device=device, batch_size=batch_size,
+    result = predict_api(checkpoint, data, split=split, class_map=class_map, out=out, info=info, device=device, batch_size=batch_size,
                          spec_file=spec_file, arch=arch, trust_pickle=trust_pickle, **spec_options)
     for rel, reason in result.skipped:
         click.echo(f"skipped unreadable image {rel}: {reason}", err=True)
