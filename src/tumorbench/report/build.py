@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from markupsafe import Markup
@@ -28,6 +27,7 @@ from tumorbench.predictions.io import (
 from tumorbench.report._render import FigureView, render_html, render_markdown
 from tumorbench.report._run import load_run
 from tumorbench.report.gallery import load_gallery
+from tumorbench.report.section import Section  # noqa: F401  (re-exported: report.Section)
 from tumorbench.report.verdict import checks_html, checks_markdown, compute_verdict, section_anchors, verdict_sections
 from tumorbench.report.figure_list import FigureSpec, model_figures, overview_figures
 from tumorbench.runfolder import RunFolder, info_path
@@ -35,23 +35,6 @@ from tumorbench.runfolder import RunFolder, info_path
 PLOTLY_MODES = ("inline", "cdn")
 
 SCHEMA_VERSION = 1
-
-
-@dataclass
-class Section:
-    """An extra report section (dataset audit, imbalance study, ...), placed before the per-model parts.
-
-    `html` is inserted as is, so it must be trusted, already escaped HTML (build it with a template that
-    autoescapes); `markdown` is its report.md counterpart.
-    """
-
-    title: str
-    html: Markup | str
-    markdown: str = ""
-    at_top: bool = False  # shown first, before the recommendation (the dataset audit: read it before any score)
-    # What the section found that changes how to read the scores: listed in the report's "At a glance".
-    warnings: list[str] = field(default_factory=list)
-    collapsed: bool = False  # shown folded (<details>): it found nothing to worry about
 
 
 def default_name(path: Path) -> str:
