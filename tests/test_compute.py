@@ -217,3 +217,19 @@ def test_importing_tumorbench_bounds_how_long_openmp_threads_spin():
     assert _spin_settings_after("import tumorbench", OMP_WAIT_POLICY="PASSIVE") == ("PASSIVE", "None")
     assert _spin_settings_after("import tumorbench", GOMP_SPINCOUNT="0") == ("None", "0")
     assert _spin_settings_after("import torch; import tumorbench") == ("None", "None")
+
+
+def test_micro_batches_count_what_each_image_adds_not_the_bf16_weight_copies():
+    from torch import nn
+
+    from tumorbench.training.fit import Phase, micro_batch_size
+
+    # A big dense layer (16 M weights: a 32 MB bf16 copy under autocast, saved for backward) on small
+    # inputs (8 kB each): a fixed cost per micro-batch, which must not split the batch into parts.
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 4))
+    phase = Phase("train", 1, 1e-3, nn.Identity(), net)
+    probe = torch.rand(2, 1, 64, 64)
+    bf16 = plan_compute(CPU, "bf16", threads=1)
+    assert micro_batch_size(phase, probe, 32, bf16, budget=4 << 20) == 32
+    # The per-image part still counts: a budget below a batch's activations splits it.
+    assert micro_batch_size(phase, probe, 32, bf16, budget=200 << 10) < 32
