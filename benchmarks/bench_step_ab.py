@@ -50,7 +50,7 @@ def build(spec: dict, size: int, steps: int, threads: int):
     training.prepare_model(net)
     phase = phases[0]
     adam = spec.get("adam", "foreach")
-    kwargs = {"fused": True} if adam == "fused" else {"foreach": adam == "foreach"}
+    kwargs = {"fused": True} if adam == "fused" else {"foreach": adam == "foreach", "fused": False}
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, **kwargs)
     rng = np.random.default_rng(0)
     n = BATCH * steps

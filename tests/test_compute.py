@@ -233,3 +233,30 @@ def test_micro_batches_count_what_each_image_adds_not_the_bf16_weight_copies():
     assert micro_batch_size(phase, probe, 32, bf16, budget=4 << 20) == 32
     # The per-image part still counts: a budget below a batch's activations splits it.
     assert micro_batch_size(phase, probe, 32, bf16, budget=200 << 10) < 32
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_the_fused_optimizer_takes_the_step_the_default_one_takes(name):
+    from torch import nn
+
+    from tumorbench.training.fit import make_optimizer
+
+    config = make_config({"models": ["model_1"], "train": {"optimizer": name, "weight_decay": 1e-3}})
+    rm = resolve_model(config.models[0], config)
+    torch.manual_seed(0)
+    a = nn.Linear(16, 4)
+    b = nn.Linear(16, 4)
+    b.load_state_dict(a.state_dict())
+    start = a.weight.detach().clone()
+    fused = make_optimizer(list(a.parameters()), rm, lr=1e-2)
+    assert fused.defaults["fused"]  # CPU float weights: the one-pass kernel
+    plain = type(fused)(b.parameters(), lr=1e-2, weight_decay=rm.weight_decay, foreach=False)
+    x = torch.randn(8, 16)
+    for _ in range(3):
+        for net, opt in ((a, fused), (b, plain)):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(a.weight, start)  # it moved: the comparison means something
