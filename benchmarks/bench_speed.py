@@ -2,6 +2,7 @@
 
     pip install 'tumorbench[bench]'      # tensorflow-cpu: for this benchmark only, never for tumorbench
     python benchmarks/bench_speed.py     # the table of the README's Performance section
+    python benchmarks/bench_speed.py --quick     # 2 steps, 2 repeats, throughput only (a few minutes)
 
 What it measures, each part in its own processes so that no framework's threads or settings leak
 into the other's, repeats interleaved (tumorbench, TF, tumorbench, TF, ...) so each ratio is taken
@@ -77,7 +78,7 @@ def worker_torch(args) -> dict:
     from tumorbench.data.arrays import ImageArrays
     from tumorbench.external.predictor import network_predictor
     from tumorbench.training.compute import plan_compute
-    from tumorbench.training.fit import build_network, micro_batch_size, train_one_epoch
+    from tumorbench.training.fit import build_network, make_optimizer, micro_batch_size, train_one_epoch
     from tumorbench.training.losses import make_loss
 
     x, y = np.load(args.images), np.load(args.labels)
@@ -98,7 +99,7 @@ def worker_torch(args) -> dict:
         # which is reported apart so the steady-state figure and the cost of getting there both show.
         phase.trainable = torch.compile(phase.trainable)
     loss_fn, _ = make_loss("none", y, len(CLASS_NAMES))
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    optimizer = make_optimizer(list(net.parameters()), rm, lr=1e-3)  # as fit() makes it (fused Adam)
     rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)
 
     data = ImageArrays(torch.from_numpy(x), torch.from_numpy(y), [str(i) for i in range(len(x))])
@@ -172,7 +173,7 @@ def worker_tf(args) -> dict:
 
 
 def machine() -> dict:
-    from tumorbench.training.compute import available_cpus, cpu_flags
+    from tumorbench.training.compute import available_cpus, cpu_flags, cpu_has_native_bf16
 
     model = platform.processor() or "unknown"
     try:
@@ -185,7 +186,9 @@ def machine() -> dict:
     flags = cpu_flags()
     isa = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30 if hasattr(os, "sysconf") else 0
+    bf16 = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in ("avx512_bf16", "amx_bf16"))
     return {"cpu": model, "cpus": available_cpus(), "isa": " ".join(isa) or "n/a", "memory_gb": round(mem, 1),
+            "bf16": bf16 + ("" if cpu_has_native_bf16() else " (tumorbench trains in fp32 here)"),
             "python": platform.python_version(), "platform": platform.platform()}
 
 
@@ -227,8 +230,12 @@ def bench_throughput(args, data: Path, tmp: Path) -> None:
     variants = [v for v in args.torch_variants.split(",") if v]
     print(f"\n## Model 1, batch {BATCH}, {args.steps} steps, {args.threads} threads, median of {args.repeats} "
           f"(repeats interleaved)\n")
-    print("| size | side | setup | train img/s | infer img/s | train vs TF | infer vs TF | peak RSS MB |")
-    print("|---|---|---|---:|---:|---:|---:|---:|", flush=True)
+    n = args.steps * BATCH
+    print(f"s/epoch: seconds per epoch of {n} images (training) and over the same {n} images (inference); "
+          "ratio: TF-Keras seconds / tumorbench seconds, the median of the interleaved pairs\n")
+    print("| size | side | setup | train s/epoch | infer s/epoch | train img/s | infer img/s | train vs TF | "
+          "infer vs TF | peak RSS MB |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|", flush=True)
     tf_missing = False
     for size in (int(s) for s in args.sizes.split(",")):
         x, y = _seed_images(data, size, args.steps * BATCH)
@@ -250,7 +257,7 @@ def bench_throughput(args, data: Path, tmp: Path) -> None:
         tf_missing = tf_missing or (tf is not None and not tf_ok)
         for side, results in runs.items():
             if "missing" in results[0]:
-                print(f"| {size} | {side} | {results[0]['missing']} | | | | | |")
+                print(f"| {size} | {side} | {results[0]['missing']} | | | | | | | |")
                 continue
             train = statistics.median(r["train_ips"] for r in results)
             infer = statistics.median(r["infer_ips"] for r in results)
@@ -260,8 +267,8 @@ def bench_throughput(args, data: Path, tmp: Path) -> None:
                 ratio_t = f"{statistics.median(a['train_ips'] / b['train_ips'] for a, b in zip(results, tf)):.2f}x"
                 ratio_i = f"{statistics.median(a['infer_ips'] / b['infer_ips'] for a, b in zip(results, tf)):.2f}x"
             rss = max(r["rss_mb"] for r in results)
-            print(f"| {size} | {side} | {results[0]['setup']} | {train:.1f} | {infer:.1f} | {ratio_t} | {ratio_i} | {rss} |",
-                  flush=True)
+            print(f"| {size} | {side} | {results[0]['setup']} | {n / train:.2f} | {n / infer:.2f} | {train:.1f} | "
+                  f"{infer:.1f} | {ratio_t} | {ratio_i} | {rss} |", flush=True)
     if tf_missing:
         print(f"\n{TF_MISSING}")
 
@@ -428,6 +435,7 @@ def main() -> None:
                              "nchw-fp32 (PyTorch's default NCHW layout throughout), cl-fp32 (channels-last "
                              "throughout), ...; a +compile suffix adds torch.compile, e.g. auto+compile")
     parser.add_argument("--no-tf", action="store_true", help="Leave TF-Keras out.")
+    parser.add_argument("--quick", action="store_true", help="A quick look: 2 steps, 2 repeats, throughput only.")
     parser.add_argument("--data", type=Path, help="Dataset for the images and the decode timing (default: the "
                         "Sartaj dataset beside the project when present, else the embedded dataset).")
     parser.add_argument("--decode-size", type=int, default=256)
@@ -451,6 +459,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, default=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.steps, args.repeats = min(args.steps, 2), min(args.repeats, 2)
+        args.skip = ",".join(filter(None, [args.skip, "run", "decode"]))
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args)))
         return
@@ -465,6 +476,7 @@ def main() -> None:
     info = machine()
     print(f"machine: {info['cpu']}, {info['cpus']} CPUs available ({info['isa']}), {info['memory_gb']} GB; "
           f"Python {info['python']}, {info['platform']}")
+    print(f"bfloat16 in hardware: {info['bf16']}")
     import torch
     print(f"torch {torch.__version__}; load average at start {_load()}")
     skip = set(args.skip.split(","))

@@ -17,12 +17,14 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from tumorbench.classes import CLASS_NAMES
@@ -163,28 +165,39 @@ def micro_batch_size(phase: Phase, probe: torch.Tensor, batch_size: int, compute
                      budget: int = ACTIVATION_BUDGET_BYTES) -> int:
     """Images per forward/backward so that the activations kept for backward stay within `budget`.
 
-    Measured, not guessed: one forward of `probe` (2 inputs of the trainable part) counts the distinct
-    storages autograd saves, parameters aside. Networks with BatchNorm always take the whole batch
-    (their statistics depend on it); the probe runs with the random state restored, so it does not
-    change the run."""
+    Measured, not guessed: forwards of one and of two inputs of the trainable part (`probe`) count the
+    distinct storages autograd saves, parameters aside, and their difference is what each image adds.
+    The difference, not the total over the probe: under autocast the bf16 copies of the weights are
+    saved too, a fixed cost per micro-batch (the seed CNN's 30 M-weight dense layer at 256 px: 61 MB)
+    that counted as 30 MB per image made micro-batches of 4 where 8 fit, and every extra micro-batch
+    casts those weights and their gradients once more. Networks with BatchNorm always take the whole
+    batch (their statistics depend on it); the probe runs with the random state restored, so it does
+    not change the run."""
     if _has_batchnorm(phase.trainable) or len(probe) == 0:
         return batch_size
     params = {p.untyped_storage().data_ptr() for p in phase.trainable.parameters()}
-    saved: dict[int, int] = {}
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in params:
-            saved[storage.data_ptr()] = storage.nbytes()
-        return t
+    def saved_bytes(x: torch.Tensor) -> int:
+        saved: dict[int, int] = {}
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            storage = t.untyped_storage()
+            if storage.data_ptr() not in params:
+                saved[storage.data_ptr()] = storage.nbytes()
+            return t
+
+        with torch.random.fork_rng(devices=[]), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+                compute.autocast():
+            phase.trainable(x)
+        return sum(saved.values())
 
     was_training = phase.trainable.training
     phase.trainable.train()
-    with torch.random.fork_rng(devices=[]), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
-            compute.autocast():
-        phase.trainable(probe)
+    if len(probe) >= 2:
+        per_image = max(saved_bytes(probe[:2].clone()) - saved_bytes(probe[:1].clone()), 1.0)
+    else:
+        per_image = max(saved_bytes(probe), 1.0)
     phase.trainable.train(was_training)
-    per_image = max(sum(saved.values()) / len(probe), 1.0)
     if per_image * batch_size <= budget:
         return batch_size
     n_micro = -(-int(per_image * batch_size) // budget)  # as few micro-batches as fit the budget
@@ -221,10 +234,11 @@ def train_one_epoch(phase: Phase, data: ImageArrays, cached: torch.Tensor | None
     else:
         batches = plan_batches(data, plan, batch_size=rm.batch_size, spec=rm.preprocess, place=compute.to_input,
                                augment=augment, generator=generator)
-    for step, (x, y) in enumerate(tqdm(batches, total=n_batches, desc=desc, leave=False, disable=None), 1):
+    batches = _marked(iter(tqdm(batches, total=n_batches, desc=desc, leave=False, disable=None)), "tb.data")
+    for step, (x, y) in enumerate(batches, 1):
         optimizer.zero_grad(set_to_none=True)
         for xs, ys in zip(x.split(micro_batch or len(y)), y.split(micro_batch or len(y))):
-            with compute.autocast():
+            with record_function("tb.forward"), compute.autocast():
                 if not use_cache:
                     with torch.no_grad():
                         xs = phase.frozen(xs)
@@ -237,23 +251,41 @@ def train_one_epoch(phase: Phase, data: ImageArrays, cached: torch.Tensor | None
                 raise TrainingDiverged(f"the training loss became {value} at batch {step} of {n_batches} "
                                        f"(learning rate {optimizer.param_groups[0]['lr']:g}); lower the learning "
                                        "rate (train.lr or <model>.lr)")
-            (loss if scaler is None else scaler.scale(loss)).backward()
+            with record_function("tb.backward"):
+                (loss if scaler is None else scaler.scale(loss)).backward()
             loss_sum += value * len(y)
             correct += int((logits.argmax(1) == ys).sum())
-        if scaler is None:
-            optimizer.step()
-        else:
-            scaler.step(optimizer)
-            scaler.update()
+        with record_function("tb.optimizer"):
+            if scaler is None:
+                optimizer.step()
+            else:
+                scaler.step(optimizer)
+                scaler.update()
         total += len(y)
     return {"loss": loss_sum / max(total, 1), "accuracy": correct / max(total, 1),
             "class_counts": seen.tolist(), "augmented": int(plan.augment.sum())}
 
 
+def _marked(batches: Iterator, name: str) -> Iterator:
+    """`batches`, each drawn inside a profiler range `name` (benchmarks/profile_step.py reads the ranges;
+    without a profiler a range costs a few microseconds)."""
+    while True:
+        with record_function(name):
+            item = next(batches, None)
+        if item is None:
+            return
+        yield item
+
+
 def make_optimizer(params: list[nn.Parameter], rm: ResolvedModel, *, lr: float) -> torch.optim.Optimizer:
     """The optimizer `rm.optimizer` names: Adam (weight decay as an L2 penalty) or AdamW (decoupled)."""
     cls = torch.optim.AdamW if rm.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=lr, weight_decay=rm.weight_decay)
+    # The fused kernel updates each weight in one pass; the default (foreach) makes several passes with
+    # temporaries the size of the weights, which the seed CNN's 30 M-weight dense layer at 256 px pays
+    # every step (measured interleaved, under load: the bf16 training step at 0.66x the wall time at
+    # 256 px, 0.98x at 128 px; benchmarks/bench_step_ab.py). Same update rule; CPU and CUDA only.
+    fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+    return cls(params, lr=lr, weight_decay=rm.weight_decay, fused=fused or None)
 
 
 def epoch_lrs(lr: float, epochs: int, *, schedule: str, warmup_epochs: int = 0) -> list[float]:
