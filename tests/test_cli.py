@@ -39,11 +39,22 @@ def test_bad_input_gives_one_clear_line(tiny_dataset, args, message):
     assert "Traceback" not in result.output
 
 
-def test_unknown_class_folder_is_reported_by_the_cli(tiny_dataset, tmp_path):
-    (tiny_dataset / "Training" / "cat").mkdir()
+@pytest.mark.parametrize("command", ["run", "audit"])
+def test_a_class_map_naming_no_folder_is_reported_by_the_cli(tiny_dataset, tmp_path, command):
+    where = ["--data", tiny_dataset] if command == "run" else [tiny_dataset]
+    result = invoke(command, *where, "--class-map", "cat=tumor", "--out", tmp_path / "r")
+    assert result.exit_code == 1
+    assert "class map names folder(s) ['cat']" in result.output and "glioma_tumor" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "r").exists()
+
+
+def test_a_class_folder_that_cannot_be_a_column_is_reported_by_the_cli(tiny_dataset, tmp_path):
+    (tiny_dataset / "Training" / "brain tumour").mkdir()
+    (tiny_dataset / "Training" / "brain tumour" / "x.png").write_bytes(
+        (tiny_dataset / "Testing" / "no_tumor" / "no_tumor_000.png").read_bytes())
     result = invoke("run", "--data", tiny_dataset, "--out", tmp_path / "r")
     assert result.exit_code == 1
-    assert "unknown class folder(s) ['cat']" in result.output and "Traceback" not in result.output
+    assert "--class-map 'brain tumour=brain_tumour'" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.slow
