@@ -309,3 +309,26 @@ def test_audit_reads_the_class_map(tmp_path):
     found = tb.audit(data, out=tmp_path / "audit", class_map="yes=tumor,no=no_tumor", cache=False)
     assert found.audit["classes"] == ["no_tumor", "tumor"]
     assert found.audit["class_counts"] == {FLAT_SPLIT: {"no_tumor": 3, "tumor": 3}}
+
+
+@pytest.mark.slow
+def test_the_report_states_absent_classes_and_unscorable_labels(tmp_path):
+    import json
+
+    import tumorbench as tb
+
+    labels = ["glioma"] * 6 + ["meningioma"] * 6 + ["pituitary"] * 6 + ["tumor"] * 2
+    predicted = (["glioma"] * 5 + ["no_tumor"] + ["meningioma"] * 4 + ["glioma"] * 2 + ["pituitary"] * 5
+                 + ["no_tumor"] + ["glioma"] * 2)
+    tb.evaluate({"four": _frame(labels, predicted)}, out=tmp_path / "r",
+                overrides={"evaluation.bootstrap.resamples": 200})
+    model = json.loads((tmp_path / "r" / "metrics.json").read_text())["models"]["four"]
+    assert model["absent_classes"] == ["no_tumor"] and model["n"] == 18
+    assert model["confusion_matrix"] == [[5, 0, 1, 0], [2, 4, 0, 0], [0, 0, 1, 5]]
+    for name in ("report.md", "report.html"):
+        text = (tmp_path / "r" / name).read_text()
+        assert "absent from these images: no_tumor" in text and "2 predicted no_tumor" in text
+        assert "2 of 20 images have a true label that is no class of the model (2 tumor" in text
+    markdown = (tmp_path / "r" / "report.md").read_text()
+    assert "| true \\ predicted | glioma | meningioma | no_tumor | pituitary |" in markdown  # the model's columns
+    assert "\n| no_tumor |" not in markdown  # no row (confusion or per-class) for the absent class

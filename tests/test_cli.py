@@ -71,12 +71,18 @@ def test_predict_writes_the_contract_and_checks_the_checkpoint(tiny_dataset, tmp
     ours = pd.read_csv(out / "models" / "model_1" / "predictions_test.csv", keep_default_na=False)
     pd.testing.assert_frame_equal(frame.sort_values("image").reset_index(drop=True),
                                   ours.sort_values("image").reset_index(drop=True), atol=1e-6)
-    # A model trained on other classes is refused with the reason.
-    bad = torch.load(ckpt, weights_only=False)
-    bad["class_names"] = ["cat", "dog", "no_tumor", "pituitary"]
-    torch.save(bad, tmp_path / "other.pt")
-    result = invoke("predict", "--model", tmp_path / "other.pt", "--data", tiny_dataset, "--out", tmp_path / "q.csv")
-    assert result.exit_code == 1 and "do not match" in result.output
+    # A model of other classes predicts in its own columns (its checkpoint's class list is the truth);
+    # a class list that cannot be one is refused with the reason.
+    other = torch.load(ckpt, weights_only=False)
+    other["class_names"] = ["cat", "dog", "no_tumor", "pituitary"]
+    torch.save(other, tmp_path / "other.pt")
+    result = invoke("predict", "--model", tmp_path / "other.pt", "--data", tiny_dataset, "--out", tmp_path / "cats.csv")
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_csv(tmp_path / "cats.csv").columns)[2:] == ["prob_cat", "prob_dog", "prob_no_tumor", "prob_pituitary"]
+    other["class_names"] = ["cat", "cat", "no_tumor", "pituitary"]
+    torch.save(other, tmp_path / "twice.pt")
+    result = invoke("predict", "--model", tmp_path / "twice.pt", "--data", tiny_dataset, "--out", tmp_path / "q.csv")
+    assert result.exit_code == 1 and "not two or more distinct classes" in result.output
     (tmp_path / "half.pt").write_bytes(ckpt.read_bytes()[:1000])
     result = invoke("predict", "--model", tmp_path / "half.pt", "--data", tiny_dataset, "--out", tmp_path / "q.csv")
     assert result.exit_code == 1 and "half.pt: cannot read" in result.output
