@@ -130,6 +130,7 @@ def run(
     resume: bool = False,
     seeds: int = 1,
     dedup: str | None = None,
+    external: Sequence[PathLike | Mapping] | None = None,
     executor: str = "local",
     ray_address: str | None = None,
     cpus_per_task: int | None = None,
@@ -145,15 +146,21 @@ def run(
     `tumorbench.config.list_presets()`). `overrides`: config values as `{"train.finetune_epochs": 2, "model_1.image_size":
     128}` (the CLI's `--set`). `mlflow`: "default" (SQLite store in the run folder) or a tracking URI.
     `verbose`: print progress (model k of n, epoch, ETA) when logging is not configured. Other keyword
-    arguments go to the report. Raises InvalidInputError & co. for bad input, ModelsFailed (with
-    `.result`) when some models could not be trained.
+    arguments go to the report. `external`: datasets every trained model is also scored on (folders, or
+    mappings {path, name, class_map}; the config's `external:`), each with its report section and the
+    generalisation gap. Raises InvalidInputError & co. for bad input, ModelsFailed (with `.result`) when
+    some models could not be trained.
+
+        tb.run("data/sartaj", external=["data/figshare", {"path": "data/yes-no",
+                                                          "class_map": {"yes": "tumor", "no": "no_tumor"}}])
     """
     from tumorbench.run import default_run_dir, run_benchmark
     from tumorbench.study.replicas import with_seed_replicas
 
     started = time.perf_counter()
     options = dict(models=models, epochs=epochs, batch_size=batch_size, lr=lr, image_size=image_size, seed=seed,
-                   device=device, precision=precision, deterministic=deterministic, weights=weights, dedup=dedup)
+                   device=device, precision=precision, deterministic=deterministic, weights=weights, dedup=dedup,
+                   external=[str(e) if isinstance(e, os.PathLike) else e for e in external] if external else None)
     with typed_errors(), _shown_progress(verbose):
         data_root, run_config = resolve_config(data, config, overrides, options, preset_name=preset)
         run_config = with_seed_replicas(run_config, seeds)
