@@ -151,6 +151,8 @@ def build_report(run_dir: Path, *, sections: Sequence[Section] = (), **report_op
             f"{len(run.skipped_files)} image files could not be read and were skipped "
             "(listed under 'Skipped files')."
         )
+    from tumorbench.crossdata.results import load_externals
+
     return write_report(
         run.models,
         run.run_dir,
@@ -160,6 +162,7 @@ def build_report(run_dir: Path, *, sections: Sequence[Section] = (), **report_op
         skipped_files=run.skipped_files,
         sections=sections,
         settings=settings,
+        externals=load_externals(run.run_dir, settings),
         **report_options,
     )
 
@@ -215,16 +218,32 @@ def write_report(
     sections: Sequence[Section] = (),
     settings: EvaluationSettings | None = None,
     plotly: str = "inline",
+    externals: Sequence = (),
 ) -> Path:
     """Write metrics.json, metrics.csv, figures/, calibrated/, report.md and report.html for evaluated
     models (intervals, paired tests and calibration are computed here, by `assess`). `plotly`: "inline"
-    embeds plotly.js once (offline), "cdn" links it (small file, needs the network to draw figures)."""
+    embeds plotly.js once (offline), "cdn" links it (small file, needs the network to draw figures).
+    `externals` (`tumorbench.crossdata.results.load_externals`): external test sets, each a section, with
+    the generalisation gap of every model and which model generalises best."""
     check_plotly_mode(plotly)
     out_dir = Path(out_dir)
     figures_dir = RunFolder(out_dir).figures
     taken: set[str] = set()
     slugs = {r.name: slug(r.name, taken) for r in results}
     assessment = assess(results, settings, evaluated_on=evaluated_on)
+    generalisation = None
+    if externals:
+        from tumorbench.crossdata.render import external_sections
+        from tumorbench.crossdata.results import add_gaps
+        from tumorbench.crossdata.results import generalisation as generalises_best
+
+        add_gaps(externals, results, replicates=assessment.replicates,
+                 confidence=assessment.settings.bootstrap.confidence)
+        generalisation = generalises_best(externals, assessment.recommendation.ranking)
+        if generalisation:
+            assessment.recommendation.summary.extend(generalisation["summary"])
+        sections = [*sections, *external_sections(externals, {r.name: r.metrics for r in results},
+                                                  advice=generalisation)]
     metrics_by_model = {r.name: r.metrics for r in results}
     table = metrics_table(metrics_by_model)
     bounds = intervals_table(metrics_by_model)
@@ -237,8 +256,13 @@ def write_report(
             path = RunFolder(out_dir).calibrated / f"{slugs[r.name]}_predictions_test_temperature_scaled.csv"
             write_predictions(path, r.calibrated)
             calibrated[r.name] = f"calibrated/{path.name}"
-    write_json(RunFolder(out_dir).metrics_json,
-               _metrics_document(results, assessment, evaluated_on, notes, out_dir, calibrated))
+    document = _metrics_document(results, assessment, evaluated_on, notes, out_dir, calibrated)
+    if externals:
+        # `external.<name>`: each external test set (metrics with and without copies, gap per model);
+        # `generalisation`: which model generalises best, and on what basis.
+        document["external"] = {e.name: e.to_dict() for e in externals}
+        document["generalisation"] = generalisation
+    write_json(RunFolder(out_dir).metrics_json, document)
     atomic_write(RunFolder(out_dir).metrics_csv, lambda p: table.to_csv(p, float_format="%.6g"))
 
     overview = [_figure(spec, figures_dir) for spec in overview_figures(table, evaluated_on)]

@@ -1,0 +1,152 @@
+"""The external test sets of a run folder, evaluated: metrics with intervals (all images, and without the
+copies of the run's own images), the generalisation gap per model, and which model generalises best.
+
+Read only from the run folder (external/<name>/ and models/<model>/predictions_external_<name>.csv), so
+`tumorbench report` rebuilds it without a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from tumorbench._io import read_json
+from tumorbench.evaluation.bootstrap import Replicates
+from tumorbench.evaluation.model_result import ModelResult, evaluate_model
+from tumorbench.evaluation.settings import EvaluationSettings
+from tumorbench.runfolder import EXTERNAL_COPIES, EXTERNAL_INFO, RunFolder, external_predictions_file
+
+WITHOUT_COPIES = "external images with no exact or near copy among the run's training or validation images"
+
+
+@dataclass
+class ExternalResult:
+    info: dict  # dataset.json: identity, status, reason
+    results: list[ModelResult] = field(default_factory=list)  # one per model that predicted it
+    copies: pd.DataFrame | None = None  # copies.csv: image, label, kind, match, match_label
+    # {model: {"all": {metric: gap}, "without_copies": {metric: gap}}} (evaluation.gap.metric_gap)
+    gap: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    replicates: Replicates | None = field(default=None, repr=False)  # bootstrap values, all images
+    replicates_clean: Replicates | None = field(default=None, repr=False)  # without the copies
+
+    name = property(lambda self: self.info["name"])
+    label = property(lambda self: self.info.get("label") or self.info["name"])
+    scored = property(lambda self: self.info.get("status") == "scored" and bool(self.results))
+
+    def to_dict(self) -> dict:
+        """metrics.json's `external.<name>` entry."""
+        out = {"dataset": {k: v for k, v in self.info.items() if k not in ("status", "reason")},
+               "status": "scored" if self.scored else "unusable", "notes": self.notes}
+        if not self.scored:
+            out["reason"] = self.info.get("reason") or "no model predicted it"
+            return out
+        out["copies"] = {"n": 0 if self.copies is None else len(self.copies), "definition": WITHOUT_COPIES,
+                         "images": [] if self.copies is None else self.copies.to_dict("records")}
+        out["models"] = {r.name: {**r.metrics, "without_copies": r.dedup} for r in self.results}
+        out["gap"] = self.gap
+        return out
+
+
+def load_externals(run_dir: Path, settings: EvaluationSettings | None = None) -> list[ExternalResult]:
+    """Every external dataset of the run folder, evaluated with intervals (no gap yet: `add_gaps`)."""
+    from tumorbench.evaluation.assess import assess_external
+    from tumorbench.evaluation.gap import independent_settings
+    from tumorbench.predictions.io import check_same_images, read_predictions
+
+    run = RunFolder(Path(run_dir))
+    settings = settings or EvaluationSettings()
+    out = []
+    for k, name in enumerate(run.external_names()):
+        folder = run.external(name)
+        ext = ExternalResult(read_json(folder / EXTERNAL_INFO))
+        out.append(ext)
+        if ext.info.get("status") != "scored":
+            continue
+        frames = {m.name: read_predictions(external_predictions_file(m, name)) for m in run.model_folders()
+                  if external_predictions_file(m, name).is_file()}
+        if not frames:
+            ext.info = {**ext.info, "status": "unusable", "reason": f"{run.models_dir}: no model has predictions of "
+                        f"{name}; score it again with `tumorbench predict {run.root} --data {ext.info['root']}`"}
+            continue
+        check_same_images({str(external_predictions_file(run.model(m), name)): f for m, f in frames.items()})
+        copies_path = folder / EXTERNAL_COPIES
+        ext.copies = (pd.read_csv(copies_path, keep_default_na=False, dtype=str) if copies_path.is_file()
+                      else None)
+        if ext.copies is None:
+            ext.notes.append(f"No {EXTERNAL_COPIES}: the copies of the run's images were not searched; every "
+                             "score is on all images.")
+        duplicated = None if ext.copies is None else dict(zip(ext.copies["image"], ext.copies["kind"]))
+        # Resampled independently of the run's own test split (and of the other external sets).
+        own = independent_settings(settings, k)
+        for model, frame in frames.items():
+            result = evaluate_model(model, frame, source=external_predictions_file(run.model(model), name),
+                                    duplicated=duplicated, settings=own)
+            if result.dedup is not None:
+                result.dedup["definition"] = WITHOUT_COPIES
+            ext.results.append(result)
+        ext.replicates, ext.replicates_clean = assess_external(ext.results, own)
+    return out
+
+
+def add_gaps(externals: Sequence[ExternalResult], source: Sequence[ModelResult], *, replicates: Replicates | None,
+             confidence: float) -> None:
+    """Each external's generalisation gap per model: its score there minus on the run's test split."""
+    from tumorbench.evaluation.gap import generalisation_gap
+
+    points = {r.name: r.metrics for r in source}
+    for ext in externals:
+        if not ext.scored:
+            continue
+        full = generalisation_gap(points, {r.name: r.metrics for r in ext.results}, confidence=confidence,
+                                  source_reps=replicates, external_reps=ext.replicates)
+        clean = generalisation_gap(points, {r.name: r.dedup for r in ext.results if r.dedup and r.dedup.get("n")},
+                                   confidence=confidence, source_reps=replicates, external_reps=ext.replicates_clean)
+        ext.gap = {model: {"all": full[model], "without_copies": clean.get(model)} for model in full}
+
+
+def _external_score(ext: ExternalResult, model: str) -> tuple[float | None, str]:
+    """The model's macro-F1 on the external set without its copies (all images when none is left)."""
+    result = next((r for r in ext.results if r.name == model), None)
+    if result is None:
+        return None, ""
+    if result.dedup and result.dedup.get("n"):
+        return result.dedup["macro"]["f1"], "without copies"
+    return result.metrics["macro"]["f1"], "all images"
+
+
+def generalisation(externals: Sequence[ExternalResult], source_ranking: Sequence[str]) -> dict | None:
+    """Which model generalises best: the highest mean macro-F1 over the external sets (without their copies
+    of the run's images), among models scored on every one; None without a scored external."""
+    scored = [e for e in externals if e.scored]
+    if not scored:
+        return None
+    models = [m for m in source_ranking if all(_external_score(e, m)[0] is not None for e in scored)]
+    if not models:
+        return None
+    means = {m: sum(_external_score(e, m)[0] for e in scored) / len(scored) for m in models}
+    ranking = sorted(models, key=lambda m: -means[m])
+    best = ranking[0]
+    parts = []
+    for e in scored:
+        value, basis = _external_score(e, best)
+        gap = (e.gap.get(best) or {}).get("without_copies" if basis == "without copies" else "all") or {}
+        g = gap.get("macro_f1") or {}
+        ci = g.get("interval")
+        parts.append(f"{e.label} {value:.3f} ({basis}"
+                     + (f"; gap {g['gap']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}] from the run's test split" if ci else "")
+                     + ")")
+    summary = [f"Generalises best: {best}, mean macro-F1 {means[best]:.3f} over the external test sets ("
+               + "; ".join(parts) + ")."]
+    if source_ranking and source_ranking[0] != best:
+        summary.append(f"The model preferred on the run's own data, {source_ranking[0]}, generalises less well "
+                       f"(mean external macro-F1 {means.get(source_ranking[0], float('nan')):.3f}): for images from "
+                       f"other sources, prefer {best}.")
+    summary.append("The external test sets played no part in training or choosing; a model picked by its external "
+                   "score makes them validation sets: confirm it on yet another source.")
+    return {"best": best, "ranking": ranking, "mean_macro_f1": means,
+            "basis": "mean macro-F1 over the external test sets, each without its copies of the run's training and "
+                     "validation images (all images when nothing is left)", "summary": summary}

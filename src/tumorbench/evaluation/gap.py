@@ -1,0 +1,74 @@
+"""The generalisation gap: a model's score on an external test set minus its score on the run's own test
+split, with an interval.
+
+The two test sets are different images, so each is resampled on its own (`bootstrap.bootstrap`, with
+different seeds: independent resamples) and the gap of resample k is the external value of resample k
+minus the source value of resample k; its percentile interval is the gap's. Rank metrics (AUC), whose
+intervals come from the delta method, combine their two standard errors as independent estimates do:
+se = sqrt(se_source² + se_external²), recovered from each normal interval's half-width.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import numpy as np
+from scipy.stats import norm
+
+from tumorbench.evaluation.bootstrap import Replicates, percentile_interval
+from tumorbench.evaluation.declared import metric, metrics
+from tumorbench.evaluation.settings import EvaluationSettings
+
+#: the scores whose gap is reported (their metric keys), when the metric is registered and defined;
+#: the binary tumour / no-tumour AUC joins once its metric is registered
+GAP_METRICS = ("accuracy", "macro_f1", "binary_auc")
+
+
+def gap_metrics() -> list[str]:
+    """The keys of GAP_METRICS that the registry knows."""
+    known = {m.key for m in metrics(overall=True)}
+    return [k for k in GAP_METRICS if k in known]
+
+
+def independent_settings(settings: EvaluationSettings, k: int) -> EvaluationSettings:
+    """Settings whose bootstrap draws resamples independent of `settings`' (the k-th external test set)."""
+    boot = dataclasses.replace(settings.bootstrap, seed=settings.bootstrap.seed + 1000 * (k + 1))
+    return dataclasses.replace(settings, bootstrap=boot)
+
+
+def _value(m: dict, key: str) -> float | None:
+    value = metric(key).get(m)
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def metric_gap(key: str, source: dict, external: dict, *, confidence: float,
+               source_reps: Replicates | None = None, external_reps: Replicates | None = None,
+               model: str = "") -> dict:
+    """{source, external, gap, interval} of one metric; interval None when it cannot be made."""
+    a, b = _value(source, key), _value(external, key)
+    out = {"source": a, "external": b, "gap": None if a is None or b is None else b - a, "interval": None}
+    if out["gap"] is None:
+        return out
+    column = metric(key).column()
+    values = [r.values.get(model, {}).get(column) if r is not None else None for r in (source_reps, external_reps)]
+    if values[0] is not None and values[1] is not None and len(values[0]) == len(values[1]):
+        diff = values[1] - values[0]
+        if np.isfinite(diff).any():
+            out["interval"] = list(percentile_interval(diff, confidence))
+        return out
+    cis = [(m.get("intervals") or {}).get(column) for m in (source, external)]
+    if all(ci is not None for ci in cis):
+        z = norm.ppf(0.5 + confidence / 2)
+        se = np.sqrt(sum(((hi - lo) / (2 * z)) ** 2 for lo, hi in cis))
+        out["interval"] = [out["gap"] - z * se, out["gap"] + z * se]
+    return out
+
+
+def generalisation_gap(source: Mapping[str, dict], external: Mapping[str, dict], *, confidence: float,
+                       source_reps: Replicates | None = None, external_reps: Replicates | None = None) -> dict:
+    """{model: {metric: metric_gap}} for every model scored on both test sets."""
+    return {name: {key: metric_gap(key, source[name], external[name], confidence=confidence,
+                                   source_reps=source_reps, external_reps=external_reps, model=name)
+                   for key in gap_metrics()}
+            for name in external if name in source}
