@@ -1,4 +1,5 @@
-"""The commands, as Python functions: `run`, `study_imbalance`, `evaluate`, `report`, `audit`, `predict`.
+"""The commands, as Python functions: `run`, `study_imbalance`, `evaluate`, `report`, `audit`, `predict`,
+`score_external`.
 
 Each takes the options of the CLI command of the same name as keyword arguments and returns a result
 object (see `tumorbench.api.results`) that shows a summary in Jupyter and holds the tables as pandas
@@ -219,6 +220,38 @@ def report(run_dir: PathLike, **report_options: Any) -> RunResult:
     with typed_errors():
         write_full_report(Path(run_dir), **report_options)
     return RunResult(Path(run_dir), seconds=time.perf_counter() - started)
+
+
+def score_external(run_dir: PathLike, data: PathLike, *, name: str | None = None,
+                   class_map: str | Mapping[str, str] | None = None, device: str = "auto",
+                   **report_options: Any) -> RunResult:
+    """Score every complete model of an existing run folder on another dataset, as `run(external=...)`
+    does after training (`tumorbench evaluate RUN --data B`, `tumorbench predict RUN --data B`): its
+    predictions, copies and dataset.json go into the run folder (`external/<name>/`, replacing an earlier
+    scoring of the same name), and the report is rebuilt with its section and the generalisation gap.
+    `class_map`: `{"yes": "tumor", "no": "no_tumor"}` or "yes=tumor,no=no_tumor". A dataset that cannot be
+    scored is recorded as such (`result.external[name]["reason"]`) and the report says so.
+
+        tb.score_external("runs/sartaj", "data/yes-no", class_map="yes=tumor,no=no_tumor")
+    """
+    from tumorbench.api.results import RunResult
+    from tumorbench.config import parse_class_map
+    from tumorbench.crossdata import score_externals
+    from tumorbench.device import select_device
+    from tumorbench.runfolder import RunFolder
+    from tumorbench.sections import write_full_report
+
+    started = time.perf_counter()
+    with typed_errors():
+        run = RunFolder(Path(run_dir))
+        if not run.config.is_file() or not run.models_dir.is_dir():
+            raise FileNotFoundError(f"{run_dir}: not a run folder (no config.yaml and models/); give the folder "
+                                    "`tumorbench run` wrote")
+        entry = {"path": str(data), "name": name,
+                 "class_map": parse_class_map(class_map, where="class map") if class_map is not None else None}
+        [found] = score_externals(run.root, [entry], device=str(select_device(device)))
+        write_full_report(run.root, **report_options)
+    return RunResult(run.root, seconds=time.perf_counter() - started)
 
 
 def _named_inputs(predictions, names: str | Sequence[str] | None) -> tuple[list, list[str] | None]:
