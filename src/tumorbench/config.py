@@ -259,7 +259,8 @@ class RunConfig:
     # second datasets every model is scored on after training (tumorbench.crossdata): folders, or mappings
     # {path, name, class_map}; their test split, or all their images when they have no split folders
     external: list[ExternalConfig] = field(default_factory=list)
-    # report: bootstrap (resamples, seed, method, confidence), cost_matrix, calibration_bins, alpha
+    # report: bootstrap (resamples, seed, method, confidence), cost_matrix, calibration_bins, alpha,
+    # binary_threshold, sensitivity_at_specificity, specificity_at_sensitivity (docs/binary-view.md)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
 
     def __post_init__(self) -> None:

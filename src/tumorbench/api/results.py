@@ -102,6 +102,22 @@ class BenchmarkResult:
         return pd.concat({name: per_class_table(m) for name, m in self.document["models"].items()},
                          names=["model"])
 
+    @cached_property
+    def binary(self) -> pd.DataFrame:
+        """Tumour vs no tumour per model (sensitivity, specificity, AUC, accuracy, PPV, NPV with their
+        `_low` / `_high` bounds); `reason` says why where the view is undefined (docs/binary-view.md)."""
+        from tumorbench.evaluation.binary import binary_table
+
+        return binary_table(self.document["models"])
+
+    @cached_property
+    def operating_points(self) -> pd.DataFrame:
+        """One row per operating point (model, view, fixed rate and target, threshold chosen on validation,
+        test sensitivity and specificity with bounds); empty without validation predictions."""
+        from tumorbench.evaluation.operating_points import operating_points_table
+
+        return operating_points_table(self.document["models"])
+
     def confusion(self, model: str, *, normalize: bool = False) -> pd.DataFrame:
         """The confusion matrix of `model` (rows: true class, columns: predicted class)."""
         from tumorbench.evaluation.table import confusion_frame
@@ -186,6 +202,8 @@ class BenchmarkResult:
             # with its intervals) from metrics.json, so the figures show the report's values.
             result.metrics = self._model(result.name)
             result.calibration = result.metrics.get("calibration")
+            result.binary = result.metrics.get("binary", result.binary)
+            result.operating_points = result.metrics.get("operating_points", result.operating_points)
             figures.update({f"{result.name}/{spec.kind}": spec.plotly() for spec in model_figures(result, result.name)})
         return figures
 

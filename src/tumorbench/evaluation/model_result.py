@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tumorbench.evaluation.binary import binary_roc, binary_view
 from tumorbench.evaluation.classification import (
     compute_metrics,
     labelled_arrays,
@@ -15,6 +16,7 @@ from tumorbench.evaluation.classification import (
 from tumorbench.evaluation.curves import compute_roc_curves, pr_curve_points
 from tumorbench.evaluation.history import TrainingCurves, training_curves
 from tumorbench.evaluation.mistakes import confident_mistakes
+from tumorbench.evaluation.operating_points import operating_points
 from tumorbench.evaluation.settings import EvaluationSettings
 
 
@@ -38,6 +40,11 @@ class ModelResult:
     frame: pd.DataFrame | None = field(default=None, repr=False)
     validation_frame: pd.DataFrame | None = field(default=None, repr=False)
     duplicated: dict[str, str] | None = field(default=None, repr=False)
+    # Tumour vs no tumour (binary.binary_view) with its ROC points, and the operating points
+    # (operating_points.operating_points: thresholds chosen on validation, applied to test).
+    binary: dict | None = None
+    binary_roc: dict | None = None
+    operating_points: dict | None = None
 
 
 def evaluate_model(
@@ -91,7 +98,15 @@ def evaluate_model(
         dedup=(dedup_metrics(frame, duplicated, metrics, settings=settings, copy_labels=copy_labels)
                if duplicated is not None else None),
         notes=notes,
+        **binary_parts(frame, validation_frame, settings),
     )
+
+
+def binary_parts(frame: pd.DataFrame, validation_frame: pd.DataFrame | None,
+                 settings: EvaluationSettings | None) -> dict:
+    """The ModelResult fields of the binary view and the operating points."""
+    return {"binary": binary_view(frame, settings=settings), "binary_roc": binary_roc(frame),
+            "operating_points": operating_points(frame, validation_frame, settings=settings)}
 
 
 def dedup_frame(frame: pd.DataFrame, duplicated: dict[str, str]) -> pd.DataFrame:

@@ -12,6 +12,9 @@ In a config file (or a run folder's config.yaml) they live under `evaluation:`:
       # ... or only what differs from "every error costs 1": {glioma: {no_tumor: 5}, ...}
       calibration_bins: 15
       alpha: 0.05
+      binary_threshold: 0.5                      # P(tumour) at or above it: "tumour" (the binary view)
+      sensitivity_at_specificity: [0.90, 0.95]   # operating points, thresholds chosen on validation
+      specificity_at_sensitivity: [0.90, 0.95]
 """
 
 from __future__ import annotations
@@ -65,9 +68,20 @@ class EvaluationSettings:
     cost_matrix: Any = None  # rows true, columns predicted; or {true: {predicted: cost}}; None: the default
     calibration_bins: int = 15  # equal-width bins of ECE, MCE and the reliability diagram
     alpha: float = 0.05  # a paired difference counts when its Holm-adjusted p-value is below this
+    # The binary view (tumour vs no tumour, docs/binary-view.md): "tumour" when P(tumour) >= this.
+    binary_threshold: float = 0.5
+    # Operating points: sensitivity where validation specificity reaches each target, and specificity
+    # where validation sensitivity reaches each; the thresholds are chosen on validation, applied to test.
+    sensitivity_at_specificity: list = field(default_factory=lambda: [0.90, 0.95])
+    specificity_at_sensitivity: list = field(default_factory=lambda: [0.90, 0.95])
 
     def __post_init__(self) -> None:
         self.cost_matrix = resolve_cost_matrix(self.cost_matrix)
+        if isinstance(self.binary_threshold, bool) or not isinstance(self.binary_threshold, (int, float)) \
+                or not 0 < self.binary_threshold < 1:
+            raise ValueError(f"evaluation.binary_threshold must be in (0, 1), got {self.binary_threshold!r}")
+        self.sensitivity_at_specificity = _targets(self.sensitivity_at_specificity, "sensitivity_at_specificity")
+        self.specificity_at_sensitivity = _targets(self.specificity_at_sensitivity, "specificity_at_sensitivity")
         if isinstance(self.calibration_bins, bool) or not isinstance(self.calibration_bins, int) \
                 or not 2 <= self.calibration_bins <= 100:
             raise ValueError(f"evaluation.calibration_bins must be an integer from 2 to 100, got "
@@ -81,6 +95,17 @@ class EvaluationSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _targets(value: Any, key: str) -> list[float]:
+    """A list of operating-point targets, each in (0, 1], without repeats, in increasing order."""
+    where = f"evaluation.{key}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1 for v in value):
+        raise ValueError(f"{where}: expected a list of targets in (0, 1] such as [0.90, 0.95], got {value!r}")
+    return sorted({float(v) for v in value})
 
 
 def resolve_cost_matrix(value: Any) -> list[list[float]]:

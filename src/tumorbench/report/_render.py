@@ -17,6 +17,7 @@ from tumorbench.evaluation.assess import interval_of
 from tumorbench.evaluation.declared import metric, metrics
 from tumorbench.evaluation.model_result import COPY_GROUPS
 from tumorbench.evaluation.recommend import format_p, weakest_class
+from tumorbench.report._binary_views import binary_views
 
 # What the report says about how its numbers are made, beside the registry's one-line definitions.
 METHOD_NOTES: tuple[tuple[str, str], ...] = (
@@ -193,6 +194,7 @@ def _views(context: dict) -> dict:
         "skipped_reasons": (skipped["reason"].replace("", "unknown").value_counts().items()
                             if skipped is not None else []),
         "skipped_rows": skipped.head(50).itertuples(index=False) if skipped is not None else [],
+        **binary_views(context["results"], context["slugs"]),
     }
 
 

@@ -318,6 +318,9 @@ def _metrics_document(results: Sequence[ModelResult], assessment: Assessment, ev
             # `dedup`: the same metrics on the de-duplicated test split, next to the full split's keys.
             entry["dedup"] = r.dedup
         entry["calibration"] = {**(r.calibration or {}), "calibrated_predictions": calibrated.get(r.name)}
+        # Tumour vs no tumour, and the operating points (thresholds chosen on validation): docs/binary-view.md.
+        entry["binary"] = r.binary
+        entry["operating_points"] = r.operating_points
         return entry
 
     document = {

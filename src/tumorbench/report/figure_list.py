@@ -43,12 +43,15 @@ def model_figures(r: ModelResult, slug: str) -> list[FigureSpec]:
         full = f"{r.name}: {figure_title}"
         return FigureSpec(kind, f"{slug}_{kind}", title, lambda: plotly(full), lambda: static(full))
 
+    operating = dict(binary_roc=r.binary_roc, binary=r.binary, operating_points=r.operating_points)
     specs = [
         spec("confusion_matrix", "Confusion matrix", "confusion matrix",
              lambda t: fp.confusion_matrix_figure(r.metrics, title=t),
              lambda t: fs.plot_confusion_matrix(r.metrics, title=t).figure),
+        # The binary view's curve and the operating points (docs/binary-view.md) join the class curves.
         spec("roc", "ROC curves", "ROC curves (one vs rest)",
-             lambda t: fp.roc_figure(r.roc, r.metrics, title=t), lambda t: fs.plot_roc(r.roc, r.metrics, title=t).figure),
+             lambda t: fp.add_operating_points(fp.roc_figure(r.roc, r.metrics, title=t), **operating),
+             lambda t: fs.draw_operating_points(fs.plot_roc(r.roc, r.metrics, title=t), **operating).figure),
         spec("precision_recall", "Precision-recall curves", "precision-recall curves",
              lambda t: fp.pr_figure(r.pr, r.metrics, title=t), lambda t: fs.plot_pr(r.pr, r.metrics, title=t).figure),
         spec("reliability", "Reliability diagram", "reliability diagram",

@@ -94,6 +94,27 @@ def roc_figure(curves: dict, metrics: dict, *, title: str = "ROC curves (one vs 
     return figure
 
 
+def add_operating_points(figure: go.Figure, *, binary_roc: dict | None = None, binary: dict | None = None,
+                         operating_points: dict | None = None) -> go.Figure:
+    """Draw the binary view's ROC curve (P(tumour)) and a marker per operating point on a ROC figure:
+    a diamond where specificity was held at its target on validation, a triangle where sensitivity was."""
+    from tumorbench.report.operating_marks import BINARY_COLOUR, SYMBOLS, binary_curve_label, operating_marks
+
+    label = binary_curve_label(binary)
+    if binary_roc is not None and label is not None:
+        figure.add_trace(go.Scatter(x=binary_roc["fpr"], y=binary_roc["tpr"], mode="lines", name=_t(label),
+                                    line=dict(color=BINARY_COLOUR, width=2.5)))
+    shown: set[str] = set()
+    for mark in operating_marks(operating_points):
+        figure.add_trace(go.Scatter(
+            x=[mark.fpr], y=[mark.tpr], mode="markers", name=_t(f"operating points: {mark.view}"),
+            legendgroup=f"op-{mark.view}", showlegend=mark.view not in shown, hovertext=_t(mark.text),
+            hoverinfo="text", marker=dict(color=mark.colour, size=11, symbol=SYMBOLS[mark.fixed][0],
+                                          line=dict(color="white", width=1))))
+        shown.add(mark.view)
+    return figure
+
+
 def history_figure(curves: TrainingCurves, *, title: str = "Training curves") -> go.Figure:
     """Accuracy and loss per epoch, training vs validation, with the best epoch and phase changes."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=[panel for panel, _, _ in PANELS])

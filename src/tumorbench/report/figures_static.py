@@ -83,6 +83,27 @@ def plot_roc(curves: dict, metrics: dict, *, ax: Axes | None = None,
     return ax
 
 
+def draw_operating_points(ax: Axes, *, binary_roc: dict | None = None, binary: dict | None = None,
+                          operating_points: dict | None = None) -> Axes:
+    """The static twin of `figures_plotly.add_operating_points`: the binary view's ROC curve and a
+    marker per operating point (diamond: specificity held on validation, triangle: sensitivity)."""
+    from tumorbench.report.operating_marks import BINARY_COLOUR, SYMBOLS, binary_curve_label, operating_marks
+
+    label = binary_curve_label(binary)
+    if binary_roc is not None and label is not None:
+        ax.plot(binary_roc["fpr"], binary_roc["tpr"], color=BINARY_COLOUR, lw=2.2, label=_text(label))
+    marks = operating_marks(operating_points)
+    for mark in marks:
+        ax.scatter([mark.fpr], [mark.tpr], color=mark.colour, marker=SYMBOLS[mark.fixed][1], s=46,
+                   edgecolors="white", linewidths=0.8, zorder=5)
+    if marks:
+        # One legend entry per kind of mark (colours are the curves').
+        for fixed, (_, marker) in SYMBOLS.items():
+            ax.scatter([], [], color="#777777", marker=marker, label=f"{fixed} target (threshold from validation)")
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
 def plot_history(curves: TrainingCurves, *, axes: tuple[Axes, Axes] | None = None,
                  title: str = "Training curves") -> tuple[Axes, Axes]:
     """Accuracy and loss per epoch (training vs validation) on two axes, best epoch marked."""
