@@ -22,20 +22,18 @@ def _metric_keys() -> list[str]:
 
 
 def _label(key: str) -> str:
-    from tumorbench.evaluation.declared import metric
+    from tumorbench.evaluation.gap import gap_label
 
-    return metric(key).label
+    return gap_label(key)
 
 
 def _cell(m: dict | None, key: str) -> str:
     """'0.731 [0.687, 0.774]', or n/a."""
-    from tumorbench.evaluation.declared import metric
+    from tumorbench.evaluation.gap import value_and_interval
 
-    spec = metric(key)
-    value = spec.get(m) if m else None
+    value, ci, _ = value_and_interval(m, key)
     if value is None:
         return "n/a"
-    ci = (m.get("intervals") or {}).get(spec.column())
     return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 

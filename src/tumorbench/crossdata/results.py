@@ -54,6 +54,8 @@ class ExternalResult:
 def load_externals(run_dir: Path, settings: EvaluationSettings | None = None) -> list[ExternalResult]:
     """Every external dataset of the run folder, evaluated with intervals (no gap yet: `add_gaps`)."""
     from tumorbench.evaluation.assess import assess_external
+    from tumorbench.evaluation.binary import binary_view
+    from tumorbench.evaluation.model_result import dedup_frame
     from tumorbench.evaluation.gap import independent_settings
     from tumorbench.predictions.io import check_same_images, read_predictions
 
@@ -85,11 +87,20 @@ def load_externals(run_dir: Path, settings: EvaluationSettings | None = None) ->
         for model, frame in frames.items():
             result = evaluate_model(model, frame, source=external_predictions_file(run.model(model), name),
                                     duplicated=duplicated, settings=own)
+            # The binary view travels inside the metrics dicts here: the gap and the section read it there.
+            result.metrics["binary"] = result.binary
             if result.dedup is not None:
                 result.dedup["definition"] = WITHOUT_COPIES
+                if result.dedup.get("n"):
+                    result.dedup["binary"] = binary_view(dedup_frame(frame, duplicated), settings=own)
             ext.results.append(result)
         ext.replicates, ext.replicates_clean = assess_external(ext.results, own)
     return out
+
+
+def source_points(source: Sequence[ModelResult]) -> dict[str, dict]:
+    """The run's own test metrics per model, with the binary view inside (where the gap reads it)."""
+    return {r.name: {**r.metrics, "binary": r.binary} for r in source}
 
 
 def add_gaps(externals: Sequence[ExternalResult], source: Sequence[ModelResult], *, replicates: Replicates | None,
@@ -97,7 +108,7 @@ def add_gaps(externals: Sequence[ExternalResult], source: Sequence[ModelResult],
     """Each external's generalisation gap per model: its score there minus on the run's test split."""
     from tumorbench.evaluation.gap import generalisation_gap
 
-    points = {r.name: r.metrics for r in source}
+    points = source_points(source)
     for ext in externals:
         if not ext.scored:
             continue

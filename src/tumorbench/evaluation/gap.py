@@ -20,15 +20,34 @@ from tumorbench.evaluation.bootstrap import Replicates, percentile_interval
 from tumorbench.evaluation.declared import metric, metrics
 from tumorbench.evaluation.settings import EvaluationSettings
 
-#: the scores whose gap is reported (their metric keys), when the metric is registered and defined;
-#: the binary tumour / no-tumour AUC joins once its metric is registered
-GAP_METRICS = ("accuracy", "macro_f1", "binary_auc")
+#: the scores whose gap is reported: registered metric keys, and BINARY_AUC, the AUC of tumour vs no
+#: tumour (`binary.binary_view`, kept in a metrics dict's `binary` entry), when defined
+BINARY_AUC = "binary_auc"
+GAP_METRICS = ("accuracy", "macro_f1", BINARY_AUC)
+LABELS = {BINARY_AUC: "tumour vs no tumour AUC"}
 
 
 def gap_metrics() -> list[str]:
-    """The keys of GAP_METRICS that the registry knows."""
-    known = {m.key for m in metrics(overall=True)}
+    """The keys of GAP_METRICS that can be computed (registered, or the binary view's)."""
+    known = {m.key for m in metrics(overall=True)} | {BINARY_AUC}
     return [k for k in GAP_METRICS if k in known]
+
+
+def gap_label(key: str) -> str:
+    return LABELS.get(key) or metric(key).label
+
+
+def value_and_interval(m: dict | None, key: str) -> tuple[float | None, list[float] | None, str]:
+    """A gap metric's value, its interval and its bootstrap column in a metrics dict."""
+    if not m:
+        return None, None, key
+    if key == BINARY_AUC:
+        view = m.get("binary") or {}
+        value = view.get("auc") if view.get("defined") else None
+        return value, (view.get("intervals") or {}).get("auc"), key
+    spec = metric(key)
+    value = spec.get(m)
+    return value, (m.get("intervals") or {}).get(spec.column()), spec.column()
 
 
 def independent_settings(settings: EvaluationSettings, k: int) -> EvaluationSettings:
@@ -38,7 +57,7 @@ def independent_settings(settings: EvaluationSettings, k: int) -> EvaluationSett
 
 
 def _value(m: dict, key: str) -> float | None:
-    value = metric(key).get(m)
+    value = value_and_interval(m, key)[0]
     return None if value is None or not np.isfinite(value) else float(value)
 
 
@@ -50,14 +69,14 @@ def metric_gap(key: str, source: dict, external: dict, *, confidence: float,
     out = {"source": a, "external": b, "gap": None if a is None or b is None else b - a, "interval": None}
     if out["gap"] is None:
         return out
-    column = metric(key).column()
+    column = value_and_interval(source, key)[2]
     values = [r.values.get(model, {}).get(column) if r is not None else None for r in (source_reps, external_reps)]
     if values[0] is not None and values[1] is not None and len(values[0]) == len(values[1]):
         diff = values[1] - values[0]
         if np.isfinite(diff).any():
             out["interval"] = list(percentile_interval(diff, confidence))
         return out
-    cis = [(m.get("intervals") or {}).get(column) for m in (source, external)]
+    cis = [value_and_interval(m, key)[1] for m in (source, external)]
     if all(ci is not None for ci in cis):
         z = norm.ppf(0.5 + confidence / 2)
         se = np.sqrt(sum(((hi - lo) / (2 * z)) ** 2 for lo, hi in cis))

@@ -234,7 +234,7 @@ def write_report(
     generalisation = None
     if externals:
         from tumorbench.crossdata.render import external_sections
-        from tumorbench.crossdata.results import add_gaps
+        from tumorbench.crossdata.results import add_gaps, source_points
         from tumorbench.crossdata.results import generalisation as generalises_best
 
         add_gaps(externals, results, replicates=assessment.replicates,
@@ -242,8 +242,7 @@ def write_report(
         generalisation = generalises_best(externals, assessment.recommendation.ranking)
         if generalisation:
             assessment.recommendation.summary.extend(generalisation["summary"])
-        sections = [*sections, *external_sections(externals, {r.name: r.metrics for r in results},
-                                                  advice=generalisation)]
+        sections = [*sections, *external_sections(externals, source_points(results), advice=generalisation)]
     metrics_by_model = {r.name: r.metrics for r in results}
     table = metrics_table(metrics_by_model)
     bounds = intervals_table(metrics_by_model)
