@@ -11,6 +11,7 @@ line naming the folder and the fix), and the others go on.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -107,7 +108,11 @@ def _score_one(run: RunFolder, external: ExternalSet, *, device: str) -> dict:
             continue
         predictor = load_model_source(model_folder / CHECKPOINT_FILE, device=device)
         decoded = cache.decoded(predictor.spec)
-        probs = predictor.predict_proba(decoded.x)
+        with warnings.catch_warnings():
+            # A memory-mapped cache is read-only and nothing writes to it (as in data.arrays): batches are
+            # scaled into new tensors.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+            probs = predictor.predict_proba(decoded.x)
         write_predictions(external_predictions_file(model_folder, external.name),
                           predictions_frame(decoded.paths, decoded.labels, probs))
         scored.append(model_folder.name)

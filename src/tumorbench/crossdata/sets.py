@@ -71,8 +71,8 @@ def open_external(entry, *, name: str, model_classes) -> ExternalSet:
     config = as_external_config(entry)
     root = Path(config.path).expanduser()
     if not root.is_dir():
-        raise ExternalUnusable(f"{root}: external dataset folder not found; fix the path given to --external "
-                               "(or the config's external:)")
+        raise ExternalUnusable(f"{root}: external dataset folder not found; fix its path (--external, the "
+                               "config's external:, or --data)")
     try:
         index = scan_dataset(root)
     except DatasetLayoutError as exc:
