@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from tumorbench.classes import CLASS_NAMES
 
@@ -32,6 +33,20 @@ def draw_sample(label: str, rng: np.random.Generator, size: int = 40) -> Image.I
     elif label == CLASS_NAMES[3]:
         d.ellipse([size // 2 - 2, size - 12, size // 2 + 2, size - 8], fill=250)
     return img
+
+
+def slice_image(seed: int, size: tuple[int, int] = (96, 96)) -> Image.Image:
+    """A grayscale 'slice': an ellipse of random size and place filled with a smooth random texture.
+    Two seeds give unrelated images (pHash distance ~100 of 256 bits, never below ~45)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    texture = ndimage.gaussian_filter(rng.normal(size=(h, w)), sigma=4)
+    texture = (texture - texture.min()) / (np.ptp(texture) + 1e-9)
+    mask = Image.new("L", size, 0)
+    left, top = rng.integers(4, 16, 2)
+    ImageDraw.Draw(mask).ellipse([left, top, w - rng.integers(4, 16), h - rng.integers(4, 16)], fill=255)
+    arr = (40 + 200 * texture) * (np.asarray(mask) / 255)
+    return Image.fromarray(arr.astype(np.uint8), mode="L")
 
 
 def make_dataset(root: Path, counts: dict[str, dict[str, int]], *, folder_names: dict[str, str] | None = None,

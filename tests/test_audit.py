@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-from PIL import Image, ImageDraw
+from conftest import slice_image
+from PIL import Image
 from PIL.PngImagePlugin import PngInfo
-from scipy import ndimage
 
 from tumorbench.audit import (
     AUDIT_FILE,
@@ -25,35 +25,21 @@ from tumorbench.audit import (
     shortcut_sentence,
     write_audit,
 )
-from tumorbench.data.duplicates import clean_validation
-from tumorbench.data.folder import ImageRecord
 from tumorbench.audit._near import near_pairs, pair_distances
 from tumorbench.audit._shortcut import LEAK_MARGIN
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.cli import main
 from tumorbench.config import make_config
+from tumorbench.data.duplicates import clean_validation
+from tumorbench.data.folder import ImageRecord
 from tumorbench.data.split import read_split_list
+from tumorbench.evaluation.model_result import copy_breakdown, dedup_metrics
 from tumorbench.metrics import compute_metrics
 from tumorbench.predictions.io import predictions_frame
-from tumorbench.evaluation.model_result import copy_breakdown, dedup_metrics
 from tumorbench.run import run_benchmark
 from tumorbench.sections import write_full_report
 
 N_TRAIN, N_TEST = 10, 5
-
-
-def slice_image(seed: int, size: tuple[int, int] = (96, 96)) -> Image.Image:
-    """A grayscale 'slice': an ellipse of random size and place filled with a smooth random texture.
-    Two seeds give unrelated images (pHash distance ~100 of 256 bits, never below ~45)."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    texture = ndimage.gaussian_filter(rng.normal(size=(h, w)), sigma=4)
-    texture = (texture - texture.min()) / (np.ptp(texture) + 1e-9)
-    mask = Image.new("L", size, 0)
-    left, top = rng.integers(4, 16, 2)
-    ImageDraw.Draw(mask).ellipse([left, top, w - rng.integers(4, 16), h - rng.integers(4, 16)], fill=255)
-    arr = (40 + 200 * texture) * (np.asarray(mask) / 255)
-    return Image.fromarray(arr.astype(np.uint8), mode="L")
 
 
 def make_clean(root: Path, *, sizes: dict[str, tuple[int, int]] | None = None) -> Path:

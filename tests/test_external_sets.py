@@ -187,7 +187,7 @@ def test_evaluate_and_predict_with_data_score_an_existing_run(run_with_externals
     ({"external": "data/b"}, "external must be a list of dataset folders"),
     ({"external": [{"name": "b"}]}, r"external\[0\]: an external dataset needs its folder as `path`"),
     ({"external": [{"path": "b", "classmap": {}}]}, r"external\[0\]: unknown key\(s\) \['classmap'\]"),
-    ({"external": [{"path": "b", "class_map": "yes"}]}, "a class map is FOLDER=CLASS pairs"),
+    ({"external": [{"path": "b", "class_map": "yes"}]}, r"external\[0\].class_map: .yes. is not FOLDER=CLASS"),
     ({"external": ["x/b", "y/b"]}, "external datasets must have distinct names"),
 ], ids=["not-a-list", "no-path", "unknown-key", "bad-class-map", "same-name"])
 def test_bad_external_entries_fail_early(layer, message):

@@ -54,6 +54,7 @@ RULES: dict[str, Rule] = {
     # run-wide
     "data": Rule(str, optional=True), "out": Rule(str, optional=True),
     "seed": Rule(int, min=0), "val_fraction": Rule(float, positive=True, below=1.0),
+    "test_fraction": Rule(float, positive=True, below=1.0),
     "dedup": Rule(str, choices=DEDUP_MODES), "val_groups": Rule(str, choices=VAL_GROUPS), "device": Rule(str), "deterministic": Rule(bool),
     "precision": Rule(str, choices=PRECISIONS), "threads": Rule(int, min=1, optional=True), "refit": Rule(bool),
     "image_size": Rule(int, min=8, optional=True), "weights": Rule(str),
@@ -193,23 +194,6 @@ class ExternalConfig:
         return self.name or Path(self.path).name or str(self.path)
 
 
-def parse_class_map(value: Any, *, where: str) -> dict[str, str] | None:
-    """A class map from `{yes: tumor, no: no_tumor}` or `"yes=tumor,no=no_tumor"`; None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
-        if not pairs or any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
-            raise ValueError(f"{where}: a class map is FOLDER=CLASS pairs separated by commas, e.g. "
-                             f"yes=tumor,no=no_tumor, got {value!r}")
-        value = {a.strip(): b.strip() for a, b in pairs}
-    if not isinstance(value, dict) or not value or not all(
-            isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip() for k, v in value.items()):
-        raise ValueError(f"{where}: a class map is a mapping of folder names to class names, e.g. "
-                         f"{{yes: tumor, no: no_tumor}}, got {value!r}")
-    return {str(k).strip(): str(v).strip() for k, v in value.items()}
-
-
 def clean_external(item: Any, where: str) -> dict:
     """One `external:` entry: a dataset folder, or a mapping {path, name, class_map}."""
     if isinstance(item, (str, os.PathLike)) and str(item).strip():
@@ -225,8 +209,11 @@ def clean_external(item: Any, where: str) -> dict:
         name = item.get("name")
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise ValueError(f"{where}: name must be a non-empty string, got {name!r}")
-        return {"path": str(path), "name": name, "class_map": parse_class_map(item.get("class_map"),
-                                                                              where=f"{where}.class_map")}
+        from tumorbench.classes import parse_class_map
+
+        given = item.get("class_map")
+        return {"path": str(path), "name": name,
+                "class_map": None if given is None else parse_class_map(given, where=f"{where}.class_map")}
     raise ValueError(f"{where}: an external dataset is a folder path or a mapping {{path, name, class_map}}, "
                      f"got {item!r}")
 
@@ -237,6 +224,11 @@ class RunConfig:
     out: str | None = None  # run folder; None: runs/<timestamp>
     seed: int = 0  # fixes the split, the initialisation and the data order
     val_fraction: float = 0.2  # share of the training split held out for validation (stratified)
+    # a dataset without split folders (one folder per class): share of its images drawn as the test split
+    test_fraction: float = 0.2
+    # class folder -> class name, e.g. {yes: tumor, no: no_tumor}; other folders keep their canonical name
+    # (glioma_tumor -> glioma) or their own (tumorbench.classes); CLI --class-map yes=tumor,no=no_tumor
+    class_map: dict[str, str] = field(default_factory=dict)
     dedup: str = "none"  # audit duplicates: none (report both), drop_test, clean_val (validation only), group_split
     # validation: none (random, stratified) or cluster (whole clusters of similar-looking images held out per
     # class, data.appearance: a validation that sees a change of source)
@@ -265,6 +257,9 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _check_fields(self, "")
+        from tumorbench.classes import parse_class_map
+
+        self.class_map = parse_class_map(self.class_map, where="config: class_map")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -374,6 +369,10 @@ def _clean(cls, data: Any, source: str, path: str = "") -> dict:
                 raise ValueError(f"{source}: external must be a list of dataset folders (or mappings "
                                  f"{{path, name, class_map}}), got {value!r}")
             out[key] = [clean_external(item, f"{source}: external[{i}]") for i, item in enumerate(value)]
+        elif cls is RunConfig and key == "class_map":
+            from tumorbench.classes import parse_class_map
+
+            out[key] = parse_class_map(value, where=f"{source}: class_map")
         elif cls is RunConfig and key == "evaluation":
             evaluation_settings(value, where=f"{source}: evaluation")  # checked now, merged as a mapping
             out[key] = value or {}

@@ -26,7 +26,13 @@ from tumorbench.config import ResolvedModel, RunConfig, resolve_model
 from tumorbench.data.appearance import DESCRIPTOR_SPEC, appearance_descriptors
 from tumorbench.data.arrays import ArrayCache, images_key
 from tumorbench.data.folder import DatasetIndex, scan_dataset
-from tumorbench.data.split import check_trainable, coverage_warnings, read_split_list, split_dataset
+from tumorbench.data.split import (
+    check_trainable,
+    coverage_warnings,
+    drawn_index,
+    read_split_list,
+    split_dataset,
+)
 from tumorbench.device import seed_everything, select_device
 from tumorbench.executors.base import CellFailure, CellJob, LocalExecutor
 from tumorbench.predictions.io import read_predictions
@@ -111,8 +117,8 @@ def environment() -> dict:
 def _check_resumable(out: Path, previous: dict, resolved: dict, config: RunConfig) -> None:
     """--resume keeps the split (seed, dedup, validation share) and every complete model as they were;
     a model that failed or never finished may come back with new settings (a lower learning rate)."""
-    changed = [key for key in ("seed", "dedup", "val_fraction", "val_groups")
-               if previous.get(key, RunConfig.__dataclass_fields__[key].default) != resolved[key]]
+    changed = [key for key in ("seed", "dedup", "val_fraction", "val_groups", "test_fraction", "class_map")
+               if previous.get(key, RunConfig().to_dict()[key]) != resolved[key]]
     # Settings added since a run was started read as their defaults (refit: off), not as a change.
     defaults = {f.name: f.default for f in dataclasses.fields(ResolvedModel) if f.default is not dataclasses.MISSING}
     before = {m["name"]: {**defaults, **m} for m in previous.get("resolved_models") or []}
@@ -153,8 +159,8 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     epoch, the whole job's ETA) goes to the log. Raises ModelsFailed, after every other model finished,
     when some models could not be trained."""
     # The dataset is checked before the run folder exists: a bad layout leaves nothing to clean up.
-    index = scan_dataset(data_root)
-    check_trainable(index.records("train"), where=str(index.root))
+    index = scan_dataset(data_root, class_map=config.class_map)
+    check_trainable(index.records("all" if index.flat else "train"), where=str(index.root))
     if config.val_groups == "cluster" and index.splits.get("val"):
         raise ValueError(f"{index.root}: val_groups=cluster draws validation from the training split, and this "
                          "dataset has its own validation folder; set val_groups: none (CLI: --set val_groups=none)")
@@ -191,7 +197,7 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
             kept.append(rm.name)
         else:
             pending.append(rm)
-    cache = ArrayCache(index.root, [r for split in ("train", "val", "test") for r in index.splits.get(split, [])])
+    cache = ArrayCache(index.root, [r for records in index.splits.values() for r in records])
     # The first model's spec is decoded whatever is pending: unreadable files are known before the split.
     # val_groups=cluster needs small grayscale copies of every image for its descriptors: decoded in the same pass.
     extra_specs = [DESCRIPTOR_SPEC] if config.val_groups == "cluster" else []
@@ -204,11 +210,14 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
         return appearance_descriptors(split.images().numpy())
 
     splits = split_dataset(index, cache.readable, val_fraction=config.val_fraction, seed=config.seed,
-                           dedup=config.dedup, duplicates=duplicate_groups(audit), val_groups=config.val_groups,
+                           test_fraction=config.test_fraction, dedup=config.dedup, duplicates=duplicate_groups(audit), val_groups=config.val_groups,
                            appearance=appearance)
     if kept:
         _check_same_splits(run, splits, kept)
     write_splits(run, splits)
+    if index.flat:
+        # The first audit saw one split; the report's de-duplicated test needs the drawn ones (features cached).
+        audit = audit_into(out, drawn_index(index, splits))
     check_trainable(splits.train, where=str(index.root))  # unreadable files or dedup may have emptied a class
     for warning in coverage_warnings({"training": splits.train, "validation": splits.val, "test": splits.test}):
         log.warning("%s (the report says so too)", warning)

@@ -11,6 +11,7 @@
     external/<dataset>/    an external test set (`external:`, `--external`, `evaluate RUN --data`):
                            dataset.json (name, root, split, classes, images, status: scored, or why not),
                            copies.csv (its images that copy a training or validation image of the run),
+                           cross_audit.json (every copy between the run's dataset and it, `audit --against`),
                            skipped_files.csv (its unreadable images)
     metrics.json, metrics.csv, report.html, report.md, figures/, calibrated/   the report (also in
                            `evaluate --out`)
@@ -35,6 +36,7 @@ CONFIG_FILE = "config.yaml"
 AUDIT_FILE = "audit.json"  # also the name in `tumorbench audit --out` folders
 AUDIT_HTML = "audit.html"  # `tumorbench audit --out` folders: the standalone page and its Markdown
 AUDIT_MD = "audit.md"
+CROSS_AUDIT_FILE = "cross_audit.json"  # `tumorbench audit A --against B`: the copies of B's images in A
 SPLITS_DIR = "splits"
 SPLITS = ("train", "val", "test")
 SKIPPED_FILE = "skipped_files.csv"

@@ -114,7 +114,7 @@ def evaluation_settings_from(config: ConfigSource, overrides: Overrides):
 def external_entries(paths: Sequence[str | os.PathLike], class_maps: Sequence[str] = ()) -> list[str | dict] | None:
     """The `external:` entries of `--external PATH` (repeated) and `--external-class-map NAME:MAP`: NAME is
     the dataset's folder name (the only dataset's may be left out: `--external-class-map yes=tumor,no=no_tumor`)."""
-    from tumorbench.config import parse_class_map
+    from tumorbench.classes import parse_class_map
 
     if not paths:
         if class_maps:

@@ -127,6 +127,7 @@ def run(
     precision: str | None = None,
     deterministic: bool | None = None,
     weights: str | None = None,
+    class_map: str | Mapping[str, str] | None = None,
     overrides: Overrides = None,
     resume: bool = False,
     seeds: int = 1,
@@ -146,6 +147,8 @@ def run(
     file or a mapping. `preset`: a built-in recipe under `config` (e.g. "best-cpu"; see
     `tumorbench.config.list_presets()`). `overrides`: config values as `{"train.finetune_epochs": 2, "model_1.image_size":
     128}` (the CLI's `--set`). `mlflow`: "default" (SQLite store in the run folder) or a tracking URI.
+    `class_map`: class folder -> class, `{"yes": "tumor", "no": "no_tumor"}` or "yes=tumor,no=no_tumor"
+    (config `class_map`; a dataset without split folders gets a drawn test split, config `test_fraction`).
     `verbose`: print progress (model k of n, epoch, ETA) when logging is not configured. Other keyword
     arguments go to the report. `external`: datasets every trained model is also scored on (folders, or
     mappings {path, name, class_map}; the config's `external:`), each with its report section and the
@@ -161,6 +164,7 @@ def run(
     started = time.perf_counter()
     options = dict(models=models, epochs=epochs, batch_size=batch_size, lr=lr, image_size=image_size, seed=seed,
                    device=device, precision=precision, deterministic=deterministic, weights=weights, dedup=dedup,
+                   class_map=class_map,
                    external=[str(e) if isinstance(e, os.PathLike) else e for e in external] if external else None)
     with typed_errors(), _shown_progress(verbose):
         data_root, run_config = resolve_config(data, config, overrides, options, preset_name=preset)
@@ -196,7 +200,7 @@ def study_imbalance(
     from tumorbench.study import imbalance_config, run_imbalance_study
 
     training = {k: options.pop(k, None) for k in ("epochs", "batch_size", "lr", "image_size", "seed", "device",
-                                                  "precision", "deterministic", "weights")}
+                                                  "precision", "deterministic", "weights", "class_map")}
     report_options = options
     started = time.perf_counter()
     with typed_errors(), _shown_progress(verbose):
@@ -235,7 +239,7 @@ def score_external(run_dir: PathLike, data: PathLike, *, name: str | None = None
         tb.score_external("runs/sartaj", "data/yes-no", class_map="yes=tumor,no=no_tumor")
     """
     from tumorbench.api.results import RunResult
-    from tumorbench.config import parse_class_map
+    from tumorbench.classes import parse_class_map
     from tumorbench.crossdata import score_externals
     from tumorbench.device import select_device
     from tumorbench.runfolder import RunFolder
@@ -332,21 +336,35 @@ def evaluate(
 
 
 def audit(data: PathLike, *, out: PathLike | None = None, threshold: int | None = None,
-          cache: bool = True) -> AuditResult:
+          cache: bool = True, class_map: str | Mapping[str, str] | None = None, against: PathLike | None = None,
+          against_class_map: str | Mapping[str, str] | None = None) -> AuditResult:
     """Audit a dataset (`tumorbench audit`): duplicates within and across splits, label conflicts, file
     properties per class, and whether file properties alone give the class away. Writes audit.json,
-    audit.html and audit.md into `out` (default: runs/audit-<timestamp>)."""
+    audit.html and audit.md into `out` (default: runs/audit-<timestamp>). `class_map` renames class
+    folders (`{"yes": "tumor"}`, as `run`'s).
+
+    `against`: a second dataset (its folders renamed by `against_class_map`); every one of its images is
+    looked up in `data` (exact and near copies, `data`'s split and label), written as cross_audit.json
+    and a section of the page (`result.cross`, `result.copies`)."""
     from tumorbench.api.results import AuditResult
-    from tumorbench.audit import audit_dataset, write_audit
+    from tumorbench.audit import audit_dataset, cross_audit, write_audit
+    from tumorbench.data.folder import scan_dataset
     from tumorbench.run import default_run_dir
 
     with typed_errors():
-        found = audit_dataset(data, near_threshold=threshold, cache_dir=None if cache else False)
+        cache_dir = None if cache else False
+        # Both datasets are read (and a bad --against refused) before the long within-dataset audit.
+        index = scan_dataset(data, class_map=class_map)
+        other = scan_dataset(against, class_map=against_class_map) if against is not None else None
+        cross = None
+        if other is not None:
+            cross = cross_audit(index, other, near_threshold=threshold, cache_dir=cache_dir)
+        found = audit_dataset(index, near_threshold=threshold, cache_dir=cache_dir)
         if out is None:
             stamped = default_run_dir()
             out = stamped.with_name(f"audit-{stamped.name}")
-        write_audit(found, Path(out))
-    return AuditResult(found, Path(out))
+        write_audit(found, Path(out), cross=cross)
+    return AuditResult(found, Path(out), cross)
 
 
 def predict(
@@ -354,6 +372,7 @@ def predict(
     data: PathLike,
     *,
     split: str = "Testing",
+    class_map: str | Mapping[str, str] | None = None,
     out: PathLike | None = None,
     info: PathLike | None = None,
     device: str = "auto",
@@ -374,7 +393,8 @@ def predict(
     `input_size`, `color`, `scaling`, `layout`, `classes`, each overriding the one before. `out`: the CSV
     to write (default: kept in memory; `result.save(path)` writes it later), with its details in `info`
     (default: beside it, `<out>.info.json`). PyTorch files holding pickled objects are refused unless
-    `trust_pickle` (dangerous: only for files whose origin you trust).
+    `trust_pickle` (dangerous: only for files whose origin you trust). `class_map` renames the dataset's
+    class folders (as `run`'s); a dataset without split folders is predicted whole.
     """
     from tumorbench._io import read_json
     from tumorbench.api.results import PredictionResult
@@ -387,7 +407,7 @@ def predict(
         target = Path(out) if out is not None else Path(scratch) / "predictions.csv"
         details = Path(info) if info is not None else info_path(target)
         path, _rows, bad = predict_folder(
-            model, data, split=split, out=target, device=select_device(device), batch_size=batch_size,
+            model, data, split=split, class_map=class_map, out=target, device=select_device(device), batch_size=batch_size,
             spec=spec_from_options(input_size=input_size, color=color, scaling=scaling, layout=layout,
                                    classes=classes),
             spec_file=spec_file, arch=arch, info=details, trust_pickle=trust_pickle)

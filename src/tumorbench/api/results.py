@@ -308,12 +308,14 @@ class EvaluationResult(BenchmarkResult):
 class AuditResult:
     """A dataset audit (`tb.audit`): audit.json's content, with its tables as DataFrames."""
 
-    def __init__(self, audit: dict, folder: Path):
+    def __init__(self, audit: dict, folder: Path, cross: dict | None = None):
         self.audit = audit  # the content of audit.json
         self.folder = Path(folder)
+        self.cross = cross  # the content of cross_audit.json (`against=`), else None
 
     def __repr__(self) -> str:
-        return f"<AuditResult of {self.audit.get('root', '?')}: {self.audit['n_images']} images>"
+        against = f" against {self.cross['b']['root']}" if self.cross else ""
+        return f"<AuditResult of {self.audit.get('root', '?')}{against}: {self.audit['n_images']} images>"
 
     @property
     def report_path(self) -> Path:
@@ -322,9 +324,25 @@ class AuditResult:
     @property
     def summary(self) -> str:
         """The few lines `tumorbench audit` prints."""
-        from tumorbench.audit import audit_summary
+        from tumorbench.audit import audit_summary, cross_summary
 
-        return audit_summary(self.audit)
+        text = audit_summary(self.audit)
+        return text if self.cross is None else f"{text}\n{cross_summary(self.cross)}"
+
+    @cached_property
+    def copies(self) -> pd.DataFrame:
+        """With `against=`: one row per image of the other dataset (path, split, label, kind of its copy
+        in this one or None, labels 'agree'/'conflict'/'unknown', number of copies, closest copy)."""
+        import pandas as pd
+
+        if self.cross is None:
+            raise ValueError("no cross-dataset audit: call tb.audit(data, against=OTHER_DATASET)")
+        return pd.DataFrame([{"path": e["path"], "split": e["split"], "label": e["label"], "kind": e["kind"],
+                              "labels": e["labels"], "n_copies": len(e["matches"]),
+                              "copy": e["matches"][0]["path"] if e["matches"] else None,
+                              "copy_split": e["matches"][0]["split"] if e["matches"] else None,
+                              "copy_label": e["matches"][0]["label"] if e["matches"] else None,
+                              "error": e["error"]} for e in self.cross["images"]])
 
     @cached_property
     def class_counts(self) -> pd.DataFrame:
@@ -366,7 +384,7 @@ class AuditResult:
         """Write audit.json, audit.html and audit.md into `folder`; returns audit.html."""
         from tumorbench.audit import write_audit
 
-        return write_audit(self.audit, Path(folder))
+        return write_audit(self.audit, Path(folder), cross=self.cross)
 
     def _repr_html_(self) -> str:
         return render("audit", summary=self.summary.splitlines(), counts=self.class_counts, report=self.report_path)

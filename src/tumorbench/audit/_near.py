@@ -74,8 +74,11 @@ def _chunk_values(bits: np.ndarray, n_chunks: int) -> list[np.ndarray]:
     return out
 
 
-def candidate_pairs(words: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (i < j) whose whole-image hash of one shares a chunk with any crop hash of the other."""
+def candidate_pairs(words: np.ndarray, threshold: int, *, between: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i < j) whose whole-image hash of one shares a chunk with any crop hash of the other.
+
+    `between=k` keeps only pairs across the first k images and the rest (i < k <= j): two datasets
+    stacked one after the other, compared with each other and not within themselves."""
     n, n_crops, n_words = words.shape
     n_bits = 64 * n_words
     if n < 2:
@@ -106,6 +109,9 @@ def candidate_pairs(words: np.ndarray, threshold: int) -> tuple[np.ndarray, np.n
         keep = mine != other
         a = np.minimum(mine[keep], other[keep])
         b = np.maximum(mine[keep], other[keep])
+        if between is not None:
+            across = (a < between) & (b >= between)
+            a, b = a[across], b[across]
         keys.append(_sorted_unique(a * n + b))
     if not keys:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -113,9 +119,11 @@ def candidate_pairs(words: np.ndarray, threshold: int) -> tuple[np.ndarray, np.n
     return merged // n, merged % n
 
 
-def near_pairs(words: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """All pairs (i < j) within `threshold`: (i, j, distance, number of candidates checked)."""
-    i, j = candidate_pairs(words, threshold)
+def near_pairs(words: np.ndarray, threshold: int, *,
+               between: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """All pairs (i < j) within `threshold`: (i, j, distance, number of candidates checked); `between`
+    as in `candidate_pairs`."""
+    i, j = candidate_pairs(words, threshold, between=between)
     if len(i) == 0:
         return i, j, np.zeros(0, np.int32), 0
     d = pair_distances(words, i, j)

@@ -35,8 +35,9 @@ from tumorbench.audit._features import CROPS, HASH_BITS, HASH_SIZE, extract_feat
 from tumorbench.audit._near import hashes_to_words, near_pairs
 from tumorbench.audit._shortcut import shortcut_check
 from tumorbench.audit._summary import summarise
-from tumorbench.classes import CLASS_NAMES
-from tumorbench.data.folder import SPLITS, DatasetIndex, scan_dataset
+from tumorbench.classes import order_classes
+from tumorbench.data.folder import ALL_SPLITS as SPLITS  # a flat dataset's one split ("all") too
+from tumorbench.data.folder import DatasetIndex, scan_dataset
 from tumorbench.runfolder import AUDIT_FILE  # noqa: F401  (re-exported: the audit's file name)
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,15 @@ def load_audit(path: str | os.PathLike) -> dict[str, Any]:
                          f"{audit.get('audit_version') if isinstance(audit, dict) else None!r}); delete it, "
                          "or write a new one with `tumorbench audit DATA --out FOLDER`")
     return audit
+
+
+def check_threshold(near_threshold: int | None) -> int:
+    """The near-duplicate threshold to use (default NEAR_THRESHOLD), with a clear error when out of range."""
+    threshold = NEAR_THRESHOLD if near_threshold is None else int(near_threshold)
+    if not 0 <= threshold < HASH_BITS // 2:
+        raise ValueError(f"near_threshold={near_threshold!r}: choose a Hamming distance between 0 and "
+                         f"{HASH_BITS // 2 - 1} bits (of {HASH_BITS}); the default is {NEAR_THRESHOLD}")
+    return threshold
 
 
 def _split_pair(a: str, b: str) -> str:
@@ -139,13 +149,14 @@ def _unreadable(reason: str) -> dict[str, Any]:
 
 def audit_dataset(root: str | os.PathLike | DatasetIndex, *,
                   cache_dir: str | os.PathLike | Literal[False] | None = None, near_threshold: int | None = None,
-                  workers: int | None = None, tap: Callable[[str, Image.Image], None] | None = None) -> dict[str, Any]:
+                  workers: int | None = None, tap: Callable[[str, Image.Image], None] | None = None,
+                  class_map=None) -> dict[str, Any]:
     """Audit a `<root>/<split>/<class>/<image>` dataset; returns the content of `audit.json`.
 
     `cache_dir` holds the per-file feature cache (default `<tumorbench cache>/audit`; pass a folder
     of your own, or `False` for none). `near_threshold` is the largest Hamming distance (of 256 pHash
     bits) between near duplicates, default `NEAR_THRESHOLD`. `root` may be a scanned `DatasetIndex`
-    (a run scans its folder once). `tap(path, image)` receives every image the audit decodes (files whose
+    (a run scans its folder once); `class_map` renames class folders (`scan_dataset`). `tap(path, image)` receives every image the audit decodes (files whose
     features come from the cache are not decoded), so a run can build its training arrays from the same
     decoding.
 
@@ -153,12 +164,9 @@ def audit_dataset(root: str | os.PathLike | DatasetIndex, *,
         audit["cross_split"]["test~train"]["images"]["exact"]
     """
     started = time.perf_counter()
-    threshold = NEAR_THRESHOLD if near_threshold is None else int(near_threshold)
-    if not 0 <= threshold < HASH_BITS // 2:
-        raise ValueError(f"near_threshold={near_threshold!r}: choose a Hamming distance between 0 and "
-                         f"{HASH_BITS // 2 - 1} bits (of {HASH_BITS}); the default is {NEAR_THRESHOLD}")
+    threshold = check_threshold(near_threshold)
     workers = workers or min(4, os.cpu_count() or 1)
-    index = root if isinstance(root, DatasetIndex) else scan_dataset(root)
+    index = root if isinstance(root, DatasetIndex) else scan_dataset(root, class_map=class_map)
     root = index.root
     items: list[dict[str, Any]] = []
     for split in SPLITS:
@@ -181,7 +189,7 @@ def audit_dataset(root: str | os.PathLike | DatasetIndex, *,
         "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "root": str(root.resolve()),
         "split_dirs": dict(index.split_dirs),
-        "classes": list(CLASS_NAMES),
+        "classes": list(index.classes),
         "n_images": len(items),
         "class_counts": {s: index.class_counts(s) for s in SPLITS if s in index.splits},
         "properties": _properties(items, feats),
@@ -221,7 +229,7 @@ def _properties(items: list[dict[str, Any]], feats: list[dict[str, Any]]) -> dic
     by: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for it, f in zip(items, feats):
         by[it["split"]][it["label"] if it["label"] is not None else "unlabelled"].append(f)
-    order = [*CLASS_NAMES, "unlabelled"]
+    order = [*order_classes({it["label"] for it in items if it["label"] is not None}), "unlabelled"]
     return {split: {c: summarise(by[split][c]) for c in order if c in by[split]}
             for split in SPLITS if split in by}
 

@@ -8,7 +8,7 @@ import click
 
 from tumorbench.cli._main import main
 from tumorbench.cli.errors import friendly_errors
-from tumorbench.cli.options import model_spec_options, trust_pickle_option
+from tumorbench.cli.options import class_map_option, model_spec_options, trust_pickle_option
 from tumorbench.external.formats import formats_sentence
 
 
@@ -18,11 +18,11 @@ from tumorbench.external.formats import formats_sentence
 @click.option("--model", "checkpoint", metavar="FILE|zoo:NAME",
               help=f"A model file ({formats_sentence()}) or zoo:NAME.")
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="Dataset root.")
-@click.option("--split", default="Testing", show_default=True, help="Split folder to predict.")
+@click.option("--split", default="Testing", show_default=True, help="Split folder to predict (a dataset "
+              "without split folders: every image).")
+@class_map_option
 @click.option("--out", type=click.Path(path_type=Path), help="Predictions CSV to write (with --model).")
 @click.option("--name", "external_name", help="With RUN: the external set's name (default: the --data folder's).")
-@click.option("--class-map", metavar="FOLDER=CLASS,...", help="With RUN: the --data folders' classes, e.g. "
-              "yes=tumor,no=no_tumor.")
 @click.option("--info", type=click.Path(path_type=Path, dir_okay=False),
               help="Where to write the model's details and notes as JSON (default: OUT with the suffix "
                    ".info.json, where `tumorbench evaluate` finds it and shows the notes in the report).")
@@ -31,8 +31,8 @@ from tumorbench.external.formats import formats_sentence
 @model_spec_options
 @trust_pickle_option
 @friendly_errors
-def predict(run_dir, checkpoint, data, split, out, info, device, batch_size, spec_file, arch, trust_pickle,
-            external_name, class_map, **spec_options) -> None:
+def predict(run_dir, checkpoint, data, split, class_map, out, info, device, batch_size, spec_file, arch,
+            trust_pickle, external_name, **spec_options) -> None:
     """Write the predictions file (image, label, prob_<class>...) of a model on a dataset split.
 
     Foreign models are read with their own preprocessing: from the zoo entry, the sidecar
@@ -52,10 +52,11 @@ def predict(run_dir, checkpoint, data, split, out, info, device, batch_size, spe
         return
     if checkpoint is None or out is None:
         raise click.UsageError("give --model FILE and --out CSV (or a run folder: tumorbench predict RUN --data B)")
-    if external_name or class_map:
-        raise click.UsageError("--name and --class-map go with a run folder (tumorbench predict RUN --data DATASET)")
+    if external_name:
+        raise click.UsageError("--name goes with a run folder (tumorbench predict RUN --data DATASET)")
 
-    result = predict_api(checkpoint, data, split=split, out=out, info=info, device=device, batch_size=batch_size,
+    result = predict_api(checkpoint, data, split=split, class_map=class_map, out=out, info=info, device=device,
+                         batch_size=batch_size,
                          spec_file=spec_file, arch=arch, trust_pickle=trust_pickle, **spec_options)
     for rel, reason in result.skipped:
         click.echo(f"skipped unreadable image {rel}: {reason}", err=True)

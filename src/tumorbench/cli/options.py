@@ -16,11 +16,18 @@ from tumorbench.config import DEDUP_MODES, PRECISIONS
 from tumorbench.executors import EXECUTORS
 
 
+class_map_option = click.option(
+    "--class-map", metavar="FOLDER=CLASS,...", help="Rename class folders, e.g. yes=tumor,no=no_tumor (config: "
+    "class_map). Other folders keep their canonical name (glioma_tumor -> glioma) or their own.")
+
+
 def training_options(fn):
     """Options shared by every command that trains: data, config, run folder and overrides."""
     options = [
         click.option("--data", type=click.Path(path_type=Path), help="Dataset root "
-                     "(<root>/<split>/<class>/<image>). Default: the embedded synthetic dataset."),
+                     "(<root>/<split>/<class>/<image>, or <root>/<class>/<image>: a test split is drawn). "
+                     "Default: the embedded synthetic dataset."),
+        class_map_option,
         click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML config file."),
         click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: runs/<timestamp>)."),
         click.option("--epochs", type=int, help="Epochs for every model."),

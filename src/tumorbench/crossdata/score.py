@@ -22,6 +22,7 @@ from tumorbench.crossdata.copies import reference_copies
 from tumorbench.crossdata.sets import ExternalSet, ExternalUnusable, as_external_config, open_external
 from tumorbench.runfolder import (
     CHECKPOINT_FILE,
+    CROSS_AUDIT_FILE,
     EXTERNAL_COPIES,
     EXTERNAL_INFO,
     INFO_FILE,
@@ -52,8 +53,9 @@ def model_classes(run: RunFolder) -> tuple[str, ...]:
                             "`tumorbench run` first")
 
 
-def reference_records(run: RunFolder) -> tuple[Path, list]:
-    """The run's dataset root and its training + validation images (the split lists it trained on)."""
+def reference_records(run: RunFolder) -> tuple[Path, list, dict | None]:
+    """The run's dataset root, its training + validation images (the split lists it trained on) and its
+    class map."""
     from tumorbench.data.split import read_split_list
 
     config = read_run_config(run.root, fix="the external datasets cannot be checked for copies of its "
@@ -61,7 +63,7 @@ def reference_records(run: RunFolder) -> tuple[Path, list]:
     if not config.get("data"):
         raise FileNotFoundError(f"{run.config}: no `data` entry: the run's dataset is unknown; restore config.yaml")
     lists = [run.split_list(s) for s in ("train", "val")]
-    return Path(config["data"]), [r for p in lists if p.is_file() for r in read_split_list(p)]
+    return Path(config["data"]), [r for p in lists if p.is_file() for r in read_split_list(p)], config.get("class_map")
 
 
 def score_externals(run_dir: str | Path, entries: Sequence, *, device: str = "cpu") -> list[dict]:
@@ -122,9 +124,11 @@ def _score_one(run: RunFolder, external: ExternalSet, *, device: str) -> dict:
     if cache.bad:
         log.warning("external %s: %d unreadable image(s) skipped; listed in %s", external.label, len(cache.bad),
                     folder / SKIPPED_FILE)
-    reference_root, reference = reference_records(run)
+    reference_root, reference, class_map = reference_records(run)
     readable = cache.readable(external.records)
-    copies = reference_copies(reference_root, reference, external.root, readable)
+    copies, cross = reference_copies(reference_root, [r.path for r in reference], external.index,
+                                     [r.path for r in readable], class_map=class_map)
+    write_json(folder / CROSS_AUDIT_FILE, cross)
     table = pd.DataFrame([{"image": r.path, "label": r.label or "", **copies[r.path]} for r in readable
                           if r.path in copies], columns=list(COPY_COLUMNS))
     atomic_write(folder / EXTERNAL_COPIES, lambda p: table.to_csv(p, index=False))

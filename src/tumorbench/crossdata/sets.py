@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tumorbench.classes import is_tumor, order_classes
 from tumorbench.config import ExternalConfig
-from tumorbench.data.folder import DatasetLayoutError, ImageRecord, scan_dataset
+from tumorbench.data.folder import DatasetIndex, DatasetLayoutError, ImageRecord, scan_dataset
 
 
 class ExternalUnusable(ValueError):
@@ -27,6 +27,7 @@ class ExternalSet:
     split: str  # the split scored: "test", or "all" for a dataset without split folders
     records: list[ImageRecord] = field(default_factory=list)
     class_map: dict[str, str] | None = None
+    index: DatasetIndex | None = field(default=None, repr=False)  # the scanned folder (class map applied)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -49,19 +50,6 @@ def as_external_config(entry) -> ExternalConfig:
     return ExternalConfig(**clean_external(entry, "external"))
 
 
-def _mapped(records: list[ImageRecord], class_map: dict[str, str] | None, root: Path) -> list[ImageRecord]:
-    """Records with the class map applied to their labels (the folder names, or their canonical names)."""
-    if not class_map:
-        return records
-    labels = {r.label for r in records if r.label}
-    missing = [k for k in class_map if k not in labels]
-    if missing:
-        raise ExternalUnusable(f"{root}: the class map names folder(s) {missing} that this dataset does not have "
-                               f"(its classes: {', '.join(order_classes(labels))}); fix the external dataset's "
-                               "class_map")
-    return [ImageRecord(r.path, class_map.get(r.label, r.label) if r.label else None) for r in records]
-
-
 def open_external(entry, *, name: str, model_classes) -> ExternalSet:
     """Scan an external dataset and check it can be scored by models of `model_classes`.
 
@@ -74,7 +62,7 @@ def open_external(entry, *, name: str, model_classes) -> ExternalSet:
         raise ExternalUnusable(f"{root}: external dataset folder not found; fix its path (--external, the "
                                "config's external:, or --data)")
     try:
-        index = scan_dataset(root)
+        index = scan_dataset(root, class_map=config.class_map)
     except DatasetLayoutError as exc:
         raise ExternalUnusable(f"{exc} (external dataset)") from None
     split = "test" if "test" in index.splits else "all" if "all" in index.splits else None
@@ -82,7 +70,7 @@ def open_external(entry, *, name: str, model_classes) -> ExternalSet:
         raise ExternalUnusable(f"{root}: no test split (split folders: {', '.join(index.split_dirs.values())}); "
                                "an external dataset is scored on its test split, or on every image when it has "
                                "no split folders: add a Testing/ folder or give the folder of one split")
-    records = _mapped(index.splits[split], config.class_map, root)
+    records = index.splits[split]
     where = f"{root}/{index.split_dirs.get(split, '')}".rstrip("/")
     if not records:
         raise ExternalUnusable(f"{where}: the external {split} split has no images; add images or remove this "
@@ -90,7 +78,7 @@ def open_external(entry, *, name: str, model_classes) -> ExternalSet:
     if not any(r.label for r in records):
         raise ExternalUnusable(f"{where}: no image has a class (no class folders), so nothing can be scored; put "
                                "the images into one folder per class")
-    found = ExternalSet(name, config.label, root, split, records, config.class_map)
+    found = ExternalSet(name, config.label, root, split, records, config.class_map, index)
     check_classes(found, model_classes)
     return found
 

@@ -1,5 +1,6 @@
 """The splits of a benchmark: validation stratified from the training split only (fixed by the seed),
-unreadable files left out, and the duplicate-aware options (`dedup`)."""
+unreadable files left out, and the duplicate-aware options (`dedup`). A flat dataset (one folder per
+class, no split folders) first has its test split drawn, stratified, with `test_fraction`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tumorbench._io import atomic_write
-from tumorbench.classes import CLASS_NAMES
+from tumorbench.classes import order_classes
 from tumorbench.config import VAL_GROUPS
 from tumorbench.data.appearance import cluster_split
 from tumorbench.data.duplicates import (
@@ -23,57 +24,60 @@ from tumorbench.data.duplicates import (
     drop_duplicated,
     group_split,
 )
-from tumorbench.data.folder import DatasetIndex, ImageRecord
+from tumorbench.data.folder import FLAT_SPLIT, DatasetIndex, ImageRecord
 
 log = logging.getLogger(__name__)
 
 
 def stratified_split(
-    records: Sequence[ImageRecord], *, fraction: float, seed: int
+    records: Sequence[ImageRecord], *, fraction: float, seed: int, key: str = "val_fraction"
 ) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    """Split training records into (train, val), keeping class proportions.
+    """Split records into (rest, held out), keeping class proportions: training into (train, val), or a
+    flat dataset into (development, test) with `key` "test_fraction" (the setting errors name).
 
     The split depends only on the file list and the seed, not on the order files were listed in.
     """
+    held, source = ("test", "dataset") if key == "test_fraction" else ("validation", "training")
     if not 0 < fraction < 1:
-        raise ValueError(f"validation fraction must be between 0 and 1, got {fraction}")
+        raise ValueError(f"{key} must be between 0 and 1, got {fraction}")
     ordered = sorted(records, key=lambda r: r.path)
     labels = [r.label for r in ordered]
     if any(label is None for label in labels):
-        raise ValueError("the training split has images without a class folder; cannot train on them")
+        raise ValueError(f"the {source} split has images without a class folder; cannot train on them")
     counts = pd.Series(labels).value_counts()
     too_small = counts[counts < 2]
     if not too_small.empty:
         raise ValueError(
-            f"class(es) {list(too_small.index)} have fewer than 2 training images; a stratified "
-            "validation split needs at least 2 per class"
+            f"class(es) {list(too_small.index)} have fewer than 2 {source} images; a stratified "
+            f"{held} split needs at least 2 per class"
         )
     n_val = max(len(counts), round(fraction * len(ordered)))
     if len(ordered) - n_val < len(counts):
         # Stratification needs every class on both sides; say which setting to change, not scikit-learn's words.
         raise ValueError(
-            f"val_fraction {fraction:g} leaves {len(ordered) - n_val} of {len(ordered)} training images for "
-            f"training, fewer than the {len(counts)} classes; lower val_fraction (default 0.2)"
+            f"{key} {fraction:g} leaves {len(ordered) - n_val} of {len(ordered)} {source} images outside the "
+            f"{held} split, fewer than the {len(counts)} classes; lower {key} (default 0.2)"
         )
     try:
         train, val = train_test_split(ordered, test_size=n_val, stratify=labels, random_state=seed)
     except ValueError as exc:  # scikit-learn's words name its own arguments, not ours
-        raise ValueError(f"cannot draw a stratified validation split of val_fraction {fraction:g} from "
-                         f"{len(ordered)} training images ({dict(counts)}): {exc}; change val_fraction") from None
+        raise ValueError(f"cannot draw a stratified {held} split of {key} {fraction:g} from "
+                         f"{len(ordered)} {source} images ({dict(counts)}): {exc}; change {key}") from None
     return sorted(train, key=lambda r: r.path), sorted(val, key=lambda r: r.path)
 
 
-def missing_classes(records: Sequence[ImageRecord]) -> list[str]:
-    """The classes of CLASS_NAMES with no labelled image among `records`, in class order."""
+def missing_classes(records: Sequence[ImageRecord], classes: Sequence[str]) -> list[str]:
+    """The classes of `classes` with no labelled image among `records`, in class order."""
     present = {r.label for r in records}
-    return [c for c in CLASS_NAMES if c not in present]
+    return [c for c in classes if c not in present]
 
 
 def coverage_warnings(splits: dict[str, Sequence[ImageRecord]]) -> list[str]:
-    """A sentence for each split that lacks classes: its scores say nothing about those classes."""
+    """A sentence for each split that lacks some of the splits' classes: its scores say nothing about them."""
+    classes = order_classes({r.label for records in splits.values() for r in records if r.label is not None})
     out = []
     for name, records in splits.items():
-        missing = missing_classes(records)
+        missing = missing_classes(records, classes)
         if missing and records:
             out.append(f"the {name} split has no image of {', '.join(missing)}: its scores say nothing about "
                        f"{'that class' if len(missing) == 1 else 'those classes'}")
@@ -86,8 +90,8 @@ def check_trainable(records: Sequence[ImageRecord], *, where: str) -> None:
     if len(present) < 2:
         raise ValueError(
             f"{where}: the training split has {'only the class ' + present[0] if present else 'no labelled image'}"
-            f"; a classifier needs at least two classes to learn anything (expected class folders: "
-            f"{', '.join(CLASS_NAMES)})"
+            "; a classifier needs at least two classes to learn anything (one class folder per class, e.g. "
+            "Training/glioma/, Training/no_tumor/)"
         )
 
 
@@ -112,7 +116,7 @@ class SplitRecords:
 
 
 def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]], list[ImageRecord]], *,
-                  val_fraction: float, seed: int, dedup: str = "none",
+                  val_fraction: float, seed: int, test_fraction: float = 0.2, dedup: str = "none",
                   duplicates: DuplicateGroups | None = None, val_groups: str = "none",
                   appearance: Callable[[Sequence[ImageRecord]], np.ndarray] | None = None) -> SplitRecords:
     """Train/val/test records of readable files; val comes from Training, never from Testing.
@@ -127,13 +131,52 @@ def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]
 
     `val_groups` cluster holds out whole clusters of similar-looking training images per class instead of
     a random share (`tumorbench.data.appearance.cluster_split`); `appearance` gives the records'
-    descriptors (`appearance_descriptors` of their pixels)."""
+    descriptors (`appearance_descriptors` of their pixels).
+
+    A flat dataset (`index.flat`) first has a stratified test split of `test_fraction` drawn from its
+    images (by duplicate groups with group_split), fixed by the seed; the rest is its training split."""
+    if index.flat:
+        return _split_flat(index, readable, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                           dedup=dedup, duplicates=duplicates, val_groups=val_groups, appearance=appearance)
     train_all, test = readable(index.records("train")), readable(index.records("test"))
-    explicit_val = index.splits.get("val")
-    val_all = readable(explicit_val or [])
+    return _split(index, train_all, test, readable(index.splits.get("val") or []), val_fraction=val_fraction,
+                  seed=seed, dedup=dedup, duplicates=duplicates, val_groups=val_groups, appearance=appearance)
+
+
+def drawn_index(index: DatasetIndex, splits: SplitRecords) -> DatasetIndex:
+    """A flat dataset's index with the splits drawn from it (for its audit: test images with a copy in
+    training are found between the drawn splits)."""
+    drawn = {name: list(getattr(splits, name)) for name in ("train", "val", "test")}
+    return DatasetIndex(root=index.root, splits=drawn, split_dirs={name: f"{name} (drawn)" for name in drawn},
+                        class_map=dict(index.class_map))
+
+
+def _split_flat(index: DatasetIndex, readable, *, val_fraction: float, test_fraction: float, seed: int,
+                dedup: str, duplicates: DuplicateGroups | None, **options) -> SplitRecords:
+    pool = readable(index.records(FLAT_SPLIT))
+    if not pool:
+        raise ValueError(f"{index.root}: the dataset has no readable images")
+    if dedup == "group_split":
+        # Test is drawn by groups of duplicates in _group_split, with the share asked for.
+        return _split(index, pool, [], [], val_fraction=val_fraction, seed=seed, dedup=dedup,
+                      duplicates=duplicates, test_fraction=test_fraction, **options)
+    try:
+        development, test = stratified_split(pool, fraction=test_fraction, seed=seed, key="test_fraction")
+    except ValueError as exc:
+        raise ValueError(f"{index.root} (no split folders, so a test split is drawn): {exc}") from None
+    log.info("%s has no split folders: %d test images drawn (test_fraction %g, stratified, seed %d)",
+             index.root, len(test), test_fraction, seed)
+    return _split(index, development, test, [], val_fraction=val_fraction, seed=seed, dedup=dedup,
+                  duplicates=duplicates, **options)
+
+
+def _split(index: DatasetIndex, train_all: list[ImageRecord], test: list[ImageRecord], val_all: list[ImageRecord],
+           *, val_fraction: float, seed: int, dedup: str, duplicates: DuplicateGroups | None, val_groups: str,
+           appearance, test_fraction: float | None = None) -> SplitRecords:
+    explicit_val = val_all
     if not train_all:
         raise ValueError(f"{index.root}: the training split has no readable images")
-    if not test:
+    if not test and test_fraction is None:
         raise ValueError(f"{index.root}: the test split has no readable images")
     if dedup != "none" and duplicates is None:
         raise ValueError(f"dedup={dedup!r} needs the dataset audit; use dedup=none")
@@ -146,8 +189,8 @@ def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]
     if val_groups == "cluster" and appearance is None:
         raise ValueError("val_groups=cluster needs the images' appearance descriptors; use val_groups=none")
     if dedup == "group_split":
-        return _group_split(train_all + val_all, test, duplicates,
-                            val_fraction=val_fraction, seed=seed)
+        return _group_split(train_all + val_all, test, duplicates, val_fraction=val_fraction, seed=seed,
+                            test_fraction=test_fraction)
     if dedup == "drop_test":
         kept = drop_duplicated(test, train_all + val_all, duplicates)
         if not kept:
@@ -177,14 +220,16 @@ def split_dataset(index: DatasetIndex, readable: Callable[[Sequence[ImageRecord]
 
 
 def _group_split(development: list[ImageRecord], test: list[ImageRecord], duplicates: DuplicateGroups, *,
-                 val_fraction: float, seed: int) -> SplitRecords:
-    """Pool every image and draw test (about its former share) and then val (val_fraction of the rest)
-    by groups of exact and near duplicates, stratified by class: no group straddles two splits."""
+                 val_fraction: float, seed: int, test_fraction: float | None = None) -> SplitRecords:
+    """Pool every image and draw test (about its former share, or `test_fraction` of a flat dataset) and
+    then val (val_fraction of the rest) by groups of exact and near duplicates, stratified by class: no
+    group straddles two splits."""
     pool = development + test
     if any(r.label is None for r in pool):
         raise ValueError("dedup=group_split re-splits labelled images only; some split folder holds images "
                          "without class folders: use dedup=drop_test or none")
-    rest, new_test = group_split(pool, duplicates, fraction=len(test) / len(pool), seed=seed)
+    share = len(test) / len(pool) if test_fraction is None else test_fraction
+    rest, new_test = group_split(pool, duplicates, fraction=share, seed=seed)
     train, val = group_split(rest, duplicates, fraction=val_fraction, seed=seed)
     log.info("dedup=group_split: %d train, %d val, %d test images, re-split by duplicate groups (the test "
              "split is no longer the dataset's own)", len(train), len(val), len(new_test))

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from tumorbench._io import write_json
-from tumorbench.data.folder import scan_dataset
+from tumorbench.data.folder import FLAT_SPLIT, scan_dataset
 from tumorbench.data.images import load_images
 from tumorbench.external import ExternalSpec, Predictor, load_model_source
 from tumorbench.predictions.io import predictions_frame, write_predictions
@@ -29,6 +29,7 @@ def predict_folder(
     *,
     split: str,
     out: str | os.PathLike,
+    class_map=None,
     device: torch.device | str = "cpu",
     batch_size: int = 64,
     spec: ExternalSpec | Mapping | None = None,
@@ -43,7 +44,8 @@ def predict_folder(
     `checkpoint` is any model source (a tumorbench checkpoint, `.onnx`, `.keras`/`.h5`, TorchScript,
     a state dict with `arch`, `zoo:NAME`) or an already loaded Predictor; `spec`/`spec_file` give the
     preprocessing of foreign models (see `load_model_source`). `info`, when given, receives the model's
-    details and notes as JSON (a run folder's `info.json`, which the report reads). PyTorch files are
+    details and notes as JSON (a run folder's `info.json`, which the report reads). `class_map` renames
+    class folders (`scan_dataset`); a dataset without split folders is predicted whole. PyTorch files are
     read without unpickling arbitrary objects unless `trust_pickle`. `gallery` also writes the report's
     pictures of the model's mistakes with saliency overlays (`tumorbench.explain.write_gallery`).
     """
@@ -54,7 +56,10 @@ def predict_folder(
     else:
         predictor = load_model_source(checkpoint, spec=spec, spec_file=spec_file, arch=arch, device=device,
                                       trust_pickle=trust_pickle)
-    index = scan_dataset(data)
+    index = scan_dataset(data, class_map=class_map)
+    if index.flat and split != FLAT_SPLIT:
+        log.info("%s has no split folders: predicting all its images", index.root)
+        split = FLAT_SPLIT
     records = index.records(split)
     if not records:
         raise ValueError(f"{index.root}: the {split!r} split has no images")
