@@ -68,8 +68,12 @@ def load_externals(run_dir: Path, settings: EvaluationSettings | None = None) ->
         out.append(ext)
         if ext.info.get("status") != "scored":
             continue
-        frames = {m.name: read_predictions(external_predictions_file(m, name)) for m in run.model_folders()
-                  if external_predictions_file(m, name).is_file()}
+        try:
+            frames = {m.name: read_predictions(external_predictions_file(m, name)) for m in run.model_folders()
+                      if external_predictions_file(m, name).is_file()}
+        except ValueError as exc:  # one external set's unreadable file must not cost the report
+            ext.info = {**ext.info, "status": "unusable", "reason": f"{exc}"}
+            continue
         if not frames:
             ext.info = {**ext.info, "status": "unusable", "reason": f"{run.models_dir}: no model has predictions of "
                         f"{name}; score it again with `tumorbench predict {run.root} --data {ext.info['root']}`"}

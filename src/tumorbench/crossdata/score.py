@@ -43,12 +43,12 @@ COPY_COLUMNS = ("image", "label", "kind", "match", "match_label")
 
 def model_classes(run: RunFolder) -> tuple[str, ...]:
     """The class list of the run's models, from the probability columns of a test predictions file."""
+    from tumorbench.evaluation.binary import frame_classes
     from tumorbench.predictions.io import read_predictions
 
     for folder in run.model_folders():
         if model_has_results(folder):
-            frame = read_predictions(predictions_file(folder, "test"))
-            return tuple(c.removeprefix("prob_") for c in frame.columns if c.startswith("prob_"))
+            return frame_classes(read_predictions(predictions_file(folder, "test")))
     raise FileNotFoundError(f"{run.models_dir}: no model has test predictions; finish the run with "
                             "`tumorbench run` first")
 
