@@ -130,9 +130,10 @@ def test_hand_auc():
     m = classification_metrics(y, probs)
     assert m["per_class"]["glioma"]["auc"] == pytest.approx(0.75)
     assert m["per_class"]["meningioma"]["auc"] == pytest.approx(0.75)
-    assert m["per_class"]["no_tumor"]["auc"] is None  # no true no_tumor image
-    assert m["macro"]["auc"] == pytest.approx(0.75)  # mean over the classes whose AUC exists
-    assert any("No true images of: no_tumor, pituitary" in n for n in m["notes"])
+    assert "no_tumor" not in m["per_class"]  # no true no_tumor image: no per-class value at all
+    assert m["absent_classes"] == ["no_tumor", "pituitary"]
+    assert m["macro"]["auc"] == pytest.approx(0.75)  # mean over the present classes
+    assert any("absent from these images: no_tumor, pituitary" in n for n in m["notes"])
 
 
 # ---------------------------------------------------------------- against scikit-learn
@@ -225,10 +226,10 @@ def test_confidently_wrong_prediction_has_a_finite_loss():
 
 
 def test_metrics_are_strict_json():
-    y = np.array([GLIOMA, GLIOMA, MENINGIOMA])  # two classes absent: AUC undefined -> null, not NaN
-    m = classification_metrics(y, one_hot_probs(np.array([0, 1, 1])))
+    y = np.array([GLIOMA, GLIOMA])  # one class present: its AUC is undefined -> null, not NaN
+    m = classification_metrics(y, one_hot_probs(np.array([0, 1])))
     text = json.dumps(m, allow_nan=False)
-    assert json.loads(text)["per_class"]["pituitary"]["auc"] is None
+    assert json.loads(text)["per_class"]["glioma"]["auc"] is None
 
 
 @pytest.mark.parametrize(
@@ -283,9 +284,9 @@ def test_tables():
 
 
 def test_undefined_auc_is_nan_in_the_table():
-    y = np.array([GLIOMA, MENINGIOMA, GLIOMA])
+    y = np.array([GLIOMA, GLIOMA, GLIOMA])  # every image one class: its AUC does not exist
     table = metrics_table({"m": classification_metrics(y, one_hot_probs(np.array([0, 1, 1])))})
-    assert np.isnan(table.loc["m", "no_tumor_auc"])
+    assert np.isnan(table.loc["m", "glioma_auc"])
     assert table["glioma_auc"].dtype.kind == "f"
 
 

@@ -14,6 +14,7 @@ import os
 import platform
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -21,7 +22,7 @@ import yaml
 import tumorbench
 from tumorbench._io import read_json, write_json, write_text
 from tumorbench.audit import audit_dataset, duplicate_groups, shortcut_sentence
-from tumorbench.classes import PROB_COLUMNS, class_index
+from tumorbench.classes import order_classes
 from tumorbench.config import ResolvedModel, RunConfig, resolve_model
 from tumorbench.data.appearance import DESCRIPTOR_SPEC, appearance_descriptors
 from tumorbench.data.arrays import ArrayCache, images_key
@@ -35,7 +36,7 @@ from tumorbench.data.split import (
 )
 from tumorbench.device import seed_everything, select_device
 from tumorbench.executors.base import CellFailure, CellJob, LocalExecutor
-from tumorbench.predictions.io import read_predictions
+from tumorbench.predictions.io import frame_classes, prob_columns, read_predictions
 from tumorbench.progress import JobProgress, active_job, planned_epochs
 from tumorbench.runfolder import (
     FAILED_FILE,
@@ -225,8 +226,12 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     if cache.bad:
         log.warning("%d unreadable image(s) skipped; listed in %s", len(cache.bad), run.skipped_files)
 
+    # The model's classes are the training split's: a class it never sees gets no output (it could only be
+    # wrong), and one only in test is scored as not in the model's classes.
+    classes = order_classes({r.label for r in splits.train if r.label is not None})
+    log.info("classes: %s", ", ".join(classes))
     jobs = [CellJob(rm, images_key(rm.preprocess), [r.path for r in splits.train], [r.path for r in splits.val],
-                    [r.path for r in splits.test]) for rm in pending]
+                    [r.path for r in splits.test], classes=classes) for rm in pending]
     # Decoded here, once per spec, whoever trains the models (a Ray task gets a reference).
     images = {job.images_key: cache.decoded(job.model.preprocess) for job in jobs}
     failures: dict[str, dict] = {}
@@ -326,8 +331,9 @@ def summary_table(out: Path) -> pd.DataFrame:
             continue
         info = read_json(folder / INFO_FILE)
         frame = read_predictions(predictions_file(folder, "test"))
-        pred = frame[list(PROB_COLUMNS)].to_numpy().argmax(1)
-        truth = frame["label"].map(class_index).to_numpy()
+        classes = np.asarray(frame_classes(frame))
+        pred = classes[frame[prob_columns(frame)].to_numpy().argmax(1)]
+        truth = frame["label"].to_numpy()
         rows.append({"model": info["name"], "test_accuracy": float((pred == truth).mean()),
                      "best_epoch": info["best_epoch"], "train_seconds": info["train_seconds"],
                      "weights": info["weights"]})

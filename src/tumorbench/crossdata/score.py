@@ -43,8 +43,7 @@ COPY_COLUMNS = ("image", "label", "kind", "match", "match_label")
 
 def model_classes(run: RunFolder) -> tuple[str, ...]:
     """The class list of the run's models, from the probability columns of a test predictions file."""
-    from tumorbench.evaluation.binary import frame_classes
-    from tumorbench.predictions.io import read_predictions
+    from tumorbench.predictions.io import frame_classes, read_predictions
 
     for folder in run.model_folders():
         if model_has_results(folder):
@@ -116,7 +115,7 @@ def _score_one(run: RunFolder, external: ExternalSet, *, device: str) -> dict:
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
             probs = predictor.predict_proba(decoded.x)
         write_predictions(external_predictions_file(model_folder, external.name),
-                          predictions_frame(decoded.paths, decoded.labels, probs))
+                          predictions_frame(decoded.paths, decoded.labels, probs, predictor.classes))
         scored.append(model_folder.name)
     scored += _ensemble(run, external.name, scored)
     skipped = pd.DataFrame(sorted(cache.bad.items()), columns=["path", "reason"])

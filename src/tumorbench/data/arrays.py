@@ -28,9 +28,10 @@ from tumorbench.data.preprocess import PreprocessSpec
 log = logging.getLogger(__name__)
 
 
-def class_indices(labels: Sequence[str | None]) -> torch.Tensor:
-    """int64 indices into CLASS_NAMES; -1 for an unknown label."""
-    return torch.tensor([CLASS_NAMES.index(lab) if lab else -1 for lab in labels], dtype=torch.int64)
+def class_indices(labels: Sequence[str | None], classes: Sequence[str] = CLASS_NAMES) -> torch.Tensor:
+    """int64 indices into `classes` (the model's); -1 for an unknown label or one that is no class of it."""
+    index = {c: i for i, c in enumerate(classes)}
+    return torch.tensor([index.get(lab, -1) if lab else -1 for lab in labels], dtype=torch.int64)
 
 
 @dataclass
@@ -39,9 +40,11 @@ class ImageArrays:
 
     x: torch.Tensor  # uint8 (M, C, H, W) at the spec's size and mode: the split's images, or the whole
     # decoded dataset when `rows` says which of its images are the split's
-    y: torch.Tensor  # int64 (N,) class indices into CLASS_NAMES; -1 when the label is unknown
+    y: torch.Tensor  # int64 (N,) class indices into `classes`; -1 when the label is unknown or no class
     paths: list[str]  # relative image paths, same order
     rows: torch.Tensor | None = None  # int64 (N,) row of each image in `x`; None: `x` is the split
+    classes: tuple[str, ...] = CLASS_NAMES  # the model's classes, the order of `y` and of its outputs
+    true_labels: list[str | None] | None = None  # the labels as read (also those that are no class)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -55,21 +58,32 @@ class ImageArrays:
 
     @property
     def labels(self) -> list[str | None]:
-        return [CLASS_NAMES[y] if y >= 0 else None for y in self.y.tolist()]
+        """The true labels (a label that is no class of the model too: the predictions file keeps it)."""
+        if self.true_labels is not None:
+            return list(self.true_labels)
+        return [self.classes[y] if y >= 0 else None for y in self.y.tolist()]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
 
     @classmethod
-    def from_numpy(cls, x: np.ndarray, labels: list[str | None], paths: list[str]) -> ImageArrays:
-        return cls(torch.from_numpy(x), class_indices(labels), list(paths))
+    def from_numpy(cls, x: np.ndarray, labels: list[str | None], paths: list[str],
+                   classes: Sequence[str] = CLASS_NAMES) -> ImageArrays:
+        classes = tuple(classes)
+        return cls(torch.from_numpy(x), class_indices(labels, classes), list(paths), classes=classes,
+                   true_labels=list(labels))
 
 
 def join_arrays(first: ImageArrays, second: ImageArrays) -> ImageArrays:
     """`first` then `second` as one split (a refit's training + validation). Splits gathered from the
     same decoded images share their pixels: only the rows are joined, nothing is copied."""
     y, paths = torch.cat([first.y, second.y]), [*first.paths, *second.paths]
+    same = dict(classes=first.classes, true_labels=[*first.labels, *second.labels])
     if first.rows is not None and second.rows is not None and first.x.data_ptr() == second.x.data_ptr() \
             and first.x.shape == second.x.shape:
-        return ImageArrays(first.x, y, paths, rows=torch.cat([first.rows, second.rows]))
-    return ImageArrays(torch.cat([first.images(), second.images()]), y, paths)
+        return ImageArrays(first.x, y, paths, rows=torch.cat([first.rows, second.rows]), **same)
+    return ImageArrays(torch.cat([first.images(), second.images()]), y, paths, **same)
 
 
 @dataclass
@@ -84,8 +98,9 @@ class DecodedImages:
     paths: list[str]
     labels: list[str | None]
 
-    def arrays(self, paths: Sequence[str]) -> ImageArrays:
-        """The split of `paths`: their rows of these images, not a copy."""
+    def arrays(self, paths: Sequence[str], classes: Sequence[str] = CLASS_NAMES) -> ImageArrays:
+        """The split of `paths`: their rows of these images, not a copy; labels as indices into `classes`
+        (the model's)."""
         position = {p: i for i, p in enumerate(self.paths)}
         rows = [position[p] for p in paths]
         labels = [self.labels[i] for i in rows]
@@ -94,7 +109,9 @@ class DecodedImages:
             # gathered into new tensors first), so sharing the mapping is safe.
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
             x = torch.from_numpy(self.x)
-        return ImageArrays(x, class_indices(labels), list(paths), rows=torch.tensor(rows, dtype=torch.int64))
+        classes = tuple(classes)
+        return ImageArrays(x, class_indices(labels, classes), list(paths), rows=torch.tensor(rows, dtype=torch.int64),
+                           classes=classes, true_labels=labels)
 
 
 def images_key(spec: PreprocessSpec) -> tuple:

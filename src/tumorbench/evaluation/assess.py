@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS
+from tumorbench.classes import CLASS_NAMES
 from tumorbench.evaluation import calibration as cal
 from tumorbench.evaluation.bootstrap import Replicates, bootstrap, interval_method, intervals
 from tumorbench.evaluation.classification import (
@@ -28,7 +28,7 @@ from tumorbench.evaluation.paired import Comparison, compare_models
 from tumorbench.evaluation.recommend import Recommendation, recommend
 from tumorbench.evaluation.seeds import seed_groups, seed_summary
 from tumorbench.evaluation.settings import EvaluationSettings
-from tumorbench.predictions.io import predictions_frame
+from tumorbench.predictions.io import frame_classes, predictions_frame, prob_columns
 
 CALIBRATED = "{name} (temperature-scaled)"
 
@@ -68,7 +68,7 @@ def _contexts(frames: dict[str, pd.DataFrame], settings: EvaluationSettings) -> 
                 f"the predictions of {first_name} and {name} give different true labels to {int(differs.sum())} "
                 f"image(s) (e.g. {image!r}); paired comparisons need one ground truth: fix the label column")
         y_true, probs, _ = labelled_arrays(frame)
-        out[name] = score_context(y_true, probs, settings)
+        out[name] = score_context(y_true, probs, settings, classes=frame_classes(frame))
     return out
 
 
@@ -95,7 +95,7 @@ def _calibration(result: ModelResult, contexts: dict[str, ScoreContext], setting
     temperature = cal.fit_temperature(y_val, p_val)
     calibrated = cal.apply_temperature(ctx.probs, temperature)
     frame = predictions_frame(_aligned({"m": result.frame})["m"]["image"].tolist(),
-                              [CLASS_NAMES[k] for k in ctx.y_true], calibrated)
+                              [ctx.classes[k] for k in ctx.y_true], calibrated, ctx.classes)
     return {"temperature": temperature, "fitted_on": f"validation split ({len(y_val)} images)",
             "reliability_before": reliability,
             "reliability_after": cal.reliability(ctx.y_true, calibrated, bins=settings.calibration_bins)}, frame
@@ -117,8 +117,8 @@ def assess(results: Sequence[ModelResult], settings: EvaluationSettings | None =
         if r.calibrated is not None:
             twin = CALIBRATED.format(name=r.name)
             calibrated_frames[twin] = r.calibrated
-            points[twin] = classification_metrics(contexts[r.name].y_true, r.calibrated[list(PROB_COLUMNS)].to_numpy(),
-                                                  settings=settings)
+            points[twin] = classification_metrics(contexts[r.name].y_true, r.calibrated[prob_columns(r.calibrated)].to_numpy(),
+                                                  settings=settings, classes=contexts[r.name].classes)
     contexts, replicates = with_intervals({**frames, **calibrated_frames}, points, settings)
     calibration_specs = metrics(where="calibration", overall=True)
     for r in results:
@@ -154,7 +154,8 @@ def assess(results: Sequence[ModelResult], settings: EvaluationSettings | None =
     validation = {r.name: r.validation for r in results if r.validation is not None}
     advice = recommend(metrics_by_model, selection_metrics=validation, evaluated_on=evaluated_on,
                        comparison=comparison, seeds=seeds)
-    return Assessment(comparison, seeds, advice, settings, interval_method(settings.bootstrap), replicates)
+    return Assessment(comparison, seeds, advice, settings, interval_method(settings.bootstrap, classes=(
+        next(iter(contexts.values())).classes if contexts else CLASS_NAMES)), replicates)
 
 
 def assess_external(results: Sequence[ModelResult], settings: EvaluationSettings

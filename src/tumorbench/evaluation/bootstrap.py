@@ -81,10 +81,11 @@ def _evaluate(sums: np.ndarray, layout: _Layout, contexts: Mapping[str, ScoreCon
         agg = {name: np.ascontiguousarray(sums[:, where], dtype=np.float64).reshape(len(sums), *shape)
                for name, (where, shape) in layout.slices[case].items()}
         agg["cost_matrix"] = ctx.cost_matrix
+        agg["present"] = ctx.present  # the macro averages' classes: those of the images scored, every resample
         values = {}
         for spec in specs:
             result = np.asarray(spec.batch(agg), dtype=np.float64)
-            for k, (column, _) in enumerate(columns(spec)):
+            for k, (column, _) in enumerate(columns(spec, ctx.classes)):
                 values[column] = result[:, k] if spec.per_class else result
         out[case] = values
     return out
@@ -177,9 +178,10 @@ def intervals(contexts: Mapping[str, ScoreContext], points: Mapping[str, dict] |
     settings = settings or BootstrapSettings()
     replicates = replicates or bootstrap(contexts, settings)
     out: dict[str, dict] = {}
-    boot_columns = [(spec, column, cls) for spec in metrics(interval="bootstrap") for column, cls in columns(spec)]
     alpha = 1 - settings.confidence
     for case, ctx in contexts.items():
+        boot_columns = [(spec, column, cls) for spec in metrics(interval="bootstrap")
+                        for column, cls in columns(spec, ctx.classes)]
         ci: dict[str, list[float] | None] = {}
         table = np.stack([replicates.values[case][column] for _, column, _ in boot_columns], axis=1)
         # Every percentile interval of the case in one call (NaN: a resample where the value is undefined).
@@ -198,7 +200,10 @@ def intervals(contexts: Mapping[str, ScoreContext], points: Mapping[str, dict] |
         for spec in metrics(interval="delta"):
             estimates, phi, strata = spec.influence(ctx)
             if spec.per_class:
-                for k, (column, _) in enumerate(columns(spec)):
+                for k, (column, cls) in enumerate(columns(spec, ctx.classes)):
+                    if points and spec.get(points[case], cls) is None:  # an absent class: no per-class value
+                        ci[column] = None
+                        continue
                     ci[column] = (None if estimates[k] is None else
                                   list(delta_interval(estimates[k], delta_se(phi[:, k], strata[:, k]),
                                                       settings.confidence)))
@@ -209,13 +214,13 @@ def intervals(contexts: Mapping[str, ScoreContext], points: Mapping[str, dict] |
     return out
 
 
-def interval_method(settings: BootstrapSettings) -> dict:
+def interval_method(settings: BootstrapSettings, classes=CLASS_NAMES) -> dict:
     """How the intervals were made, for metrics.json and the report."""
     return {
         "confidence": settings.confidence,
         "bootstrap": {"method": settings.method, "resamples": settings.resamples, "seed": settings.seed,
                       "stratified_by": "true class"},
         "rank_metrics": "delta method on per-image influence values (DeLong's structural components for AUC)",
-        "rank_metric_keys": [c for spec in metrics(interval="delta") for c, _ in columns(spec)],
-        "classes": list(CLASS_NAMES),
+        "rank_metric_keys": [c for spec in metrics(interval="delta") for c, _ in columns(spec, classes)],
+        "classes": list(classes),
     }

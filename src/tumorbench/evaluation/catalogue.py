@@ -25,7 +25,8 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from tumorbench.classes import CLASS_NAMES
+import functools
+
 from tumorbench.evaluation import calibration as cal
 from tumorbench.evaluation import rank
 from tumorbench.evaluation.registry import (
@@ -41,8 +42,13 @@ from tumorbench.evaluation.registry import (
 # infinite loss) cannot dominate the mean.
 LOSS_EPS = 1e-7
 
-K = len(CLASS_NAMES)
-_LABELS = np.arange(K)
+# The number of classes K is the model's (the probability columns), read from each context or aggregate.
+# Classes with no true image ("absent") keep their predicted column (those predictions are errors) but
+# are left out of the macro averages: `agg["present"]` / `ctx.present` say which classes are present.
+
+
+def _k(ctx: ScoreContext) -> int:
+    return ctx.probs.shape[1]
 
 
 # ---------------------------------------------------------------- per-image features of the bootstrap
@@ -64,7 +70,7 @@ def _image_loss(ctx: ScoreContext) -> np.ndarray:
 
 
 def _image_brier(ctx: ScoreContext) -> np.ndarray:
-    return ((ctx.probs - _onehot(ctx.y_true, K)) ** 2).sum(axis=1)[:, None]
+    return ((ctx.probs - _onehot(ctx.y_true, _k(ctx))) ** 2).sum(axis=1)[:, None]
 
 
 def _top_bins(ctx: ScoreContext) -> np.ndarray:
@@ -74,20 +80,21 @@ def _top_bins(ctx: ScoreContext) -> np.ndarray:
 
 
 def _class_bins(ctx: ScoreContext) -> np.ndarray:
-    truth = _onehot(ctx.y_true, K)
+    truth = _onehot(ctx.y_true, _k(ctx))
     cols = [_onehot(cal.bin_index(ctx.probs[:, k], ctx.bins), ctx.bins) * (ctx.probs[:, k] - truth[:, k])[:, None]
-            for k in range(K)]
+            for k in range(_k(ctx))]
     return np.concatenate(cols, axis=1)
 
 
 for _feature in (
-    Feature("confusion", lambda ctx: _onehot(ctx.y_true * K + ctx.y_pred, K * K), lambda ctx: (K, K)),
+    Feature("confusion", lambda ctx: _onehot(ctx.y_true * _k(ctx) + ctx.y_pred, _k(ctx) ** 2),
+            lambda ctx: (_k(ctx), _k(ctx))),
     Feature("loss", _image_loss, lambda ctx: ()),
     Feature("brier", _image_brier, lambda ctx: ()),
     # (sum of confidence - correct, count) per top-label bin
     Feature("top_bins", _top_bins, lambda ctx: (2, ctx.bins)),
     # sum of p_k - [y = k] per bin of p_k, per class
-    Feature("class_bins", _class_bins, lambda ctx: (K, ctx.bins)),
+    Feature("class_bins", _class_bins, lambda ctx: (_k(ctx), ctx.bins)),
 ):
     register_feature(_feature)
 
@@ -100,9 +107,11 @@ def _div(a, b):
     return np.divide(a, b, out=np.zeros(np.broadcast_shapes(a.shape, b.shape)), where=b > 0)
 
 
-# Columns of a flattened confusion matrix summed into: support (rows), predicted (columns), n.
-_MARGINS = np.concatenate([np.kron(np.eye(K), np.ones((K, 1))), np.kron(np.ones((K, 1)), np.eye(K)),
-                           np.ones((K * K, 1))], axis=1)
+@functools.lru_cache(maxsize=None)
+def _margins(k: int) -> np.ndarray:
+    """Columns of a flattened k x k confusion matrix summed into: support (rows), predicted (columns), n."""
+    return np.concatenate([np.kron(np.eye(k), np.ones((k, 1))), np.kron(np.ones((k, 1)), np.eye(k)),
+                           np.ones((k * k, 1))], axis=1)
 
 
 def _counts(agg: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -111,9 +120,10 @@ def _counts(agg: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         # Row and column sums as one small matrix product: numpy's reductions over two trailing axes of
         # size 4 cost several times more on thousands of resamples.
         c = agg["confusion"]
-        flat = c.reshape(*c.shape[:-2], K * K)
-        sums = flat @ _MARGINS
-        agg["_counts"] = (flat[..., ::K + 1], sums[..., :K], sums[..., K:2 * K], sums[..., 2 * K])
+        k = c.shape[-1]
+        flat = c.reshape(*c.shape[:-2], k * k)
+        sums = flat @ _margins(k)
+        agg["_counts"] = (flat[..., ::k + 1], sums[..., :k], sums[..., k:2 * k], sums[..., 2 * k])
     return agg["_counts"]
 
 
@@ -152,7 +162,12 @@ def _weighted(per_class):
 
 
 def _macro(per_class):
-    return lambda agg: per_class(agg).mean(axis=-1)
+    """Mean over the present classes (all, when the aggregates do not say)."""
+    def batch(agg):
+        values = per_class(agg)
+        present = agg.get("present")
+        return values.mean(axis=-1) if present is None else values[..., np.asarray(present)].mean(axis=-1)
+    return batch
 
 
 def _harmonic(a, b):
@@ -197,8 +212,10 @@ def _class_ece(agg):
 # ---------------------------------------------------------------- point values (scikit-learn where it has them)
 
 def _prfs(ctx: ScoreContext, average=None):
-    # zero_division=0 is the decision the report states: a class never predicted has precision 0.
-    return precision_recall_fscore_support(ctx.y_true, ctx.y_pred, labels=_LABELS, average=average, zero_division=0)
+    # zero_division=0 is the decision the report states: a class never predicted has precision 0. Averages
+    # are over the present classes (an absent class has no recall to average); per class, every class.
+    labels = np.flatnonzero(ctx.present) if average else np.arange(_k(ctx))
+    return precision_recall_fscore_support(ctx.y_true, ctx.y_pred, labels=labels, average=average, zero_division=0)
 
 
 def _point_counts(batch):
@@ -214,7 +231,7 @@ def _class_rank(fn):
         if fn in ctx.cache:
             return ctx.cache[fn]
         values, phis, strata = [], [], []
-        for k in range(K):
+        for k in range(_k(ctx)):
             value, phi = fn(ctx.y_true == k, ctx.probs[:, k])
             values.append(value)
             phis.append(phi)
@@ -245,14 +262,14 @@ def _rank_point(influence):
 
 def _class_ap_point(ctx):
     return [float(average_precision_score(ctx.y_true == k, ctx.probs[:, k])) if (ctx.y_true == k).any() else None
-            for k in range(K)]
+            for k in range(_k(ctx))]
 
 
 def _class_auc_point(ctx):
     from sklearn.metrics import roc_auc_score
 
     out = []
-    for k in range(K):
+    for k in range(_k(ctx)):
         positives = int((ctx.y_true == k).sum())
         # One-vs-rest AUC needs both positives and negatives of class k; otherwise it does not exist.
         out.append(None if positives in (0, len(ctx.y_true)) else float(roc_auc_score(ctx.y_true == k, ctx.probs[:, k])))
@@ -269,7 +286,7 @@ def _macro_of(point):
 def _micro_auc_point(ctx):
     from sklearn.metrics import roc_auc_score
 
-    return float(roc_auc_score(_onehot(ctx.y_true, K), ctx.probs, average="micro"))
+    return float(roc_auc_score(_onehot(ctx.y_true, _k(ctx)), ctx.probs, average="micro"))
 
 
 def _cost_point(ctx):
@@ -279,7 +296,8 @@ def _cost_point(ctx):
 def _cost_batch(agg):
     # The bootstrap hands the cost matrix in with the aggregates (it is a setting, not a per-image sum).
     c = agg["confusion"]
-    return _div(c.reshape(*c.shape[:-2], K * K) @ np.asarray(agg["cost_matrix"]).reshape(K * K), _counts(agg)[3])
+    k = c.shape[-1]
+    return _div(c.reshape(*c.shape[:-2], k * k) @ np.asarray(agg["cost_matrix"]).reshape(k * k), _counts(agg)[3])
 
 
 # ---------------------------------------------------------------- the declarations
@@ -320,7 +338,7 @@ register(MetricSpec(
 register(MetricSpec(
     "loss", "loss", f"mean cross-entropy −log p(true class), probabilities clipped at {LOSS_EPS:g}; it punishes "
     "confident mistakes that accuracy does not see.", False, False,
-    ("loss",), lambda ctx: float(log_loss(ctx.y_true, clipped_probs(ctx.probs), labels=_LABELS)),
+    ("loss",), lambda ctx: float(log_loss(ctx.y_true, clipped_probs(ctx.probs), labels=np.arange(_k(ctx)))),
     batch=_mean_of("loss"), needs=("loss", "confusion"), show=_places("table", "chart", "calibration", "study", "seeds")))
 register(MetricSpec(
     "weighted_precision", "weighted precision", "per-class precision averaged with weights = number of true "
@@ -365,7 +383,7 @@ register(MetricSpec(
     interval="delta", influence=_macro_rank(rank.ap_influence), show=_TABLE))
 register(MetricSpec(
     "brier", "Brier score", "mean over images of Σ_k (p_k − [y = k])², from 0 (certain and right) to 2.",
-    False, False, ("brier",), lambda ctx: float(brier_score_loss(ctx.y_true, ctx.probs, labels=_LABELS)),
+    False, False, ("brier",), lambda ctx: float(brier_score_loss(ctx.y_true, ctx.probs, labels=np.arange(_k(ctx)))),
     batch=_mean_of("brier"), needs=("brier", "confusion"), show=_places("table", "calibration", "study")))
 register(MetricSpec(
     "ece", "ECE", "expected calibration error of the top label: Σ over equal-width confidence bins of "

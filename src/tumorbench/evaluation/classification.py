@@ -12,50 +12,64 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, f1_score
 
-from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS
+from tumorbench.classes import CLASS_NAMES
 from tumorbench.evaluation.catalogue import clipped_probs
 from tumorbench.evaluation.declared import ScoreContext, metrics
 from tumorbench.evaluation.settings import EvaluationSettings
+from tumorbench.predictions.io import frame_classes, prob_columns
 
-_LABELS = np.arange(len(CLASS_NAMES))
+
+class NotScorableError(ValueError):
+    """The model's classes share nothing with the true labels: the multiclass view cannot score it."""
 
 
 def labelled_arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Return (y_true class indices, probabilities (n, n_classes), notes) from a predictions table.
+    """Return (y_true class indices, probabilities (n, n_classes), notes) from a predictions table; the
+    classes are the table's (`frame_classes`: the model's).
 
-    Rows without a true label cannot be scored: they are left out and the note says how many.
+    Rows without a true label cannot be scored, nor rows whose label is no class of the model (a `tumor`
+    label for a four-class model: the binary view scores those): they are left out and a note says how
+    many. NotScorableError when no row is left although some have labels.
     """
-    missing = [c for c in ("label", *PROB_COLUMNS) if c not in frame.columns]
-    if missing:
-        raise ValueError(f"predictions table lacks columns {missing}; read it with read_predictions")
+    classes = frame_classes(frame)
+    if "label" not in frame.columns or len(classes) < 2:
+        raise ValueError("predictions table lacks the label or prob_<class> columns; read it with read_predictions")
     labels = frame["label"].astype(str)
-    known = (labels != "").to_numpy()
+    labelled = (labels != "").to_numpy()
+    known = labelled & labels.isin(classes).to_numpy()
     source = frame.attrs.get("path", "the predictions")
-    if not known.any():
+    if not labelled.any():
         raise ValueError(
             f"{source}: no row has a true label, so there is nothing to score; evaluate the "
             "predictions of a labelled split (train, val or test)"
         )
+    other = labels[labelled & ~known]
+    if not known.any():
+        raise NotScorableError(
+            f"{source}: not scorable in the multiclass view: the model's classes ({', '.join(classes)}) share "
+            f"nothing with the true labels ({', '.join(sorted(set(other)))}); score it on a dataset with its "
+            "classes, or map the dataset's folders onto them (--class-map)")
     notes = []
-    if not known.all():
+    if (~labelled).any():
         notes.append(
-            f"{int((~known).sum())} of {len(frame)} images have no true label and were left out of "
+            f"{int((~labelled).sum())} of {len(frame)} images have no true label and were left out of "
             "the metrics."
         )
-    index = {name: i for i, name in enumerate(CLASS_NAMES)}
-    try:
-        y_true = np.array([index[name] for name in labels[known]], dtype=np.int64)
-    except KeyError as exc:
-        raise ValueError(
-            f"{source}: unknown class {exc.args[0]!r} in column 'label'; valid classes: "
-            f"{', '.join(CLASS_NAMES)}"
-        ) from None
-    probs = frame.loc[known, list(PROB_COLUMNS)].to_numpy(dtype=np.float64)
+    if len(other):
+        counts = ", ".join(f"{n} {name}" for name, n in other.value_counts().sort_index().items())
+        notes.append(
+            f"{len(other)} of {len(frame)} images have a true label that is no class of the model ({counts}; "
+            f"the model's classes: {', '.join(classes)}) and cannot be scored in the multiclass view: they "
+            "were left out of these metrics."
+        )
+    index = {name: i for i, name in enumerate(classes)}
+    y_true = np.array([index[name] for name in labels[known]], dtype=np.int64)
+    probs = frame.loc[known, prob_columns(classes)].to_numpy(dtype=np.float64)
     return y_true, probs, notes
 
 
 def predicted_classes(probs: np.ndarray) -> np.ndarray:
-    """Index of the most probable class per row (ties go to the first class in CLASS_NAMES)."""
+    """Index of the most probable class per row (ties go to the first of the model's classes)."""
     return np.asarray(probs).argmax(axis=1)
 
 
@@ -70,43 +84,53 @@ def cross_entropy_loss(y_true: np.ndarray, probs: np.ndarray) -> float:
 
 
 def macro_f1_score(y_true: np.ndarray, probs: np.ndarray) -> float:
-    return float(
-        f1_score(y_true, predicted_classes(probs), labels=_LABELS, average="macro", zero_division=0)
-    )
+    """Macro F1 over the classes present among `y_true` (predictions of other classes count as errors)."""
+    present = np.unique(np.asarray(y_true))
+    return float(f1_score(y_true, predicted_classes(probs), labels=present, average="macro", zero_division=0))
 
 
-def score_context(y_true: np.ndarray, probs: np.ndarray, settings: EvaluationSettings | None = None) -> ScoreContext:
-    """Checked arrays and the confusion matrix every metric function reads."""
+def score_context(y_true: np.ndarray, probs: np.ndarray, settings: EvaluationSettings | None = None, *,
+                  classes=CLASS_NAMES) -> ScoreContext:
+    """Checked arrays and the confusion matrix every metric function reads; `classes` names the columns
+    of `probs` (the model's classes)."""
     settings = settings or EvaluationSettings()
+    classes = tuple(classes)
     y_true = np.asarray(y_true, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape != (len(y_true), len(CLASS_NAMES)):
+    if probs.ndim != 2 or probs.shape != (len(y_true), len(classes)):
         raise ValueError(
-            f"probabilities must have shape ({len(y_true)}, {len(CLASS_NAMES)}), got {probs.shape}"
+            f"probabilities must have shape ({len(y_true)}, {len(classes)}), got {probs.shape}"
         )
     if len(y_true) == 0:
         raise ValueError("no labelled predictions to score")
     y_pred = predicted_classes(probs)
     return ScoreContext(y_true=y_true, probs=probs, y_pred=y_pred,
-                        confusion=confusion_matrix(y_true, y_pred, labels=_LABELS),
-                        cost_matrix=settings.costs, bins=settings.calibration_bins)
+                        confusion=confusion_matrix(y_true, y_pred, labels=np.arange(len(classes))),
+                        cost_matrix=settings.costs_for(classes), bins=settings.calibration_bins, classes=classes)
 
 
 def classification_metrics(y_true: np.ndarray, probs: np.ndarray, *,
-                           settings: EvaluationSettings | None = None) -> dict:
+                           settings: EvaluationSettings | None = None, classes=CLASS_NAMES) -> dict:
     """Every metric of the registry from class indices and probabilities, as a JSON-ready dict.
 
-    Keys (a public contract, see metrics.json): n, confusion_matrix (counts, rows = true class, columns
-    = predicted class, CLASS_NAMES order), confusion_matrix_normalized (rows sum to 1),
+    `classes` names the columns of `probs`, the model's classes (default: the seed's four). Only the
+    classes with a true image ("present") are scored per class and averaged in the macro metrics; a
+    class of the model with no true image ("absent") keeps its confusion-matrix column, since images
+    predicted as it are errors and count in accuracy and the present classes' recall.
+
+    Keys (a public contract, see metrics.json): n, classes (the model's: confusion-matrix columns),
+    present_classes (confusion-matrix rows, per_class keys), absent_classes, confusion_matrix (counts,
+    rows = present true class, columns = predicted class), confusion_matrix_normalized (rows sum to 1),
     per_class.<class>.{support, tp, fp, fn, tn} and every registered metric at its path (accuracy, loss,
     per_class.<class>.{precision, recall, f1, auc, ...}, weighted.{precision, recall, f1}, global_f1,
     macro.{precision, recall, f1, auc, ap}, micro_auc, ...), notes.
 
     >>> m = classification_metrics(np.array([0, 1]), np.array([[.9, .1, 0, 0], [.2, .8, 0, 0]]))
-    >>> m["accuracy"], m["per_class"]["glioma"]["tp"]
-    (1.0, 1)
+    >>> m["accuracy"], m["per_class"]["glioma"]["tp"], m["absent_classes"]
+    (1.0, 1, ['no_tumor', 'pituitary'])
     """
-    ctx = score_context(y_true, probs, settings)
+    ctx = score_context(y_true, probs, settings, classes=classes)
+    classes = ctx.classes
     counts = ctx.confusion
     n = len(ctx.y_true)
     row_sums = counts.sum(axis=1, keepdims=True)
@@ -115,32 +139,37 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, *,
     fp = counts.sum(axis=0) - tp
     fn = counts.sum(axis=1) - tp
     support = counts.sum(axis=1)
-    result: dict = {"n": n, "confusion_matrix": counts.tolist(), "confusion_matrix_normalized": normalized.tolist(),
-                    "per_class": {name: {"support": int(support[k]), "tp": int(tp[k]), "fp": int(fp[k]),
-                                         "fn": int(fn[k]), "tn": int(n - tp[k] - fp[k] - fn[k])}
-                                  for k, name in enumerate(CLASS_NAMES)}}
+    rows = np.flatnonzero(ctx.present)
+    present = [classes[k] for k in rows]
+    absent = [c for k, c in enumerate(classes) if not ctx.present[k]]
+    result: dict = {"n": n, "classes": list(classes), "present_classes": present, "absent_classes": absent,
+                    "confusion_matrix": counts[rows].tolist(), "confusion_matrix_normalized": normalized[rows].tolist(),
+                    "per_class": {classes[k]: {"support": int(support[k]), "tp": int(tp[k]), "fp": int(fp[k]),
+                                               "fn": int(fn[k]), "tn": int(n - tp[k] - fp[k] - fn[k])}
+                                  for k in rows}}
     for spec in metrics():
         value = spec.point(ctx)
         if spec.per_class:
-            for cls, v in zip(CLASS_NAMES, value):
-                spec.put(result, None if v is None else float(v), cls)
+            for k, (cls, v) in enumerate(zip(classes, value)):
+                if ctx.present[k]:
+                    spec.put(result, None if v is None else float(v), cls)
         else:
             spec.put(result, None if value is None else float(value))
 
     notes = []
-    never_predicted = [CLASS_NAMES[k] for k in _LABELS if tp[k] + fp[k] == 0 and support[k] > 0]
+    never_predicted = [c for c in present if result["per_class"][c]["tp"] + result["per_class"][c]["fp"] == 0]
     if never_predicted:
         notes.append(
             f"Never predicted: {', '.join(never_predicted)}. Precision is undefined for a class that "
             "is never predicted; it is reported as 0 (and so is its F1)."
         )
-    absent = [CLASS_NAMES[k] for k in _LABELS if support[k] == 0]
     if absent:
-        defined = sum(result["per_class"][c]["auc"] is not None for c in CLASS_NAMES)
+        called = {c: int(counts[:, k].sum()) for k, c in enumerate(classes) if not ctx.present[k]}
         notes.append(
-            f"No true images of: {', '.join(absent)}. Their recall is reported as 0 and their AUC is "
-            "undefined (left empty); the macro averages still count them, macro AUC averages the "
-            f"{defined} classes whose AUC exists."
+            f"Classes of the model absent from these images: {', '.join(absent)}. They are left out of the "
+            f"per-class metrics and the macro averages (over the {len(present)} present classes: "
+            f"{', '.join(present)}); images predicted as them are errors and count "
+            f"({', '.join(f'{n} predicted {c}' for c, n in called.items())})."
         )
     result["notes"] = notes
     return result
@@ -156,6 +185,6 @@ def compute_metrics(frame: pd.DataFrame, *, settings: EvaluationSettings | None 
         compute_metrics(read_predictions("predictions_test.csv"))["macro"]["f1"]
     """
     y_true, probs, notes = labelled_arrays(frame)
-    metrics = classification_metrics(y_true, probs, settings=settings)
+    metrics = classification_metrics(y_true, probs, settings=settings, classes=frame_classes(frame))
     metrics["notes"] = [*frame.attrs.get("notes", []), *notes, *metrics["notes"]]
     return metrics

@@ -8,9 +8,10 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.evaluation.classification import labelled_arrays
+from tumorbench.predictions.io import frame_classes
 
 
-def roc_curve_points(y_true: np.ndarray, probs: np.ndarray) -> dict:
+def roc_curve_points(y_true: np.ndarray, probs: np.ndarray, classes=CLASS_NAMES) -> dict:
     """ROC points per class (None when the class has no positives or no negatives), micro and macro.
 
     Returns {"per_class": {class: {"fpr": [...], "tpr": [...]} | None}, "micro": {...}, "macro": {...}}.
@@ -20,7 +21,7 @@ def roc_curve_points(y_true: np.ndarray, probs: np.ndarray) -> dict:
     y_true = np.asarray(y_true)
     probs = np.asarray(probs, dtype=np.float64)
     per_class: dict[str, dict | None] = {}
-    for k, name in enumerate(CLASS_NAMES):
+    for k, name in enumerate(classes):
         positives = int((y_true == k).sum())
         if positives == 0 or positives == len(y_true):
             per_class[name] = None
@@ -28,7 +29,7 @@ def roc_curve_points(y_true: np.ndarray, probs: np.ndarray) -> dict:
         fpr, tpr, _ = roc_curve(y_true == k, probs[:, k])
         per_class[name] = {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
 
-    onehot = (y_true[:, None] == np.arange(len(CLASS_NAMES))[None, :]).astype(int)
+    onehot = (y_true[:, None] == np.arange(len(classes))[None, :]).astype(int)
     fpr, tpr, _ = roc_curve(onehot.ravel(), probs.ravel())
     micro = {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
 
@@ -42,13 +43,13 @@ def roc_curve_points(y_true: np.ndarray, probs: np.ndarray) -> dict:
     return {"per_class": per_class, "micro": micro, "macro": macro}
 
 
-def pr_curve_points(y_true: np.ndarray, probs: np.ndarray) -> dict:
+def pr_curve_points(y_true: np.ndarray, probs: np.ndarray, classes=CLASS_NAMES) -> dict:
     """Precision-recall points per class ({class: {"recall": [...], "precision": [...]} | None when the
     class has no positives}) and the class's share of images (the curve of a random classifier)."""
     y_true = np.asarray(y_true)
     probs = np.asarray(probs, dtype=np.float64)
     per_class: dict[str, dict | None] = {}
-    for k, name in enumerate(CLASS_NAMES):
+    for k, name in enumerate(classes):
         if not (y_true == k).any():
             per_class[name] = None
             continue
@@ -61,4 +62,4 @@ def pr_curve_points(y_true: np.ndarray, probs: np.ndarray) -> dict:
 def compute_roc_curves(frame: pd.DataFrame) -> dict:
     """`roc_curve_points` of a predictions table (unlabelled rows left out, as in the metrics)."""
     y_true, probs, _ = labelled_arrays(frame)
-    return roc_curve_points(y_true, probs)
+    return roc_curve_points(y_true, probs, frame_classes(frame))

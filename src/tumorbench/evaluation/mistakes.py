@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS
+from tumorbench.predictions.io import frame_classes, prob_columns
 
 
 def confident_mistakes(frame: pd.DataFrame, *, k: int = 5) -> pd.DataFrame:
     """Up to `k` misclassified images, most confident first: columns image, label, predicted, confidence."""
     labelled = frame[frame["label"].astype(str) != ""]
-    probs = labelled.loc[:, list(PROB_COLUMNS)].to_numpy(dtype=np.float64)
-    predicted = np.asarray(CLASS_NAMES)[probs.argmax(axis=1)]
+    probs = labelled.loc[:, prob_columns(frame)].to_numpy(dtype=np.float64)
+    predicted = np.asarray(frame_classes(frame))[probs.argmax(axis=1)]
     table = pd.DataFrame(
         {
             "image": labelled["image"].to_numpy(),

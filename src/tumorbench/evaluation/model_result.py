@@ -14,6 +14,7 @@ from tumorbench.evaluation.classification import (
     predicted_classes,
 )
 from tumorbench.evaluation.curves import compute_roc_curves, pr_curve_points
+from tumorbench.predictions.io import frame_classes
 from tumorbench.evaluation.history import TrainingCurves, training_curves
 from tumorbench.evaluation.mistakes import confident_mistakes
 from tumorbench.evaluation.operating_points import operating_points
@@ -87,7 +88,7 @@ def evaluate_model(
         source=source,
         metrics=metrics,
         roc=compute_roc_curves(frame),
-        pr=pr_curve_points(y_true, probs),
+        pr=pr_curve_points(y_true, probs, frame_classes(frame)),
         frame=frame,
         validation_frame=validation_frame,
         duplicated=duplicated,
@@ -137,7 +138,7 @@ def copy_breakdown(frame: pd.DataFrame, copy_labels: dict[str, frozenset[str]]) 
       test split whenever every copy carries a label, as in a run's training and validation splits.
     """
     y_true, probs, _ = labelled_arrays(frame)  # the rows the metrics score, as they score them
-    labelled = frame[(frame["label"].astype(str) != "").to_numpy()]
+    labelled = frame[frame["label"].astype(str).isin(frame_classes(frame)).to_numpy()]
     right = predicted_classes(probs) == y_true
     groups = [copy_group(image, label, copy_labels) for image, label in zip(labelled["image"], labelled["label"])]
     out = {g: {"n": 0, "correct": 0} for g in COPY_GROUPS}

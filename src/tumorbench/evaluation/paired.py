@@ -24,7 +24,6 @@ import numpy as np
 from scipy.stats import norm
 from statsmodels.stats.contingency_tables import cochrans_q, mcnemar
 
-from tumorbench.classes import CLASS_NAMES
 from tumorbench.evaluation.bootstrap import Replicates, percentile_interval
 from tumorbench.evaluation.declared import ScoreContext, metric, metrics
 from tumorbench.evaluation.rank import auc_influence, delta_se
@@ -172,7 +171,9 @@ def compare_models(contexts: dict[str, ScoreContext], points: dict[str, dict], r
             result.tests.append(PairedTest(spec.key, spec.label, a, b, ea, eb, ea - eb, lo, hi,
                                            bootstrap_p_value(diff), "paired bootstrap", spec.higher_is_better))
         auc = metric("auc")
-        for k, cls in enumerate(CLASS_NAMES):
+        for k, cls in enumerate(contexts[a].classes):
+            if not contexts[a].present[k]:  # an absent class has no AUC
+                continue
             found = delong_test(contexts[a].y_true == k, contexts[a].probs[:, k], contexts[b].probs[:, k], confidence)
             if found is not None:
                 ea, eb, lo, hi, p = found

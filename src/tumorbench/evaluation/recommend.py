@@ -11,10 +11,12 @@ correction over all pairs compared; with several seeds per model, the share of s
 
 from __future__ import annotations
 
+import numpy as np
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from tumorbench.classes import CLASS_NAMES
+from tumorbench.evaluation.table import metric_columns, metric_rows
 from tumorbench.evaluation.paired import Comparison, PairedTest
 from tumorbench.evaluation.seeds import split_seed
 
@@ -46,7 +48,7 @@ def rank_models(metrics_by_model: Mapping[str, dict]) -> list[str]:
 
 def weakest_class(metrics: dict) -> str | None:
     """The class with the lowest recall among those with true images (ties: lower F1)."""
-    present = [c for c in CLASS_NAMES if metrics["per_class"][c]["support"] > 0]
+    present = [c for c in metric_rows(metrics) if metrics["per_class"][c]["support"] > 0]
     if not present:
         return None
     return min(present, key=lambda c: (metrics["per_class"][c]["recall"], metrics["per_class"][c]["f1"]))
@@ -54,7 +56,9 @@ def weakest_class(metrics: dict) -> str | None:
 
 def predicted_only(metrics: dict) -> str | None:
     """The single class a model predicts for every image, or None if it predicts several."""
-    predicted = [c for c in CLASS_NAMES if metrics["per_class"][c]["tp"] + metrics["per_class"][c]["fp"] > 0]
+    # Column sums of the confusion matrix: a class of the model absent from the images can be predicted too.
+    called = np.asarray(metrics["confusion_matrix"]).sum(axis=0)
+    predicted = [c for c, n in zip(metric_columns(metrics), called) if n > 0]
     return predicted[0] if len(predicted) == 1 else None
 
 
@@ -241,8 +245,8 @@ def _weakest_sentence(name: str, metrics: dict) -> str | None:
     if cls is None:
         return None
     row = metrics["per_class"][cls]
-    k = CLASS_NAMES.index(cls)
-    confused = [(count, CLASS_NAMES[j]) for j, count in enumerate(metrics["confusion_matrix"][k]) if j != k]
+    row_of = metrics["confusion_matrix"][metric_rows(metrics).index(cls)]
+    confused = [(count, c) for c, count in zip(metric_columns(metrics), row_of) if c != cls]
     count, other = max(confused)
     sentence = f"{name}: weakest class {cls}, recall {row['recall']:.2f}"
     interval = (metrics.get("intervals") or {}).get(f"{cls}_recall")
@@ -257,7 +261,7 @@ def _weakest_sentence(name: str, metrics: dict) -> str | None:
 def _cautions(result: Recommendation, metrics_by_model: Mapping[str, dict], evaluated_on: str) -> None:
     for name, m in metrics_by_model.items():
         only = predicted_only(m)
-        supports = {c: m["per_class"][c]["support"] for c in CLASS_NAMES}
+        supports = {c: m["per_class"][c]["support"] for c in metric_rows(m)}
         majority = max(supports, key=supports.get)
         majority_share = supports[majority] / m["n"]
         if only is not None:

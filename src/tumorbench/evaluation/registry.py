@@ -96,8 +96,16 @@ class ScoreContext:
     confusion: np.ndarray  # counts, rows = true class
     cost_matrix: np.ndarray  # rows = true class, columns = predicted class
     bins: int  # equal-width bins of the calibration errors
+    # The model's classes (the probability columns); a class with no true image among y_true is "absent":
+    # left out of the per-class metrics and the macro averages, its predictions still count as errors.
+    classes: tuple[str, ...] = CLASS_NAMES
     # Results shared between metrics of this context (per-class influence values feed the macro ones).
     cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def present(self) -> np.ndarray:
+        """bool (n_classes,): the model's classes with at least one true image here."""
+        return np.bincount(self.y_true, minlength=self.probs.shape[1]) > 0
 
 
 _METRICS: dict[str, MetricSpec] = {}
@@ -180,8 +188,8 @@ def feature(name: str) -> Feature:
     return _FEATURES[name]
 
 
-def columns(spec: MetricSpec) -> list[tuple[str, str | None]]:
-    """(flat column, class or None) of a metric: one per class for per-class metrics."""
+def columns(spec: MetricSpec, classes=CLASS_NAMES) -> list[tuple[str, str | None]]:
+    """(flat column, class or None) of a metric: one per class (of `classes`) for per-class metrics."""
     if spec.per_class:
-        return [(spec.column(c), c) for c in CLASS_NAMES]
+        return [(spec.column(c), c) for c in classes]
     return [(spec.column(), None)]

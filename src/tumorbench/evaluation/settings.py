@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from tumorbench.classes import CLASS_NAMES, canonical_class
+from tumorbench.classes import CLASS_NAMES, NO_TUMOR, canonical_class, is_tumor
 
 BOOTSTRAP_METHODS = ("percentile", "bca")
 MISSED_TUMOUR_COST = 5.0  # a tumour called no_tumor: the error that sends a patient home
@@ -92,6 +92,24 @@ class EvaluationSettings:
     @property
     def costs(self) -> np.ndarray:
         return np.asarray(self.cost_matrix, dtype=np.float64)
+
+    def costs_for(self, classes) -> np.ndarray:
+        """The cost matrix of a model's classes: the configured costs between the seed's classes, and for
+        any other class the default rule (a tumour class called no_tumor costs MISSED_TUMOUR_COST)."""
+        classes = tuple(classes)
+        if classes == CLASS_NAMES:
+            return self.costs
+        seed = {c: i for i, c in enumerate(CLASS_NAMES)}
+        out = np.ones((len(classes), len(classes)))
+        for i, true in enumerate(classes):
+            for j, predicted in enumerate(classes):
+                if i == j:
+                    out[i, j] = 0.0
+                elif true in seed and predicted in seed:
+                    out[i, j] = self.costs[seed[true], seed[predicted]]
+                elif predicted == NO_TUMOR and is_tumor(true):
+                    out[i, j] = MISSED_TUMOUR_COST
+        return out
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -30,7 +30,7 @@ def metrics_table(metrics_by_model: Mapping[str, dict]) -> pd.DataFrame:
     for name, m in metrics_by_model.items():
         row = {"model": name, "n": m["n"]}
         row.update({spec.column(): spec.get(m) for spec in metrics(overall=True)})
-        for cls in CLASS_NAMES:
+        for cls in m.get("present_classes", CLASS_NAMES):
             row.update({f"{cls}_{k}": m["per_class"][cls].get(k) for k in _per_class_keys()})
         rows.append(row)
     table = pd.DataFrame(rows).set_index("model")
@@ -52,14 +52,24 @@ def intervals_table(metrics_by_model: Mapping[str, dict]) -> pd.DataFrame:
 
 def per_class_table(metrics: dict) -> pd.DataFrame:
     """The classification report of one model: one row per class, columns precision ... auc, ap, ..."""
-    frame = pd.DataFrame.from_dict(metrics["per_class"], orient="index").loc[list(CLASS_NAMES)]
+    frame = pd.DataFrame.from_dict(metrics["per_class"], orient="index").loc[list(metric_rows(metrics))]
     frame.index.name = "class"
     return frame.loc[:, _per_class_keys()].apply(pd.to_numeric)
 
 
+def metric_rows(metrics: dict) -> list[str]:
+    """The true classes a metrics dict scores (confusion-matrix rows, per_class keys): its present classes."""
+    return list(metrics.get("present_classes", CLASS_NAMES))
+
+
+def metric_columns(metrics: dict) -> list[str]:
+    """The model's classes of a metrics dict (confusion-matrix columns)."""
+    return list(metrics.get("classes", CLASS_NAMES))
+
+
 def confusion_frame(metrics: dict, *, normalize: bool = False) -> pd.DataFrame:
-    """Confusion matrix as a labelled table (rows: true class, columns: predicted class)."""
+    """Confusion matrix as a labelled table (rows: present true class, columns: the model's classes)."""
     key = "confusion_matrix_normalized" if normalize else "confusion_matrix"
-    frame = pd.DataFrame(metrics[key], index=list(CLASS_NAMES), columns=list(CLASS_NAMES))
+    frame = pd.DataFrame(metrics[key], index=metric_rows(metrics), columns=metric_columns(metrics))
     frame.index.name, frame.columns.name = "true", "predicted"
     return frame

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from tumorbench.classes import CLASS_NAMES
 from tumorbench.config import ResolvedModel
 from tumorbench.data.arrays import DecodedImages
 
@@ -23,6 +24,7 @@ class CellJob:
     train: list[str]
     val: list[str]
     test: list[str]
+    classes: tuple[str, ...] = CLASS_NAMES  # the model's classes (the training split's), its output order
 
 
 @dataclass
@@ -48,8 +50,8 @@ def run_cell(job: CellJob, images: DecodedImages, *, device: str, resolved: dict
 
     compute = plan_compute(select_device(device), precision, threads=threads)
     try:
-        return train_cell(job.model, images.arrays(job.train), images.arrays(job.val), images.arrays(job.test),
-                          compute=compute, resolved=resolved)
+        return train_cell(job.model, images.arrays(job.train, job.classes), images.arrays(job.val, job.classes),
+                          images.arrays(job.test, job.classes), compute=compute, resolved=resolved)
     except TrainingDiverged as exc:
         return CellFailure(exc.epoch, exc.reason)
 

@@ -75,7 +75,7 @@ def load_checkpoint_predictor(path: Path, user: ExternalSpec, *, device: torch.d
     arch = meta.get("architecture", "?")
     desc = f"tumorbench checkpoint of {arch}" + (f" ({meta['name']})" if meta.get("name") else "")
     return network_predictor(loaded.model, pre, name=user.name or meta.get("name") or path.stem, device=device,
-                             column_order=loaded.column_order, detail=desc, source=str(path))
+                             column_order=loaded.column_order, classes=loaded.classes, detail=desc, source=str(path))
 
 
 def _unwrap_state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:

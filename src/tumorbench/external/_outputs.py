@@ -21,7 +21,8 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def to_probabilities(raw: np.ndarray, *, mode: str, where: str) -> tuple[np.ndarray, list[str]]:
+def to_probabilities(raw: np.ndarray, *, mode: str, where: str,
+                     classes=CLASS_NAMES) -> tuple[np.ndarray, list[str]]:
     """Probabilities (N, n_classes) from raw outputs and the notes that describe any conversion.
 
     mode: "auto" detects logits (a negative value, or a row not summing to 1), "logits" always applies
@@ -31,10 +32,10 @@ def to_probabilities(raw: np.ndarray, *, mode: str, where: str) -> tuple[np.ndar
     raw = np.asarray(raw, dtype=np.float64)
     if raw.ndim == 3 and raw.shape[1] == 1:
         raw = raw[:, 0]
-    if raw.ndim != 2 or raw.shape[1] != len(CLASS_NAMES):
+    if raw.ndim != 2 or raw.shape[1] != len(classes):
         raise ValueError(
-            f"{where}: the model outputs shape {list(raw.shape)}, expected (N, {len(CLASS_NAMES)}): one score "
-            f"per class of {list(CLASS_NAMES)}; tumorbench benchmarks 4-class classifiers only"
+            f"{where}: the model outputs shape {list(raw.shape)}, expected (N, {len(classes)}): one score "
+            f"per class of {list(classes)}; state the model's classes (--classes) in its output order"
         )
     bad = ~np.isfinite(raw).all(axis=1)
     if bad.any():

@@ -23,11 +23,11 @@ Forward = Callable[[torch.Tensor], np.ndarray]  # scaled float32 CPU batch in th
 
 @dataclass
 class Predictor:
-    """A loaded model with its preprocessing: `predict_proba(uint8 (N, C, H, W)) -> (N, 4)`.
+    """A loaded model with its preprocessing: `predict_proba(uint8 (N, C, H, W)) -> (N, len(classes))`.
 
     Images are decoded with `spec` (size, colour mode, resize filter: pass it to `load_images`), then
     `predict_proba` scales them, lays them out as the model wants, runs the model and returns
-    probabilities in CLASS_NAMES order. Anything done on the way (softmax on logits, assumptions about
+    probabilities in `classes` order. Anything done on the way (softmax on logits, assumptions about
     an unstated spec) is appended to `notes`, which predictions info and reports carry.
     """
 
@@ -36,7 +36,7 @@ class Predictor:
     detail: str  # what the loader found, e.g. "ONNX model, input input [?, 240, 240, 3]"
     spec: PreprocessSpec  # decoding (size, mode, resize), scaling, channel order and layout
     forward: Forward
-    column_order: list[int]  # model output index of each class of CLASS_NAMES
+    column_order: list[int]  # model output index of each class of `classes`
     outputs: str = "auto"  # auto, probabilities or logits (see `to_probabilities`)
     source: str = ""  # the model file or zoo name it was loaded from
     preprocessing: str = ""  # human-readable preprocessing, for reports
@@ -46,6 +46,9 @@ class Predictor:
     # The torch network of a registered architecture, whose layers Grad-CAM can reach (its scaled input in
     # the model's layout, raw logits in its column order); None for foreign formats (ONNX, Keras, ...).
     module: Any = field(default=None, repr=False)
+    # The class of each column of predict_proba's result: a tumorbench checkpoint's own class list, or the
+    # seed's four for a foreign model (its spec maps its outputs onto them).
+    classes: tuple[str, ...] = CLASS_NAMES
 
     @property
     def layout(self) -> str:
@@ -75,15 +78,15 @@ class Predictor:
         return self.spec.to_tensor(x).contiguous()
 
     def predict_proba(self, batch_uint8: np.ndarray | torch.Tensor, *, batch_size: int | None = None) -> np.ndarray:
-        """Probabilities (N, 4) in CLASS_NAMES order for a uint8 batch decoded with `self.spec`."""
+        """Probabilities (N, len(classes)) in `classes` order for a uint8 batch decoded with `self.spec`."""
         n = len(batch_uint8)
         if n == 0:
-            return np.zeros((0, len(CLASS_NAMES)))
+            return np.zeros((0, len(self.classes)))
         step = batch_size or self.batch_size
         raw = [np.asarray(self.forward(self.prepare(batch_uint8[i:i + step]))) for i in range(0, n, step)]
         where = f"{self.name} ({self.source})" if self.source and self.source != self.name else self.name
         # Logits are detected over all rows at once: one decision for the whole model, not per batch.
-        probs, notes = to_probabilities(np.concatenate(raw), mode=self.outputs, where=where)
+        probs, notes = to_probabilities(np.concatenate(raw), mode=self.outputs, where=where, classes=self.classes)
         for note in notes:
             self._note(note)
         return probs[:, self.column_order]
@@ -95,7 +98,8 @@ class Predictor:
             "weights": self.provenance or self.source, "source": self.source, "format": self.format,
             "preprocessing": self.preprocessing,
             "preprocess": self.spec.to_dict(), "layout": self.spec.layout, "bgr": self.spec.bgr,
-            "class_columns": {c: int(i) for c, i in zip(CLASS_NAMES, self.column_order)},
+            "classes": list(self.classes),
+            "class_columns": {c: int(i) for c, i in zip(self.classes, self.column_order)},
             "notes": list(self.notes),
         }
 
@@ -120,6 +124,7 @@ def torch_forward(model: torch.nn.Module, device: torch.device, *, softmax: bool
 
 def network_predictor(model: torch.nn.Module, spec: PreprocessSpec, *, name: str, compute: ComputePlan | None = None,
                       device: torch.device | str = "cpu", column_order: list[int] | None = None,
+                      classes: tuple[str, ...] | list[str] = CLASS_NAMES,
                       format: str = "checkpoint", detail: str = "", source: str = "", provenance: str = "",
                       notes: list[str] | None = None) -> Predictor:
     """A registered tumorbench network (trained by `run` or loaded from a checkpoint or state dict) as a
@@ -132,7 +137,7 @@ def network_predictor(model: torch.nn.Module, spec: PreprocessSpec, *, name: str
     return Predictor(
         name=name, format=format, detail=detail or f"tumorbench network {name}", spec=spec,
         forward=torch_forward(model, compute.device, softmax=True, compute=compute),
-        column_order=list(range(len(CLASS_NAMES))) if column_order is None else column_order,
+        column_order=list(range(len(classes))) if column_order is None else column_order, classes=tuple(classes),
         outputs="probabilities",  # registered networks end in logits by design: softmax in forward
         source=source, preprocessing=spec.describe(), notes=list(notes or []), provenance=provenance,
         batch_size=compute.eval_batch_size(spec.size),

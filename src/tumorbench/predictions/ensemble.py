@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, log_loss
 
 from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS, class_index
-from tumorbench.predictions.io import check_same_images, predictions_frame
+from tumorbench.predictions.io import check_same_images, frame_classes, predictions_frame, prob_columns
 
 __all__ = ["choose_weights", "ensemble_predictions", "simplex_grid", "weighted_mean"]
 
@@ -55,9 +55,10 @@ def weighted_mean(frames: Mapping[str, pd.DataFrame], weights: Mapping[str, floa
     on the same images), with the members' `weights`: the first member's image order."""
     check_same_images(dict(frames))
     first = next(iter(frames.values()))
-    probs = sum(w * frames[n].set_index("image").loc[first["image"], list(PROB_COLUMNS)].to_numpy()
-                for n, w in weights.items())
-    return predictions_frame(first["image"].tolist(), [lab or None for lab in first["label"]], probs)
+    columns = prob_columns(first)
+    probs = sum(w * frames[n].set_index("image").loc[first["image"], columns].to_numpy() for n, w in weights.items())
+    return predictions_frame(first["image"].tolist(), [lab or None for lab in first["label"]], probs,
+                             frame_classes(first))
 
 
 def ensemble_predictions(val: Mapping[str, pd.DataFrame], test: Mapping[str, pd.DataFrame], *,

@@ -2,8 +2,9 @@
 judges them.
 
 One row per image: `image` (path relative to the dataset root, POSIX separators), `label` (true class
-name, empty when unknown), then one `prob_<class>` column per class in CLASS_NAMES order, each row
-summing to 1. Models trained anywhere enter the benchmark by writing this file.
+name, empty when unknown), then one `prob_<class>` column per class of the model, in the model's class
+order (the seed's four for a four-class model), each row summing to 1. The columns are the truth about
+the model's classes (`frame_classes`). Models trained anywhere enter the benchmark by writing this file.
 
 `read_predictions` is strict about what would change a number (missing columns, unknown classes,
 NaN, duplicate images, scores that are not probabilities) and states every correction it makes in
@@ -22,11 +23,29 @@ import numpy as np
 import pandas as pd
 
 from tumorbench._io import atomic_write
-from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS, canonical_class
+from tumorbench.classes import CLASS_NAMES, check_class_name, map_class, prob_column
 
 log = logging.getLogger(__name__)
 
-COLUMNS: tuple[str, ...] = ("image", "label", *PROB_COLUMNS)
+BASE_COLUMNS: tuple[str, ...] = ("image", "label")
+PROB_PREFIX = "prob_"
+# The columns of a four-class model's file (the seed's classes), for messages and examples.
+COLUMNS: tuple[str, ...] = (*BASE_COLUMNS, *(prob_column(c) for c in CLASS_NAMES))
+
+
+def frame_classes(frame: pd.DataFrame) -> tuple[str, ...]:
+    """The model's classes of a predictions table: its `prob_<class>` columns, in column order.
+
+    >>> frame_classes(pd.DataFrame(columns=["image", "label", "prob_glioma", "prob_pituitary"]))
+    ('glioma', 'pituitary')
+    """
+    return tuple(c[len(PROB_PREFIX):] for c in frame.columns if str(c).startswith(PROB_PREFIX))
+
+
+def prob_columns(frame_or_classes) -> list[str]:
+    """The probability columns of a predictions table, or of a class list, in order."""
+    classes = frame_classes(frame_or_classes) if isinstance(frame_or_classes, pd.DataFrame) else frame_or_classes
+    return [prob_column(c) for c in classes]
 
 # File stems that name a split, not a model (`predictions_test.csv`): such a file is known by its folder.
 GENERIC_STEMS = re.compile(r"^(predictions?|preds?)([_-].*)?$|^(test|val|validation|train)$", re.I)
@@ -34,30 +53,35 @@ GENERIC_STEMS = re.compile(r"^(predictions?|preds?)([_-].*)?$|^(test|val|validat
 
 
 def predictions_frame(
-    images: Sequence[str], labels: Sequence[str | None], probs: np.ndarray
+    images: Sequence[str], labels: Sequence[str | None], probs: np.ndarray,
+    classes: Sequence[str] = CLASS_NAMES,
 ) -> pd.DataFrame:
-    """Build a predictions table in the contract's column order."""
+    """Build a predictions table in the contract's column order; `classes` names the columns of
+    `probs` (the model's classes, in its order)."""
     probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape[1] != len(CLASS_NAMES):
-        raise ValueError(f"probabilities must have shape (n, {len(CLASS_NAMES)}), got {probs.shape}")
+    if probs.ndim != 2 or probs.shape[1] != len(classes):
+        raise ValueError(f"probabilities must have shape (n, {len(classes)}) for classes {list(classes)}, "
+                         f"got {probs.shape}")
     if not (len(images) == len(labels) == len(probs)):
         raise ValueError(
             f"{len(images)} images, {len(labels)} labels and {len(probs)} probability rows: "
             "they must be equally many"
         )
     frame = pd.DataFrame({"image": list(images), "label": [lab or "" for lab in labels]})
-    for i, column in enumerate(PROB_COLUMNS):
+    for i, column in enumerate(prob_columns(classes)):
         frame[column] = probs[:, i]
     return frame
 
 
 def write_predictions(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
     """Write a predictions table atomically as CSV."""
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"predictions table lacks columns {missing}; expected {list(COLUMNS)}")
+    missing = [c for c in BASE_COLUMNS if c not in frame.columns]
+    if missing or len(frame_classes(frame)) < 2:
+        raise ValueError(f"predictions table lacks columns {missing or ['prob_<class>, one per class']}; "
+                         f"expected image, label and one prob_<class> column per class, e.g. {list(COLUMNS)}")
+    columns = [*BASE_COLUMNS, *prob_columns(frame)]
     return atomic_write(
-        path, lambda p: frame.loc[:, list(COLUMNS)].to_csv(p, index=False, float_format="%.8g")
+        path, lambda p: frame.loc[:, columns].to_csv(p, index=False, float_format="%.8g")
     )
 
 
@@ -98,26 +122,24 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
         raise ValueError(f"{path}: the file is empty; a predictions file has columns {list(COLUMNS)}") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not a readable CSV file ({exc}); write it with write_predictions") from None
-    missing = [c for c in COLUMNS if c not in frame.columns]
+    missing = [c for c in BASE_COLUMNS if c not in frame.columns]
+    if len(frame_classes(frame)) < 2:
+        missing.append("prob_<class> (one per class of the model, at least two)")
     if missing:
         raise ValueError(
-            f"{path}: missing columns {missing}; a predictions file has columns {list(COLUMNS)}"
+            f"{path}: missing columns {missing}; a predictions file has columns image, label and one "
+            f"prob_<class> per class, e.g. {list(COLUMNS)}"
         )
-    extra = [c for c in frame.columns if c.startswith("prob_") and c not in PROB_COLUMNS]
-    if extra:
-        raise ValueError(
-            f"{path}: probability columns {extra} are not classes of this benchmark; expected exactly "
-            f"{list(PROB_COLUMNS)} (rename the columns of classes with other spellings)"
-        )
+    notes: list[str] = []
+    frame = _canonical_columns(path, frame, notes)
     if frame.empty:
         raise ValueError(f"{path}: the file has a header but no rows; it holds no predictions")
 
-    notes: list[str] = []
     _check_images(path, frame)
     frame["label"] = _canonical_labels(path, frame, notes)
     probs = _numeric_probabilities(path, frame)
     probs = _as_probabilities(path, probs, notes)
-    for i, column in enumerate(PROB_COLUMNS):
+    for i, column in enumerate(prob_columns(frame)):
         frame[column] = probs[:, i]
     frame.attrs["notes"] = notes
     frame.attrs["path"] = str(path)
@@ -152,17 +174,30 @@ def _check_images(path: Path, frame: pd.DataFrame) -> None:
         )
 
 
+def _canonical_columns(path: Path, frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """The probability columns under their classes' canonical names (`prob_notumor` -> `prob_no_tumor`),
+    with a note; refused when a name cannot be a class or two columns mean one class."""
+    classes = frame_classes(frame)
+    mapped = [map_class(c) for c in classes]
+    for column, name in zip(prob_columns(classes), mapped):
+        check_class_name(name, where=f"{path}: column {column!r}")
+    twice = sorted({c for c in mapped if mapped.count(c) > 1})
+    if twice:
+        raise ValueError(f"{path}: several probability columns mean class {twice[0]!r} "
+                         f"({[c for c, m in zip(prob_columns(classes), mapped) if m == twice[0]]}); keep one per class")
+    renamed = {prob_column(a): prob_column(b) for a, b in zip(classes, mapped) if a != b}
+    if renamed:
+        notes.append(f"{path.name}: probability columns renamed to the canonical class names: "
+                     + ", ".join(f"{a!r} -> {b!r}" for a, b in renamed.items()) + ".")
+        frame = frame.rename(columns=renamed)
+    return frame
+
+
 def _canonical_labels(path: Path, frame: pd.DataFrame, notes: list[str]) -> pd.Series:
+    """Labels under canonical names where they are a known spelling (`glioma_tumor` -> glioma), else as
+    written: a label that is no class of the model is scored by the views that can (see evaluation)."""
     raw = frame["label"].astype(str).str.strip()
-    mapped = raw.map(lambda name: "" if name == "" else canonical_class(name))
-    unknown = mapped.isna().to_numpy()
-    if unknown.any():
-        counts = raw[unknown].value_counts()
-        shown = ", ".join(f"{name!r} ({n} rows)" for name, n in counts.head(_MAX_LISTED).items())
-        raise ValueError(
-            f"{path}: unknown class names in column 'label': {shown}; valid classes: "
-            f"{', '.join(CLASS_NAMES)} (leave the label empty when the true class is unknown)"
-        )
+    mapped = raw.map(lambda name: "" if name == "" else map_class(name))
     renamed = sorted({(a, b) for a, b in zip(raw, mapped) if a != b})
     if renamed:
         spelled = ", ".join(f"{a!r} -> {b!r}" for a, b in renamed)
@@ -172,7 +207,7 @@ def _canonical_labels(path: Path, frame: pd.DataFrame, notes: list[str]) -> pd.S
 
 def _numeric_probabilities(path: Path, frame: pd.DataFrame) -> np.ndarray:
     columns = []
-    for column in PROB_COLUMNS:
+    for column in prob_columns(frame):
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values)
         if bad.any():

@@ -66,7 +66,7 @@ def predict_folder(
     x, ok, bad = load_images(index.root, [r.path for r in records], predictor.spec)
     kept = [records[i] for i in ok]
     probs = predictor.predict_proba(x, batch_size=batch_size)
-    frame = predictions_frame([r.path for r in kept], [r.label for r in kept], probs)
+    frame = predictions_frame([r.path for r in kept], [r.label for r in kept], probs, predictor.classes)
     path = write_predictions(out, frame)
     if gallery:
         from tumorbench.explain import write_gallery

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tumorbench.classes import CLASS_NAMES
 from tumorbench.config import ResolvedModel
 from tumorbench.data.arrays import ImageArrays, join_arrays
 from tumorbench.external._outputs import NonFiniteOutputs
@@ -84,13 +83,14 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
         # A model fitted in closed form keeps what it learned in buffers (support vectors...), not parameters.
         **({"fitted_values": fitted_values(final.model)} if isinstance(final.model, FittedModel) else {}),
         "device": str(device), "compute": compute.describe(), "class_weights": result.class_weights, "train_images": len(train), "seed": rm.seed,
-        "train_class_counts": dict(zip(CLASS_NAMES, np.bincount(train.y.numpy(), minlength=len(CLASS_NAMES)).tolist())),
-        "epoch_class_counts": dict(zip(CLASS_NAMES, result.history["class_counts"][0])),
+        "classes": list(train.classes),
+        "train_class_counts": dict(zip(train.classes, np.bincount(train.y.numpy(), minlength=train.n_classes).tolist())),
+        "epoch_class_counts": dict(zip(train.classes, result.history["class_counts"][0])),
     }
     if refit is not None:
         info["refit"] = refit
     payload = checkpoint_payload(
-        model=final.model, architecture=rm.architecture, spec=spec,
+        model=final.model, architecture=rm.architecture, spec=spec, classes=train.classes,
         meta={"name": rm.name, "config": resolved, "model_config": rm.to_dict(), "history": result.history,
               "best_epoch": result.best_epoch, "weights": result.weights_source, "notes": notes,
               **({"refit": refit} if refit is not None else {})})
@@ -105,13 +105,13 @@ def _predict(model, rm: ResolvedModel, arrays: ImageArrays, split_name: str, *, 
              epoch: int, weights: str) -> pd.DataFrame:
     """The predictions table of one split, through the same Predictor as `tumorbench predict` on the
     model's checkpoint; `weights` names them in the message when they give non-finite values."""
-    predictor = network_predictor(model, rm.preprocess, name=rm.name, compute=compute)
+    predictor = network_predictor(model, rm.preprocess, name=rm.name, compute=compute, classes=arrays.classes)
     try:
         probs = predictor.predict_proba(arrays.images())
     except NonFiniteOutputs:
         raise TrainingDiverged(f"{weights} give non-finite probabilities on the {split_name} "
                                "split; lower the learning rate", epoch=epoch) from None
-    return predictions_frame(arrays.paths, arrays.labels, probs)
+    return predictions_frame(arrays.paths, arrays.labels, probs, predictor.classes)
 
 
 def refit_on_all(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, chosen: FitResult, *,

@@ -4,6 +4,7 @@ the resolved config, the class names and order, and the preprocessing spec."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 
 from tumorbench._io import atomic_write
-from tumorbench.classes import CLASS_NAMES
+from tumorbench.classes import CLASS_NAMES, check_class_name
 from tumorbench.data.preprocess import PreprocessSpec
 from tumorbench.models import create_model, get_model_entry
 from tumorbench.safe_load import torch_load
@@ -22,12 +23,13 @@ VERSION = 1
 
 
 def checkpoint_payload(*, model: nn.Module, architecture: str, spec: PreprocessSpec,
-                       meta: dict[str, Any]) -> dict[str, Any]:
+                       meta: dict[str, Any], classes: Sequence[str] = CLASS_NAMES) -> dict[str, Any]:
     """What a checkpoint holds: tensors, plain containers, strings and numbers only, so that it loads
-    with PyTorch's weights-only unpickler (see `tumorbench.safe_load`)."""
+    with PyTorch's weights-only unpickler (see `tumorbench.safe_load`). `classes`: the class of each of
+    the model's outputs, in order (the truth about the model from then on)."""
     return {
         "format": FORMAT, "version": VERSION, "architecture": architecture,
-        "class_names": list(CLASS_NAMES), "preprocess": spec.to_dict(),
+        "class_names": list(classes), "preprocess": spec.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         **meta,
     }
@@ -38,8 +40,9 @@ def write_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
 
 
 def save_checkpoint(path: str | os.PathLike, *, model: nn.Module, architecture: str, spec: PreprocessSpec,
-                    meta: dict[str, Any]) -> Path:
-    return write_checkpoint(path, checkpoint_payload(model=model, architecture=architecture, spec=spec, meta=meta))
+                    meta: dict[str, Any], classes: Sequence[str] = CLASS_NAMES) -> Path:
+    return write_checkpoint(path, checkpoint_payload(model=model, architecture=architecture, spec=spec, meta=meta,
+                                                     classes=classes))
 
 
 @dataclass
@@ -47,7 +50,8 @@ class LoadedModel:
     model: nn.Module
     spec: PreprocessSpec
     meta: dict[str, Any]
-    column_order: list[int]  # model output column for each class of CLASS_NAMES
+    column_order: list[int]  # model output column for each class of `classes`
+    classes: tuple[str, ...] = CLASS_NAMES  # the model's classes, in its output order (the checkpoint's)
 
 
 def load_checkpoint(path: str | os.PathLike, *, device: torch.device | str = "cpu",
@@ -69,10 +73,15 @@ def checkpoint_from_payload(ckpt: Any, path: str | os.PathLike, *, device: torch
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path}: not a tumorbench checkpoint (for other model files see "
                          "`tumorbench predict --help`)")
-    names = list(ckpt["class_names"])
-    if sorted(names) != sorted(CLASS_NAMES):
-        raise ValueError(f"{path}: the model's classes {names} do not match tumorbench's "
-                         f"{list(CLASS_NAMES)}; it cannot be evaluated on these labels")
+    names = list(ckpt.get("class_names") or ())
+    try:
+        for name in names:
+            check_class_name(name, where=f"{path}: class_names")
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ValueError(f"{path}: the checkpoint's class_names {names} are not two or more distinct classes; "
+                         "the file is damaged: train the model again")
     spec = PreprocessSpec.from_dict(ckpt["preprocess"])
     arch = ckpt["architecture"]
     get_model_entry(arch)
@@ -84,4 +93,4 @@ def checkpoint_from_payload(ckpt: Any, path: str | os.PathLike, *, device: torch
                          f"{str(exc).splitlines()[0]}") from None
     model.to(device).eval()
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
-    return LoadedModel(model, spec, meta, [names.index(c) for c in CLASS_NAMES])
+    return LoadedModel(model, spec, meta, list(range(len(names))), tuple(names))

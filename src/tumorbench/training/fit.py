@@ -93,16 +93,17 @@ def _freeze_batchnorm(module: nn.Module) -> None:
             m.eval()
 
 
-def build_network(rm: ResolvedModel) -> tuple[nn.Module, list[Phase], str, list[str]]:
-    """The network and its training phases; pretrained weights are resolved here."""
+def build_network(rm: ResolvedModel, n_classes: int = len(CLASS_NAMES)) -> tuple[nn.Module, list[Phase], str, list[str]]:
+    """The network (`n_classes` outputs: the training split's classes) and its training phases;
+    pretrained weights are resolved here."""
     notes: list[str] = []
     if not rm.transfer:
-        net = create_model(rm.architecture, rm.preprocess)
+        net = create_model(rm.architecture, rm.preprocess, num_classes=n_classes)
         return net, [Phase("train", rm.epochs, rm.lr, nn.Identity(), net)], "none", notes
     state, source, note = resolve_weights(rm.architecture, rm.weights)
     if note:
         notes.append(note)
-    net = build_transfer(rm.architecture, len(CLASS_NAMES), state)
+    net = build_transfer(rm.architecture, n_classes, state)
     assert isinstance(net, TransferNet)
     if state is None:  # from scratch: nothing to freeze
         return net, [Phase("train", rm.epochs, rm.lr, nn.Identity(), net)], source, notes
@@ -199,8 +200,8 @@ def train_one_epoch(phase: Phase, data: ImageArrays, cached: torch.Tensor | None
 
     `micro_batch` (see `micro_batch_size`) splits each batch into parts whose gradients are added up
     before the optimizer step: the same step as the whole batch, with less memory."""
-    plan = plan_epoch(data.y.numpy(), rm.balance, rng, n_classes=len(CLASS_NAMES))
-    seen = np.bincount(data.y.numpy()[plan.indices], minlength=len(CLASS_NAMES))
+    plan = plan_epoch(data.y.numpy(), rm.balance, rng, n_classes=data.n_classes)
+    seen = np.bincount(data.y.numpy()[plan.indices], minlength=data.n_classes)
     if rm.augment == "strong":  # every image, not only the balancing plan's copies
         plan = dataclasses.replace(plan, augment=np.ones_like(plan.augment))
         augment = StrongAugment()
@@ -304,14 +305,17 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays | None, *, devic
     compute.apply_threads()
     seed = rm.seed
     torch.manual_seed(seed)  # the same seed gives the same initialisation whatever ran before
-    net, phases, source, notes = build_network(rm)
+    if (train.y < 0).any():  # the run gives the model the training split's classes; a caller may not
+        raise ValueError(f"{rm.name}: {int((train.y < 0).sum())} training images have no label among the "
+                         f"model's classes {list(train.classes)}")
+    net, phases, source, notes = build_network(rm, train.n_classes)
     compute.prepare_model(net)
     if isinstance(net, FittedModel):
         return _fit_closed_form(net, rm, train, val, compute=compute, source=source, notes=notes)
     total_epochs = sum(phase.epochs for phase in phases)
     stop = total_epochs if stop_after is None else min(stop_after, total_epochs)
     labels = train.y.numpy()
-    loss_fn, class_weights = make_loss(rm.balance, labels, len(CLASS_NAMES), focal_gamma=rm.focal_gamma,
+    loss_fn, class_weights = make_loss(rm.balance, labels, train.n_classes, focal_gamma=rm.focal_gamma,
                                        focal_weighted=rm.focal_weighted, label_smoothing=rm.label_smoothing)
     loss_fn.to(device)
     rng = np.random.default_rng(seed)
@@ -408,7 +412,7 @@ def _fit_closed_form(net: FittedModel, rm: ResolvedModel, train: ImageArrays, va
     val_stats = _evaluate(phase, val, None, loss_fn, rm, compute)
     if val is not None and not math.isfinite(val_stats["loss"]):
         raise TrainingDiverged(f"the fitted model's validation loss is {val_stats['loss']}", epoch=1)
-    counts = np.bincount(train.y.numpy(), minlength=len(CLASS_NAMES)).tolist()
+    counts = np.bincount(train.y.numpy(), minlength=train.n_classes).tolist()
     history = {"epoch": [1], "phase": ["fit"], "loss": [fit_stats["loss"]], "accuracy": [fit_stats["accuracy"]],
                "val_loss": [val_stats["loss"]], "val_accuracy": [val_stats["accuracy"]], "lr": [None],
                "seconds": [round(time.perf_counter() - started, 3)], "class_counts": [counts], "augmented": [0],
