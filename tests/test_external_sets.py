@@ -179,10 +179,14 @@ def test_a_yes_no_set_with_a_class_map_is_scored_on_the_binary_view(run_with_ext
     assert entry["dataset"]["class_map"] == {"yes": "tumor", "no": "no_tumor"}
     for name, m in entry["models"].items():
         assert m["binary"]["defined"] and m["binary"]["n_tumour"] == 6 and m["binary"]["n_no_tumour"] == 6, name
+        # Scored on the binary view only: the per-class metrics would leave its tumor images out.
+        assert set(entry["gap"][name]["all"]) == {"binary_auc"}
         g = entry["gap"][name]["all"]["binary_auc"]
         own = result.document["models"][name]["binary"]["auc"]
         assert g["gap"] == pytest.approx(m["binary"]["auc"] - own) and g["interval"] is not None
-    assert "| hog_svm | yes-no | tumour vs no tumour AUC |" in (result.folder / "report.md").read_text()
+    md = (result.folder / "report.md").read_text()
+    assert "| hog_svm | yes-no | tumour vs no tumour AUC |" in md and "| hog_svm | yes-no | accuracy |" not in md
+    assert result.generalisation["scores"]["yes-no"] == "binary_auc"
 
 
 def test_classes_that_share_nothing_are_refused_with_the_fix():
