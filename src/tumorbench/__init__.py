@@ -26,7 +26,8 @@ from tumorbench.classes import CLASS_NAMES  # noqa: E402
 
 __version__ = "0.1.0"
 
-_API = {name: "api.commands" for name in ("run", "study_imbalance", "evaluate", "audit", "predict")}
+_API = {name: "api.commands" for name in ("run", "study_imbalance", "evaluate", "audit", "predict",
+                                         "score_external")}
 _API.update({name: "api.results" for name in ("RunResult", "EvaluationResult", "AuditResult", "PredictionResult")})
 _API.update({name: "api.errors" for name in ("TumorbenchError", "InvalidInputError", "InputNotFoundError",
                                              "InputReadError")})

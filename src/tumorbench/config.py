@@ -181,6 +181,44 @@ class ModelConfig:
 
 
 @dataclass
+class ExternalConfig:
+    """A second dataset every trained model is scored on (`external:`, `--external`)."""
+
+    path: str  # dataset folder: its test split is scored, or every image when it has no split folders
+    name: str | None = None  # display and file name (default: the folder's name)
+    # folder (class) name -> class name, for classes no alias knows, e.g. {yes: tumor, no: no_tumor}
+    class_map: dict[str, str] | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.path).name or str(self.path)
+
+
+def clean_external(item: Any, where: str) -> dict:
+    """One `external:` entry: a dataset folder, or a mapping {path, name, class_map}."""
+    if isinstance(item, (str, os.PathLike)) and str(item).strip():
+        return {"path": str(item)}
+    if isinstance(item, dict):
+        known = [f.name for f in fields(ExternalConfig)]
+        unknown = sorted(set(item) - set(known), key=str)
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {', '.join(known)}")
+        path = item.get("path")
+        if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+            raise ValueError(f"{where}: an external dataset needs its folder as `path`, got {path!r}")
+        name = item.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ValueError(f"{where}: name must be a non-empty string, got {name!r}")
+        from tumorbench.classes import parse_class_map
+
+        given = item.get("class_map")
+        return {"path": str(path), "name": name,
+                "class_map": None if given is None else parse_class_map(given, where=f"{where}.class_map")}
+    raise ValueError(f"{where}: an external dataset is a folder path or a mapping {{path, name, class_map}}, "
+                     f"got {item!r}")
+
+
+@dataclass
 class RunConfig:
     data: str | None = None  # dataset root; None: the embedded synthetic dataset
     out: str | None = None  # run folder; None: runs/<timestamp>
@@ -210,6 +248,9 @@ class RunConfig:
     # and predict test with that refit model (scikit-learn's refit=True); validation predictions stay the
     # chosen model's. A model's own `refit` overrides this.
     refit: bool = False
+    # second datasets every model is scored on after training (tumorbench.crossdata): folders, or mappings
+    # {path, name, class_map}; their test split, or all their images when they have no split folders
+    external: list[ExternalConfig] = field(default_factory=list)
     # report: bootstrap (resamples, seed, method, confidence), cost_matrix, calibration_bins, alpha,
     # binary_threshold, sensitivity_at_specificity, specificity_at_sensitivity (docs/binary-view.md)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
@@ -329,6 +370,11 @@ def _clean(cls, data: Any, source: str, path: str = "") -> dict:
                 raise ValueError(f"{source}: ensemble must be a list of model names, e.g. [hog_svm, small_resnet], "
                                  f"got {value!r}")
             out[key] = value
+        elif cls is RunConfig and key == "external":
+            if not isinstance(value, list):
+                raise ValueError(f"{source}: external must be a list of dataset folders (or mappings "
+                                 f"{{path, name, class_map}}), got {value!r}")
+            out[key] = [clean_external(item, f"{source}: external[{i}]") for i, item in enumerate(value)]
         elif cls is RunConfig and key == "class_map":
             from tumorbench.classes import parse_class_map
 
@@ -359,6 +405,8 @@ def _build(data: dict) -> RunConfig:
         kwargs["models"] = [ModelConfig(m) if isinstance(m, str) else ModelConfig(**m) for m in kwargs["models"]]
     if "evaluation" in kwargs:
         kwargs["evaluation"] = evaluation_settings(kwargs["evaluation"], where="config: evaluation")
+    if "external" in kwargs:
+        kwargs["external"] = [ExternalConfig(**e) for e in kwargs["external"]]
     return RunConfig(**kwargs)
 
 
@@ -464,6 +512,10 @@ def make_config(*layers: dict | tuple[str, dict], sets: list[str] = ()) -> RunCo
         raise ValueError(f"config: model names must be unique, repeated: {duplicates}")
     if config.ensemble:
         check_ensemble(config.ensemble, names)
+    labels = [e.label for e in config.external]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"config: external datasets must have distinct names, got {labels}; give each a "
+                         "`name` (external: [{path: ..., name: ...}])")
     if config.val_groups == "cluster" and config.dedup == "group_split":
         raise ValueError("config: val_groups=cluster draws validation from the training split, which "
                          "dedup=group_split re-splits with the test split; set val_groups: none (CLI: --set "

@@ -168,6 +168,10 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
     # The compute plan too: an impossible device or precision stops before a run folder is made.
     compute = plan_compute(select_device(config.device), config.precision, threads=config.threads)
     models = [resolve_model(m, config) for m in config.models]
+    for entry in config.external:  # said now, not after the training; scored (or reported unusable) at the end
+        if not Path(entry.path).expanduser().is_dir():
+            log.warning("external dataset %s: folder not found; the run goes on and its report says it could "
+                        "not be scored (fix the --external path)", entry.path)
     prepare_run_dir(out, resume=resume)
     seed_everything(config.seed, deterministic=config.deterministic)
     log.info("compute: %s", compute.describe())
@@ -252,6 +256,10 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
                 tracker.model_done(folder)
     if config.ensemble:
         write_ensemble(run, config.ensemble, failed=sorted(failures))
+    if config.external and len(failures) < len(models):
+        from tumorbench.crossdata import score_externals
+
+        score_externals(out, config.external, device=str(compute.device))
     if failures:
         raise ModelsFailed(out, failures, len(models))
     return out

@@ -7,6 +7,12 @@
     models/<name>/         checkpoint.pt, history.json, info.json, predictions_{val,test}.csv
                            (or failed.json: a model whose training diverged; --resume retries it)
                            predictions_test.gallery/: the report's pictures (index.json + JPEGs)
+                           predictions_external_<dataset>.csv: its predictions of an external dataset
+    external/<dataset>/    an external test set (`external:`, `--external`, `evaluate RUN --data`):
+                           dataset.json (name, root, split, classes, images, status: scored, or why not),
+                           copies.csv (its images that copy a training or validation image of the run),
+                           cross_audit.json (every copy between the run's dataset and it, `audit --against`),
+                           skipped_files.csv (its unreadable images)
     metrics.json, metrics.csv, report.html, report.md, figures/, calibrated/   the report (also in
                            `evaluate --out`)
     label_issues.csv       suspect labels, ranked (written by the report; docs/verdict.md)
@@ -54,6 +60,10 @@ INFO_FILE = "info.json"  # written last: its presence (with the others) marks a 
 VAL_PREDICTIONS = "predictions_val.csv"
 TEST_PREDICTIONS = "predictions_test.csv"
 FAILED_FILE = "failed.json"
+EXTERNAL_DIR = "external"
+EXTERNAL_INFO = "dataset.json"  # written last: its presence marks the external dataset's files whole
+EXTERNAL_COPIES = "copies.csv"
+EXTERNAL_PREDICTIONS = "predictions_external_{name}.csv"
 # A predictions file's picture gallery (`tumorbench.explain`): `<file stem>.gallery/index.json` + JPEGs,
 # beside the file, in a run folder's model folder and wherever `tumorbench predict` writes.
 GALLERY_SUFFIX = ".gallery"
@@ -98,6 +108,15 @@ class RunFolder:
         """The folder of model `name`."""
         return self.root / MODELS_DIR / name
 
+    def external(self, name: str) -> Path:
+        """The folder of external dataset `name` (its file-safe name, see `external_names`)."""
+        return self.root / EXTERNAL_DIR / name
+
+    def external_names(self) -> list[str]:
+        """Every external dataset with a dataset.json, sorted by name."""
+        folder = self.root / EXTERNAL_DIR
+        return sorted(p.name for p in folder.iterdir() if (p / EXTERNAL_INFO).is_file()) if folder.is_dir() else []
+
     def model_folders(self) -> list[Path]:
         """Every model folder present, complete or not, sorted by name."""
         return sorted(p for p in self.models_dir.iterdir() if p.is_dir()) if self.models_dir.is_dir() else []
@@ -121,6 +140,22 @@ def info_path(predictions: str | os.PathLike) -> Path:
 def predictions_file(model_folder: Path, split: str) -> Path:
     """A model folder's predictions of `split` (val or test)."""
     return Path(model_folder) / {"val": VAL_PREDICTIONS, "test": TEST_PREDICTIONS}[split]
+
+
+def external_predictions_file(model_folder: Path, name: str) -> Path:
+    """A model folder's predictions of external dataset `name`."""
+    return Path(model_folder) / EXTERNAL_PREDICTIONS.format(name=name)
+
+
+def external_name(label: str, taken: set[str] = frozenset()) -> str:
+    """A file-safe name for an external dataset called `label`, not among `taken`."""
+    import re
+
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._") or "external"
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    return name
 
 
 def write_splits(run: RunFolder, splits) -> None:

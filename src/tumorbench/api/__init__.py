@@ -16,6 +16,7 @@ _EXPORTS = {
     "report": "commands",
     "audit": "commands",
     "predict": "commands",
+    "score_external": "commands",
     "BenchmarkResult": "results",
     "RunResult": "results",
     "EvaluationResult": "results",

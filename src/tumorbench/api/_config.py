@@ -111,6 +111,34 @@ def evaluation_settings_from(config: ConfigSource, overrides: Overrides):
         raise ValueError(f"{layer[0]}: {exc}" if layer and layer[0] != "config" else str(exc)) from None
 
 
+def external_entries(paths: Sequence[str | os.PathLike], class_maps: Sequence[str] = ()) -> list[str | dict] | None:
+    """The `external:` entries of `--external PATH` (repeated) and `--external-class-map NAME:MAP`: NAME is
+    the dataset's folder name (the only dataset's may be left out: `--external-class-map yes=tumor,no=no_tumor`)."""
+    from tumorbench.classes import parse_class_map
+
+    if not paths:
+        if class_maps:
+            raise ValueError("--external-class-map maps the classes of an --external dataset; give the dataset "
+                             "with --external PATH")
+        return None
+    entries: list[str | dict] = [str(p) for p in paths]
+    names = [Path(p).name for p in entries]
+    for given in class_maps:
+        name, sep, mapping = given.partition(":")
+        if not sep:
+            if len(entries) != 1:
+                raise ValueError(f"--external-class-map {given!r}: with several --external datasets, say whose "
+                                 f"classes it maps: NAME:{given} (NAME one of {', '.join(names)})")
+            name, mapping = names[0], given
+        if name not in names:
+            raise ValueError(f"--external-class-map {given!r}: no --external dataset is called {name!r}; "
+                             f"names: {', '.join(names)}")
+        k = names.index(name)
+        path = entries[k]["path"] if isinstance(entries[k], dict) else entries[k]
+        entries[k] = {"path": path, "class_map": parse_class_map(mapping, where=f"--external-class-map {given!r}")}
+    return entries
+
+
 def spec_from_options(*, input_size=None, color=None, scaling=None, layout=None, classes=None, **_ignored):
     """The options layer of a foreign model's preprocessing spec (an ExternalSpec, or None when no
     option was given). An invalid value is a SpecError (a ValueError) listing the valid ones."""

@@ -1,4 +1,5 @@
-"""The commands, as Python functions: `run`, `study_imbalance`, `evaluate`, `report`, `audit`, `predict`.
+"""The commands, as Python functions: `run`, `study_imbalance`, `evaluate`, `report`, `audit`, `predict`,
+`score_external`.
 
 Each takes the options of the CLI command of the same name as keyword arguments and returns a result
 object (see `tumorbench.api.results`) that shows a summary in Jupyter and holds the tables as pandas
@@ -131,6 +132,7 @@ def run(
     resume: bool = False,
     seeds: int = 1,
     dedup: str | None = None,
+    external: Sequence[PathLike | Mapping] | None = None,
     executor: str = "local",
     ray_address: str | None = None,
     cpus_per_task: int | None = None,
@@ -148,8 +150,13 @@ def run(
     `class_map`: class folder -> class, `{"yes": "tumor", "no": "no_tumor"}` or "yes=tumor,no=no_tumor"
     (config `class_map`; a dataset without split folders gets a drawn test split, config `test_fraction`).
     `verbose`: print progress (model k of n, epoch, ETA) when logging is not configured. Other keyword
-    arguments go to the report. Raises InvalidInputError & co. for bad input, ModelsFailed (with
-    `.result`) when some models could not be trained.
+    arguments go to the report. `external`: datasets every trained model is also scored on (folders, or
+    mappings {path, name, class_map}; the config's `external:`), each with its report section and the
+    generalisation gap. Raises InvalidInputError & co. for bad input, ModelsFailed (with `.result`) when
+    some models could not be trained.
+
+        tb.run("data/sartaj", external=["data/figshare", {"path": "data/yes-no",
+                                                          "class_map": {"yes": "tumor", "no": "no_tumor"}}])
     """
     from tumorbench.run import default_run_dir, run_benchmark
     from tumorbench.study.replicas import with_seed_replicas
@@ -157,7 +164,8 @@ def run(
     started = time.perf_counter()
     options = dict(models=models, epochs=epochs, batch_size=batch_size, lr=lr, image_size=image_size, seed=seed,
                    device=device, precision=precision, deterministic=deterministic, weights=weights, dedup=dedup,
-                   class_map=class_map)
+                   class_map=class_map,
+                   external=[str(e) if isinstance(e, os.PathLike) else e for e in external] if external else None)
     with typed_errors(), _shown_progress(verbose):
         data_root, run_config = resolve_config(data, config, overrides, options, preset_name=preset)
         run_config = with_seed_replicas(run_config, seeds)
@@ -216,6 +224,38 @@ def report(run_dir: PathLike, **report_options: Any) -> RunResult:
     with typed_errors():
         write_full_report(Path(run_dir), **report_options)
     return RunResult(Path(run_dir), seconds=time.perf_counter() - started)
+
+
+def score_external(run_dir: PathLike, data: PathLike, *, name: str | None = None,
+                   class_map: str | Mapping[str, str] | None = None, device: str = "auto",
+                   **report_options: Any) -> RunResult:
+    """Score every complete model of an existing run folder on another dataset, as `run(external=...)`
+    does after training (`tumorbench evaluate RUN --data B`, `tumorbench predict RUN --data B`): its
+    predictions, copies and dataset.json go into the run folder (`external/<name>/`, replacing an earlier
+    scoring of the same name), and the report is rebuilt with its section and the generalisation gap.
+    `class_map`: `{"yes": "tumor", "no": "no_tumor"}` or "yes=tumor,no=no_tumor". A dataset that cannot be
+    scored is recorded as such (`result.external[name]["reason"]`) and the report says so.
+
+        tb.score_external("runs/sartaj", "data/yes-no", class_map="yes=tumor,no=no_tumor")
+    """
+    from tumorbench.api.results import RunResult
+    from tumorbench.classes import parse_class_map
+    from tumorbench.crossdata import score_externals
+    from tumorbench.device import select_device
+    from tumorbench.runfolder import RunFolder
+    from tumorbench.sections import write_full_report
+
+    started = time.perf_counter()
+    with typed_errors():
+        run = RunFolder(Path(run_dir))
+        if not run.config.is_file() or not run.models_dir.is_dir():
+            raise FileNotFoundError(f"{run_dir}: not a run folder (no config.yaml and models/); give the folder "
+                                    "`tumorbench run` wrote")
+        entry = {"path": str(data), "name": name,
+                 "class_map": parse_class_map(class_map, where="class map") if class_map is not None else None}
+        [found] = score_externals(run.root, [entry], device=str(select_device(device)))
+        write_full_report(run.root, **report_options)
+    return RunResult(run.root, seconds=time.perf_counter() - started)
 
 
 def _named_inputs(predictions, names: str | Sequence[str] | None) -> tuple[list, list[str] | None]:

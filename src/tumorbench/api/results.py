@@ -167,6 +167,54 @@ class BenchmarkResult:
         frames = {m: pd.DataFrame(rows) for m, rows in models.items()}
         return pd.concat(frames, names=["model"]).reset_index(level=0) if frames else pd.DataFrame()
 
+    @property
+    def external(self) -> dict:
+        """metrics.json's external test sets: {name: {dataset, status, reason | copies, models, gap}}."""
+        return self.document.get("external") or {}
+
+    @property
+    def generalisation(self) -> dict | None:
+        """Which model generalises best across the external test sets ({best, ranking, basis, summary})."""
+        return self.document.get("generalisation")
+
+    @cached_property
+    def external_metrics(self) -> pd.DataFrame:
+        """One row per (external set, model): every metric on all its images, and `<metric>_without_copies`
+        on the images that copy none of the run's training or validation images."""
+        import pandas as pd
+
+        from tumorbench.evaluation.table import metrics_table
+
+        frames = {}
+        for name, entry in self.external.items():
+            models = entry.get("models") or {}
+            if not models:
+                continue
+            full = metrics_table(models)
+            clean = {m: v["without_copies"] for m, v in models.items() if (v.get("without_copies") or {}).get("n")}
+            if clean:
+                full = full.join(metrics_table(clean).add_suffix("_without_copies"))
+            frames[name] = full
+        return pd.concat(frames, names=["external"]) if frames else pd.DataFrame()
+
+    @cached_property
+    def generalisation_gap(self) -> pd.DataFrame:
+        """One row per (model, external set, metric, images: all | without_copies): the run's test score,
+        the external score, their difference (`gap`) and its interval (`low`, `high`)."""
+        import pandas as pd
+
+        rows = []
+        for name, entry in self.external.items():
+            for model, gaps in (entry.get("gap") or {}).items():
+                for images, by_metric in gaps.items():
+                    for key, g in (by_metric or {}).items():
+                        ci = g.get("interval") or [None, None]
+                        rows.append({"model": model, "external": name, "metric": key, "images": images,
+                                     "source": g["source"], "score": g["external"], "gap": g["gap"],
+                                     "low": ci[0], "high": ci[1]})
+        return pd.DataFrame(rows, columns=["model", "external", "metric", "images", "source", "score", "gap", "low",
+                                           "high"])
+
     def _model(self, model: str) -> dict:
         try:
             return self.document["models"][model]

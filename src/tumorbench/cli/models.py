@@ -13,14 +13,16 @@ from tumorbench.external.formats import formats_sentence
 
 
 @main.command()
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
 # A string, not a click.Path: `zoo:NAME` is a model too.
-@click.option("--model", "checkpoint", required=True, metavar="FILE|zoo:NAME",
+@click.option("--model", "checkpoint", metavar="FILE|zoo:NAME",
               help=f"A model file ({formats_sentence()}) or zoo:NAME.")
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="Dataset root.")
 @click.option("--split", default="Testing", show_default=True, help="Split folder to predict (a dataset "
               "without split folders: every image).")
 @class_map_option
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Predictions CSV to write.")
+@click.option("--out", type=click.Path(path_type=Path), help="Predictions CSV to write (with --model).")
+@click.option("--name", "external_name", help="With RUN: the external set's name (default: the --data folder's).")
 @click.option("--info", type=click.Path(path_type=Path, dir_okay=False),
               help="Where to write the model's details and notes as JSON (default: OUT with the suffix "
                    ".info.json, where `tumorbench evaluate` finds it and shows the notes in the report).")
@@ -29,15 +31,32 @@ from tumorbench.external.formats import formats_sentence
 @model_spec_options
 @trust_pickle_option
 @friendly_errors
-def predict(checkpoint, data, split, class_map, out, info, device, batch_size, spec_file, arch, trust_pickle,
-            **spec_options) -> None:
+def predict(run_dir, checkpoint, data, split, class_map, out, info, device, batch_size, spec_file, arch,
+            trust_pickle, external_name, **spec_options) -> None:
     """Write the predictions file (image, label, prob_<class>...) of a model on a dataset split.
 
     Foreign models are read with their own preprocessing: from the zoo entry, the sidecar
-    <model file>.tumorbench.yaml, --spec FILE, then the options below, each overriding the one before."""
+    <model file>.tumorbench.yaml, --spec FILE, then the options below, each overriding the one before.
+
+    `tumorbench predict RUN --data B`: every complete model of the run folder RUN predicts dataset B (its test
+    split, or all images without split folders) into RUN as an external test set, and RUN's report is rebuilt."""
     from tumorbench.api import predict as predict_api
 
-    result = predict_api(checkpoint, data, split=split, class_map=class_map, out=out, info=info, device=device, batch_size=batch_size,
+    if run_dir is not None:
+        if checkpoint or out or info or spec_file or arch or any(v is not None for v in spec_options.values()):
+            raise click.UsageError("a run folder's models bring their own checkpoints and preprocessing: "
+                                   "tumorbench predict RUN --data DATASET [--name NAME] [--class-map MAP]")
+        from tumorbench.cli.evaluate import score_external_and_tell
+
+        score_external_and_tell(run_dir, data, name=external_name, class_map=class_map, device=device)
+        return
+    if checkpoint is None or out is None:
+        raise click.UsageError("give --model FILE and --out CSV (or a run folder: tumorbench predict RUN --data B)")
+    if external_name:
+        raise click.UsageError("--name goes with a run folder (tumorbench predict RUN --data DATASET)")
+
+    result = predict_api(checkpoint, data, split=split, class_map=class_map, out=out, info=info, device=device,
+                         batch_size=batch_size,
                          spec_file=spec_file, arch=arch, trust_pickle=trust_pickle, **spec_options)
     for rel, reason in result.skipped:
         click.echo(f"skipped unreadable image {rel}: {reason}", err=True)

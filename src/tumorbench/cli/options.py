@@ -91,6 +91,22 @@ dedup_option = click.option(
     "image by duplicate groups).")
 
 
+def external_options(fn):
+    """Second datasets every model is scored on: `--external PATH` (repeatable) and their class maps."""
+    options = [
+        click.option("--external", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
+                     help="An external test set (repeatable): after training, every model predicts its test split "
+                          "(all its images when it has no split folders); the report adds its section and the "
+                          "generalisation gap. Replaces the config's external: list."),
+        click.option("--external-class-map", multiple=True, metavar="[NAME:]FOLDER=CLASS,...",
+                     help="Class map of the --external dataset whose folder is NAME (NAME may be left out with "
+                          "one external), e.g. yes-no:yes=tumor,no=no_tumor (repeatable)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 trust_pickle_option = click.option(
     "--trust-pickle", is_flag=True,
     help="DANGEROUS: also read PyTorch files that hold arbitrary pickled Python objects. Unpickling can run "

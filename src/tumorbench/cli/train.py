@@ -10,6 +10,7 @@ from tumorbench.cli.errors import friendly_errors
 from tumorbench.cli.options import (
     dedup_option,
     executor_options,
+    external_options,
     mlflow_option,
     training_options,
 )
@@ -46,15 +47,18 @@ def _train_and_tell(train, *, summary: bool) -> None:
               "(seeds seed..seed+N-1: initialisation and data order; same split): the report adds mean ± sd "
               "over seeds and how often each model beats another. Replicas: models/<model>.seed<k>/.")
 @dedup_option
+@external_options
 @executor_options
 @mlflow_option
 @friendly_errors
-def run(data, config_file, sets, mlflow_uri, **options) -> None:
+def run(data, config_file, sets, mlflow_uri, external, external_class_map, **options) -> None:
     """Train the configured models, predict the test split, write the run folder and its report."""
     from tumorbench.api import run as run_api
+    from tumorbench.api._config import external_entries
 
-    _train_and_tell(lambda: run_api(data, config=config_file, overrides=sets, mlflow=mlflow_uri, **options),
-                    summary=True)
+    external = external_entries(external, external_class_map)
+    _train_and_tell(lambda: run_api(data, config=config_file, overrides=sets, mlflow=mlflow_uri, external=external,
+                                    **options), summary=True)
 
 
 @main.group()

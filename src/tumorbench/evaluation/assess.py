@@ -16,7 +16,7 @@ import pandas as pd
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.evaluation import calibration as cal
-from tumorbench.evaluation.bootstrap import bootstrap, interval_method, intervals
+from tumorbench.evaluation.bootstrap import Replicates, bootstrap, interval_method, intervals
 from tumorbench.evaluation.classification import (
     classification_metrics,
     labelled_arrays,
@@ -40,6 +40,8 @@ class Assessment:
     recommendation: Recommendation
     settings: EvaluationSettings
     method: dict  # how the intervals were made (metrics.json `intervals`)
+    # the test split's bootstrap values (every model and calibrated twin), for gaps to other test sets
+    replicates: Replicates | None = None
 
 
 def _aligned(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -70,7 +72,7 @@ def _contexts(frames: dict[str, pd.DataFrame], settings: EvaluationSettings) -> 
     return out
 
 
-def _with_intervals(frames: dict[str, pd.DataFrame], points: dict[str, dict], settings: EvaluationSettings):
+def with_intervals(frames: dict[str, pd.DataFrame], points: dict[str, dict], settings: EvaluationSettings):
     """Intervals of every case of `frames` (resampled together), written into `points[name]`."""
     if not frames:
         return {}, None
@@ -117,7 +119,7 @@ def assess(results: Sequence[ModelResult], settings: EvaluationSettings | None =
             calibrated_frames[twin] = r.calibrated
             points[twin] = classification_metrics(contexts[r.name].y_true, r.calibrated[prob_columns(r.calibrated)].to_numpy(),
                                                   settings=settings, classes=contexts[r.name].classes)
-    contexts, replicates = _with_intervals({**frames, **calibrated_frames}, points, settings)
+    contexts, replicates = with_intervals({**frames, **calibrated_frames}, points, settings)
     calibration_specs = metrics(where="calibration", overall=True)
     for r in results:
         twin = CALIBRATED.format(name=r.name)
@@ -137,10 +139,10 @@ def assess(results: Sequence[ModelResult], settings: EvaluationSettings | None =
     # Validation predictions (checked to cover the same images) and the de-duplicated test split (the
     # same images for every model) are resampled jointly too.
     with_validation = [r for r in results if r.validation_frame is not None]
-    _with_intervals({r.name: r.validation_frame for r in with_validation},
+    with_intervals({r.name: r.validation_frame for r in with_validation},
                     {r.name: r.validation for r in with_validation}, settings)
     with_dedup = [r for r in results if r.dedup is not None and r.dedup.get("n")]
-    _with_intervals({r.name: dedup_frame(r.frame, r.duplicated) for r in with_dedup},
+    with_intervals({r.name: dedup_frame(r.frame, r.duplicated) for r in with_dedup},
                     {r.name: r.dedup for r in with_dedup}, settings)
 
     # One model per seed group is compared (its seed-0 training); the seeds speak through the summary.
@@ -153,7 +155,18 @@ def assess(results: Sequence[ModelResult], settings: EvaluationSettings | None =
     advice = recommend(metrics_by_model, selection_metrics=validation, evaluated_on=evaluated_on,
                        comparison=comparison, seeds=seeds)
     return Assessment(comparison, seeds, advice, settings, interval_method(settings.bootstrap, classes=(
-        next(iter(contexts.values())).classes if contexts else CLASS_NAMES)))
+        next(iter(contexts.values())).classes if contexts else CLASS_NAMES)), replicates)
+
+
+def assess_external(results: Sequence[ModelResult], settings: EvaluationSettings
+                    ) -> tuple[Replicates | None, Replicates | None]:
+    """Intervals of models scored on one external test set (all of it, and without its copies of the
+    run's images, `dedup`), every model resampled together; returns both sets' bootstrap values."""
+    _, full = with_intervals({r.name: r.frame for r in results}, {r.name: r.metrics for r in results}, settings)
+    clean = [r for r in results if r.dedup is not None and r.dedup.get("n")]
+    _, without = with_intervals({r.name: dedup_frame(r.frame, r.duplicated) for r in clean},
+                                {r.name: r.dedup for r in clean}, settings)
+    return full, without
 
 
 def interval_of(metrics_dict: dict, column: str) -> list[float] | None:

@@ -231,7 +231,7 @@ def recall_check(per_class: Mapping[str, Mapping[str, dict]], limits: CheckSetti
 
 def generalisation_check(externals: Mapping[str, Mapping[str, Mapping[str, float]]] | None,
                          limits: CheckSettings) -> Check:
-    """`externals`: {model: {dataset: {"own": accuracy on the own test split, "external": accuracy there}}}
+    """`externals`: {model: {dataset: {"own": score on the own test split, "external": score there, "metric"}}}
     (the hook for external test datasets); None or empty: not run."""
     title = "Generalises to external datasets"
     if not externals:
@@ -242,9 +242,12 @@ def generalisation_check(externals: Mapping[str, Mapping[str, Mapping[str, float
         return Check("generalisation_gap", title, NOT_RUN, "n/a", "No external dataset was scored.", "externals")
     status = worst([PASS if g < limits.gap_warn else WARN if g < limits.gap_fail else FAIL for g in gaps.values()])
     (model, dataset), gap = max(gaps.items(), key=lambda kv: kv[1])
-    return Check("generalisation_gap", title, status, f"{gap:+.3f} accuracy lost ({model} on {dataset})",
-                 f"The largest drop in accuracy from the own test split to an external dataset (warn from "
-                 f"{limits.gap_warn}, fail from {limits.gap_fail}).", "externals",
+    metric = externals[model][dataset].get("metric", "accuracy")
+    return Check("generalisation_gap", title, status, f"{gap:+.3f} {metric} lost ({model} on {dataset})",
+                 f"The largest drop of the headline score (macro-F1, or the tumour vs no-tumour AUC for a set scored "
+                 f"on the binary view) from the own test split to an external dataset, on the external images "
+                 f"that copy no training image (warn from {limits.gap_warn}, fail from {limits.gap_fail}).",
+                 "externals",
                  {"gaps": {m: {d: float(v["own"]) - float(v["external"]) for d, v in per.items()}
                            for m, per in externals.items()}})
 

@@ -22,7 +22,7 @@ In a config file (or a run folder's config.yaml) they live under `evaluation:`:
         ece_fail: 0.15
         recall_warn: 0.8      # the lowest per-class recall of a model
         recall_floor: 0.5
-        gap_warn: 0.05        # drop in accuracy from the own test split to an external dataset
+        gap_warn: 0.05        # drop of the headline score (macro-F1 or binary AUC) on an external dataset
         gap_fail: 0.15
       segment_min_size: 20    # smallest segment (size band, format, cluster...) the failure table shows
 """
@@ -84,7 +84,7 @@ class CheckSettings:
     ece_fail: float = 0.15
     recall_warn: float = 0.8  # every class recalled at least this much, else warn ...
     recall_floor: float = 0.5  # ... and below this, fail
-    gap_warn: float = 0.05  # accuracy lost from the own test split to an external dataset
+    gap_warn: float = 0.05  # headline score (macro-F1 or binary AUC) lost from the own test split to an external set
     gap_fail: float = 0.15
 
     def __post_init__(self) -> None:

@@ -20,7 +20,7 @@ from sklearn.metrics import accuracy_score, log_loss
 
 from tumorbench.predictions.io import check_same_images, frame_classes, predictions_frame, prob_columns
 
-__all__ = ["choose_weights", "ensemble_predictions", "simplex_grid"]
+__all__ = ["choose_weights", "ensemble_predictions", "simplex_grid", "weighted_mean"]
 
 
 def simplex_grid(n_members: int, step: float) -> np.ndarray:
@@ -49,6 +49,17 @@ def choose_weights(probs: list[np.ndarray], y: np.ndarray, *, step: float = 0.05
     return best, table
 
 
+def weighted_mean(frames: Mapping[str, pd.DataFrame], weights: Mapping[str, float]) -> pd.DataFrame:
+    """The ensemble's predictions table of any split its members predicted (`frames`: member -> table, all
+    on the same images), with the members' `weights`: the first member's image order."""
+    check_same_images(dict(frames))
+    first = next(iter(frames.values()))
+    columns = prob_columns(first)
+    probs = sum(w * frames[n].set_index("image").loc[first["image"], columns].to_numpy() for n, w in weights.items())
+    return predictions_frame(first["image"].tolist(), [lab or None for lab in first["label"]], probs,
+                             frame_classes(first))
+
+
 def ensemble_predictions(val: Mapping[str, pd.DataFrame], test: Mapping[str, pd.DataFrame], *,
                          step: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Weighted-mean predictions of the members (`val` and `test`: member name -> predictions table of
@@ -72,17 +83,13 @@ def ensemble_predictions(val: Mapping[str, pd.DataFrame], test: Mapping[str, pd.
     index = {c: i for i, c in enumerate(classes)}
     scored = first["label"].isin(classes).to_numpy()  # validation labels the members can be scored on
     y = first["label"][scored].map(index).to_numpy()
-    order = {name: (val[name].set_index("image").loc[first["image"]], test[name].set_index("image")
-                    .loc[test[names[0]]["image"]]) for name in names}
-    weights, table = choose_weights([order[n][0][columns].to_numpy()[scored] for n in names], y, step=step)
+    aligned = [val[n].set_index("image").loc[first["image"], columns].to_numpy()[scored] for n in names]
+    weights, table = choose_weights(aligned, y, step=step)
 
-    def mixed(split: int, images: pd.Series, labels: pd.Series) -> pd.DataFrame:
-        probs = sum(w * order[n][split][columns].to_numpy() for w, n in zip(weights, names))
-        return predictions_frame(images.tolist(), [lab or None for lab in labels], probs, classes)
-
+    by_name = dict(zip(names, (float(v) for v in weights)))
     best = next(row for row in table if np.allclose(row["weights"], weights))
     info = {"members": names, "member_weights": dict(zip(names, [round(float(v), 6) for v in weights])),
             "weights_chosen_on": f"validation log-loss over a {step:g} grid of the simplex",
             "val_log_loss": best["val_log_loss"], "val_accuracy": best["val_accuracy"], "weight_grid": table}
-    return (mixed(0, first["image"], first["label"]),
-            mixed(1, test[names[0]]["image"], test[names[0]]["label"]), info)
+    return (weighted_mean({n: val[n] for n in names}, by_name), weighted_mean({n: test[n] for n in names}, by_name),
+            info)

@@ -136,6 +136,8 @@ def build_report(run_dir: Path, *, sections: Sequence[Section] = (), **report_op
             f"{len(run.skipped_files)} image files could not be read and were skipped "
             "(listed under 'Skipped files')."
         )
+    from tumorbench.crossdata.results import load_externals
+
     return write_report(
         run.models,
         run.run_dir,
@@ -145,6 +147,7 @@ def build_report(run_dir: Path, *, sections: Sequence[Section] = (), **report_op
         skipped_files=run.skipped_files,
         sections=sections,
         settings=settings,
+        externals=load_externals(run.run_dir, settings),
         **report_options,
     )
 
@@ -200,22 +203,38 @@ def write_report(
     sections: Sequence[Section] = (),
     settings: EvaluationSettings | None = None,
     plotly: str = "inline",
-    externals: dict | None = None,
+    externals: Sequence = (),
     sources: dict | None = None,
 ) -> Path:
     """Write metrics.json, metrics.csv, figures/, calibrated/, report.md and report.html for evaluated
     models (intervals, paired tests and calibration are computed here, by `assess`). `plotly`: "inline"
     embeds plotly.js once (offline), "cdn" links it (small file, needs the network to draw figures).
-    `externals` / `sources`: the hooks of external test datasets into the verdict (see
-    `tumorbench.report.verdict.compute_verdict`)."""
+    `externals` (`tumorbench.crossdata.results.load_externals`): external test sets, each a section, with
+    the generalisation gap of every model and which model generalises best; their gaps feed the verdict's
+    generalisation check. `sources`: {test image: source dataset} for the verdict's segments."""
     check_plotly_mode(plotly)
     out_dir = Path(out_dir)
     figures_dir = RunFolder(out_dir).figures
     taken: set[str] = set()
     slugs = {r.name: slug(r.name, taken) for r in results}
     assessment = assess(results, settings, evaluated_on=evaluated_on)
+    generalisation = None
+    from tumorbench.crossdata.results import verdict_gaps
+
+    if externals:
+        from tumorbench.crossdata.render import external_sections
+        from tumorbench.crossdata.results import add_gaps, source_points
+        from tumorbench.crossdata.results import generalisation as generalises_best
+
+        add_gaps(externals, results, replicates=assessment.replicates,
+                 confidence=assessment.settings.bootstrap.confidence)
+        generalisation = generalises_best(externals, assessment.recommendation.ranking)
+        if generalisation:
+            assessment.recommendation.summary.extend(generalisation["summary"])
+        sections = [*sections, *external_sections(externals, source_points(results), advice=generalisation)]
     # The checks, suspect labels and segments (label_issues.csv is written here).
-    verdict = compute_verdict(results, out_dir, assessment.settings, externals=externals, sources=sources)
+    verdict = compute_verdict(results, out_dir, assessment.settings, externals=verdict_gaps(externals),
+                              sources=sources)
     sections = [*sections, *verdict_sections(verdict)]
     metrics_by_model = {r.name: r.metrics for r in results}
     table = metrics_table(metrics_by_model)
@@ -229,8 +248,13 @@ def write_report(
             path = RunFolder(out_dir).calibrated / f"{slugs[r.name]}_predictions_test_temperature_scaled.csv"
             write_predictions(path, r.calibrated)
             calibrated[r.name] = f"calibrated/{path.name}"
-    write_json(RunFolder(out_dir).metrics_json,
-               {**_metrics_document(results, assessment, evaluated_on, notes, out_dir, calibrated), **verdict.to_dict()})
+    document = {**_metrics_document(results, assessment, evaluated_on, notes, out_dir, calibrated), **verdict.to_dict()}
+    if externals:
+        # `external.<name>`: each external test set (metrics with and without copies, gap per model);
+        # `generalisation`: which model generalises best, and on what basis.
+        document["external"] = {e.name: e.to_dict() for e in externals}
+        document["generalisation"] = generalisation
+    write_json(RunFolder(out_dir).metrics_json, document)
     atomic_write(RunFolder(out_dir).metrics_csv, lambda p: table.to_csv(p, float_format="%.6g"))
 
     overview = [_figure(spec, figures_dir) for spec in overview_figures(table, evaluated_on)]
