@@ -66,8 +66,8 @@ def load_externals(run_dir: Path, settings: EvaluationSettings | None = None) ->
     """Every external dataset of the run folder, evaluated with intervals (no gap yet: `add_gaps`)."""
     from tumorbench.evaluation.assess import assess_external
     from tumorbench.evaluation.binary import binary_view
-    from tumorbench.evaluation.model_result import dedup_frame
     from tumorbench.evaluation.gap import independent_settings
+    from tumorbench.evaluation.model_result import dedup_frame
     from tumorbench.predictions.io import check_same_images, frame_classes, read_predictions
 
     run = RunFolder(Path(run_dir))

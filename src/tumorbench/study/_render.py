@@ -9,8 +9,8 @@ import plotly.graph_objects as go
 from markupsafe import Markup
 
 from tumorbench.classes import CLASS_NAMES
-from tumorbench.study.imbalance import study_classes
 from tumorbench.data.balance import STRATEGIES
+from tumorbench.study.summary_keys import study_classes
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("tumorbench.study", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)

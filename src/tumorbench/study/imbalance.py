@@ -15,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from tumorbench._io import atomic_write, read_json, write_json
-from tumorbench.classes import CLASS_NAMES, order_classes
-from tumorbench.evaluation.table import metric_rows
+from tumorbench.classes import CLASS_NAMES
 from tumorbench.config import ModelConfig, RunConfig, make_config
 from tumorbench.data.balance import STRATEGIES, check_strategy
 from tumorbench.evaluation.classification import compute_metrics
 from tumorbench.evaluation.declared import metrics
 from tumorbench.evaluation.seeds import mean_sd_rows
+from tumorbench.evaluation.table import metric_rows
 from tumorbench.predictions.io import read_predictions
 from tumorbench.run import ModelsFailed, run_benchmark
 from tumorbench.runfolder import (
@@ -31,6 +31,7 @@ from tumorbench.runfolder import (
     predictions_file,
 )
 from tumorbench.study.replicas import check_seeds, model_cell
+from tumorbench.study.summary_keys import study_classes
 
 CELL = re.compile(r"^(?P<model>.+)\.(?P<strategy>[a-z_]+)\.seed(?P<seed>\d+)$")
 
@@ -79,11 +80,6 @@ def _write_summary(out: Path) -> None:
     write_json(RunFolder(out).study_summary, summary)
     frame = pd.DataFrame(summary["rows"])
     atomic_write(RunFolder(out).study_table, lambda p: frame.to_csv(p, index=False))
-
-
-def study_classes(row: dict) -> tuple[str, ...]:
-    """The classes a study summary row has per-class values of (its cells' present classes)."""
-    return order_classes({k[:-len(".recall.mean")] for k in row if k.endswith(".recall.mean")})
 
 
 def _cell_metrics(folder: Path) -> dict:
