@@ -38,11 +38,17 @@ def test_embedded_preset_is_small():
     config, real = make_config(preset("embedded")), make_config({})
     # Smaller inputs than on real data, but never below what a network accepts.
     for name in ("model_1", "model_2", "model_3", "baseline"):
-        size = _resolved(config, name).preprocess.size
-        assert get_model_entry(name).min_size <= size < _resolved(real, name).preprocess.size
-    # The baseline runs at its smallest input, in larger batches than the CNNs (Inception's throughput).
-    assert _resolved(config, "baseline").preprocess.size == get_model_entry("baseline").min_size
-    assert _resolved(config, "baseline").batch_size > _resolved(config, "model_1").batch_size
+        resolved = _resolved(config, name)
+        size = resolved.preprocess.size
+        assert get_model_entry(resolved.architecture).min_size <= size < _resolved(real, name).preprocess.size
+    # The baseline is the pretrained EfficientNet-Lite0 (docs/pretrained.md), at the synthetic images' own side.
+    import inspect
+
+    from tumorbench.data.synthetic import generate_synthetic_dataset
+
+    baseline = _resolved(config, "baseline")
+    assert baseline.architecture == "effnet_lite0_imagenet" and baseline.transfer and baseline.finetune_epochs > 0
+    assert baseline.preprocess.size <= inspect.signature(generate_synthetic_dataset).parameters["image_size"].default
 
 
 @pytest.mark.parametrize("layer, sets, match", [

