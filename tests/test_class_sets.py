@@ -168,3 +168,167 @@ def test_shared_flat_datasets_are_read(name, class_map, expected):
         pytest.skip(f"the shared {name} dataset is not at {root} (tests read ../shared in place)")
     index = scan_dataset(root, class_map=class_map)
     assert index.flat and index.class_counts(FLAT_SPLIT) == expected
+
+
+# --- a model of another class set, end to end ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_three_class_flat_dataset_trains_a_three_output_model(tmp_path):
+    from tumorbench.data.split import read_split_list
+    from tumorbench.evaluation.classification import compute_metrics
+    from tumorbench.predictions.io import frame_classes, read_predictions
+    from tumorbench.predictions.predict import predict_folder
+    from tumorbench.run import run_benchmark
+    from tumorbench.training.checkpoint import load_checkpoint
+
+    data = make_flat(tmp_path / "data", {"a": 10, "b": 10, "c": 10},
+                     folder_names={"a": "glioma_tumor", "b": "Meningioma", "c": "pituitary"})
+    config = make_config({"image_size": 32, "train": {"epochs": 1, "batch_size": 8}, "models": ["model_1"],
+                          "threads": 1, "test_fraction": 0.2})
+    out = run_benchmark(config, data_root=data, out=tmp_path / "run")
+    classes = ("glioma", "meningioma", "pituitary")
+    test = read_split_list(out / "splits" / "test.csv")  # the drawn test split is saved like validation's
+    assert Counter(r.label for r in test) == {c: 2 for c in classes}
+    model = load_checkpoint(out / "models" / "model_1" / "checkpoint.pt")
+    assert model.meta["class_names"] == list(classes)
+    assert model.model(torch_zeros(model.spec)).shape[1] == 3
+    frame = read_predictions(out / "models" / "model_1" / "predictions_test.csv")
+    assert frame_classes(frame) == classes and set(frame["image"]) == {r.path for r in test}
+    metrics = compute_metrics(frame)
+    assert metrics["classes"] == list(classes) and metrics["absent_classes"] == []
+    assert len(metrics["confusion_matrix"]) == 3 and len(metrics["confusion_matrix"][0]) == 3
+    # The checkpoint predicts a dataset without split folders whole, in its own three columns.
+    path, rows, _ = predict_folder(out / "models" / "model_1" / "checkpoint.pt", data, split="Testing",
+                                   out=tmp_path / "p.csv", gallery=False)
+    assert rows == 30 and frame_classes(read_predictions(path)) == classes
+
+
+def torch_zeros(spec):
+    import torch
+
+    return torch.zeros(1, spec.channels, spec.size, spec.size)
+
+
+# --- scoring a model on a dataset with other classes ------------------------------------------------------
+
+
+def _frame(labels, predicted, classes=("glioma", "meningioma", "no_tumor", "pituitary")):
+    """A predictions table whose most probable class is `predicted` (0.7 against 0.1 each)."""
+    import numpy as np
+
+    from tumorbench.predictions.io import predictions_frame
+
+    probs = np.full((len(labels), len(classes)), 0.3 / (len(classes) - 1))
+    for i, p in enumerate(predicted):
+        probs[i, classes.index(p)] = 0.7
+    return predictions_frame([f"img{i}.png" for i in range(len(labels))], labels, probs, classes)
+
+
+def test_a_four_class_model_is_scored_on_the_three_classes_present():
+    from sklearn.metrics import f1_score
+
+    from tumorbench.evaluation.classification import compute_metrics
+
+    labels = ["glioma"] * 3 + ["meningioma"] * 2 + ["pituitary"] * 3
+    predicted = ["glioma", "no_tumor", "meningioma", "meningioma", "glioma", "pituitary", "no_tumor", "pituitary"]
+    m = compute_metrics(_frame(labels, predicted))
+    # Written by hand: rows the present true classes, columns all four of the model's classes.
+    #              glioma  meningioma  no_tumor  pituitary
+    expected = [[1, 1, 1, 0],   # glioma
+                [1, 1, 0, 0],   # meningioma
+                [0, 0, 1, 2]]   # pituitary
+    assert m["confusion_matrix"] == expected
+    assert m["classes"] == ["glioma", "meningioma", "no_tumor", "pituitary"]
+    assert m["present_classes"] == ["glioma", "meningioma", "pituitary"] and m["absent_classes"] == ["no_tumor"]
+    assert set(m["per_class"]) == {"glioma", "meningioma", "pituitary"}
+    assert m["accuracy"] == pytest.approx(4 / 8)  # the two images called no_tumor are errors
+    assert m["per_class"]["glioma"]["recall"] == pytest.approx(1 / 3)
+    present = ["glioma", "meningioma", "pituitary"]
+    assert m["macro"]["f1"] == pytest.approx(f1_score(labels, predicted, labels=present, average="macro"))
+    # Averaging in the absent class as 0 (the old way) would give three quarters of that.
+    assert m["macro"]["f1"] > f1_score(labels, predicted, labels=present + ["no_tumor"], average="macro")
+    assert any("absent from these images: no_tumor" in n and "2 predicted no_tumor" in n for n in m["notes"])
+
+
+def test_intervals_leave_the_absent_class_out():
+    from tumorbench.evaluation.assess import _contexts
+    from tumorbench.evaluation.bootstrap import intervals
+    from tumorbench.evaluation.classification import compute_metrics
+    from tumorbench.evaluation.settings import BootstrapSettings, EvaluationSettings
+
+    labels = ["glioma"] * 6 + ["meningioma"] * 6 + ["pituitary"] * 6
+    predicted = (["glioma"] * 5 + ["no_tumor"] + ["meningioma"] * 4 + ["glioma"] * 2
+                 + ["pituitary"] * 5 + ["no_tumor"])
+    frame = _frame(labels, predicted)
+    m = compute_metrics(frame)
+    ci = intervals(_contexts({"m": frame}, EvaluationSettings()), {"m": m}, BootstrapSettings(resamples=200))["m"]
+    assert ci["no_tumor_recall"] is None and ci["glioma_recall"] is not None
+    low, high = ci["macro_f1"]
+    assert low <= m["macro"]["f1"] <= high
+
+
+def test_labels_that_are_no_class_of_the_model_are_left_out_with_their_count():
+    from tumorbench.evaluation.classification import compute_metrics
+
+    # A four-class model on a binary dataset (yes=tumor, no=no_tumor): only no_tumor can be scored here.
+    labels = ["no_tumor", "no_tumor", "no_tumor", "tumor", "tumor", "tumor", "tumor"]
+    predicted = ["no_tumor", "glioma", "no_tumor", "glioma", "pituitary", "no_tumor", "meningioma"]
+    m = compute_metrics(_frame(labels, predicted))
+    assert m["n"] == 3
+    assert m["confusion_matrix"] == [[1, 0, 2, 0]]  # row no_tumor; columns glioma, meningioma, no_tumor, pituitary
+    assert m["absent_classes"] == ["glioma", "meningioma", "pituitary"]
+    assert any(n.startswith("4 of 7 images have a true label that is no class of the model (4 tumor")
+               for n in m["notes"])
+
+
+def test_a_model_sharing_no_class_with_the_labels_is_not_scorable():
+    from tumorbench.evaluation.classification import NotScorableError, compute_metrics
+
+    frame = _frame(["yes", "no"], ["glioma", "no_tumor"])
+    with pytest.raises(NotScorableError, match=r"not scorable.*share nothing with the true labels \(no, yes\)"):
+        compute_metrics(frame)
+
+
+def test_predictions_files_of_any_class_set_are_read_and_checked(tmp_path):
+    from tumorbench.predictions.io import frame_classes, read_predictions
+
+    path = tmp_path / "p.csv"
+    path.write_text("image,label,prob_no,prob_yes\na.png,yes,0.2,0.8\nb.png,tumor,0.6,0.4\n")
+    frame = read_predictions(path)
+    assert frame_classes(frame) == ("no", "yes") and list(frame["label"]) == ["yes", "tumor"]
+    path.write_text("image,label,prob_glioma_tumor,prob_notumor\na.png,glioma,0.2,0.8\n")
+    frame = read_predictions(path)
+    assert frame_classes(frame) == ("glioma", "no_tumor") and "renamed" in frame.attrs["notes"][0]
+
+
+def test_audit_reads_the_class_map(tmp_path):
+    import tumorbench as tb
+
+    data = make_flat(tmp_path / "data", {"yes": 3, "no": 3})
+    found = tb.audit(data, out=tmp_path / "audit", class_map="yes=tumor,no=no_tumor", cache=False)
+    assert found.audit["classes"] == ["no_tumor", "tumor"]
+    assert found.audit["class_counts"] == {FLAT_SPLIT: {"no_tumor": 3, "tumor": 3}}
+
+
+@pytest.mark.slow
+def test_the_report_states_absent_classes_and_unscorable_labels(tmp_path):
+    import json
+
+    import tumorbench as tb
+
+    labels = ["glioma"] * 6 + ["meningioma"] * 6 + ["pituitary"] * 6 + ["tumor"] * 2
+    predicted = (["glioma"] * 5 + ["no_tumor"] + ["meningioma"] * 4 + ["glioma"] * 2 + ["pituitary"] * 5
+                 + ["no_tumor"] + ["glioma"] * 2)
+    tb.evaluate({"four": _frame(labels, predicted)}, out=tmp_path / "r",
+                overrides={"evaluation.bootstrap.resamples": 200})
+    model = json.loads((tmp_path / "r" / "metrics.json").read_text())["models"]["four"]
+    assert model["absent_classes"] == ["no_tumor"] and model["n"] == 18
+    assert model["confusion_matrix"] == [[5, 0, 1, 0], [2, 4, 0, 0], [0, 0, 1, 5]]
+    for name in ("report.md", "report.html"):
+        text = (tmp_path / "r" / name).read_text()
+        assert "absent from these images: no_tumor" in text and "2 predicted no_tumor" in text
+        assert "2 of 20 images have a true label that is no class of the model (2 tumor" in text
+    markdown = (tmp_path / "r" / "report.md").read_text()
+    assert "| true \\ predicted | glioma | meningioma | no_tumor | pituitary |" in markdown  # the model's columns
+    assert "\n| no_tumor |" not in markdown  # no row (confusion or per-class) for the absent class

@@ -39,11 +39,22 @@ def test_bad_input_gives_one_clear_line(tiny_dataset, args, message):
     assert "Traceback" not in result.output
 
 
-def test_unknown_class_folder_is_reported_by_the_cli(tiny_dataset, tmp_path):
-    (tiny_dataset / "Training" / "cat").mkdir()
+@pytest.mark.parametrize("command", ["run", "audit"])
+def test_a_class_map_naming_no_folder_is_reported_by_the_cli(tiny_dataset, tmp_path, command):
+    where = ["--data", tiny_dataset] if command == "run" else [tiny_dataset]
+    result = invoke(command, *where, "--class-map", "cat=tumor", "--out", tmp_path / "r")
+    assert result.exit_code == 1
+    assert "class map names folder(s) ['cat']" in result.output and "glioma_tumor" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "r").exists()
+
+
+def test_a_class_folder_that_cannot_be_a_column_is_reported_by_the_cli(tiny_dataset, tmp_path):
+    (tiny_dataset / "Training" / "brain tumour").mkdir()
+    (tiny_dataset / "Training" / "brain tumour" / "x.png").write_bytes(
+        (tiny_dataset / "Testing" / "no_tumor" / "no_tumor_000.png").read_bytes())
     result = invoke("run", "--data", tiny_dataset, "--out", tmp_path / "r")
     assert result.exit_code == 1
-    assert "unknown class folder(s) ['cat']" in result.output and "Traceback" not in result.output
+    assert "--class-map 'brain tumour=brain_tumour'" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.slow
@@ -60,12 +71,18 @@ def test_predict_writes_the_contract_and_checks_the_checkpoint(tiny_dataset, tmp
     ours = pd.read_csv(out / "models" / "model_1" / "predictions_test.csv", keep_default_na=False)
     pd.testing.assert_frame_equal(frame.sort_values("image").reset_index(drop=True),
                                   ours.sort_values("image").reset_index(drop=True), atol=1e-6)
-    # A model trained on other classes is refused with the reason.
-    bad = torch.load(ckpt, weights_only=False)
-    bad["class_names"] = ["cat", "dog", "no_tumor", "pituitary"]
-    torch.save(bad, tmp_path / "other.pt")
-    result = invoke("predict", "--model", tmp_path / "other.pt", "--data", tiny_dataset, "--out", tmp_path / "q.csv")
-    assert result.exit_code == 1 and "do not match" in result.output
+    # A model of other classes predicts in its own columns (its checkpoint's class list is the truth);
+    # a class list that cannot be one is refused with the reason.
+    other = torch.load(ckpt, weights_only=False)
+    other["class_names"] = ["cat", "dog", "no_tumor", "pituitary"]
+    torch.save(other, tmp_path / "other.pt")
+    result = invoke("predict", "--model", tmp_path / "other.pt", "--data", tiny_dataset, "--out", tmp_path / "cats.csv")
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_csv(tmp_path / "cats.csv").columns)[2:] == ["prob_cat", "prob_dog", "prob_no_tumor", "prob_pituitary"]
+    other["class_names"] = ["cat", "cat", "no_tumor", "pituitary"]
+    torch.save(other, tmp_path / "twice.pt")
+    result = invoke("predict", "--model", tmp_path / "twice.pt", "--data", tiny_dataset, "--out", tmp_path / "q.csv")
+    assert result.exit_code == 1 and "not two or more distinct classes" in result.output
     (tmp_path / "half.pt").write_bytes(ckpt.read_bytes()[:1000])
     result = invoke("predict", "--model", tmp_path / "half.pt", "--data", tiny_dataset, "--out", tmp_path / "q.csv")
     assert result.exit_code == 1 and "half.pt: cannot read" in result.output

@@ -217,7 +217,7 @@ def test_logits_are_detected_and_softmaxed_with_a_note(raw):
     (np.array([[0.1, np.nan, 0.4, 0.5]]), "auto", r"m\.onnx: the model output NaN or infinite values for 1 of 1"),
     (np.array([[0.1, np.inf, 0.4, 0.5]]), "logits", "NaN or infinite"),
     (np.ones((2, 3)) / 3, "auto", r"outputs shape \[2, 3\], expected \(N, 4\)"),
-    (np.ones((2, 10)) / 10, "auto", "4-class classifiers only"),
+    (np.ones((2, 10)) / 10, "auto", "one score per class"),
     (np.array([[2.0, -1.0, 0.5, 0.0]]), "probabilities", "set outputs: logits"),
 ], ids=["nan", "inf", "three-classes", "ten-classes", "logits-stated-as-probabilities"])
 def test_bad_outputs_are_clear_errors(raw, mode, message):

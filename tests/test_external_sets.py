@@ -27,12 +27,13 @@ FAST = {"threads": 1, "evaluation.bootstrap.resamples": 200, "ensemble": ["hog_s
 OTHER = ("glioma", "meningioma", "pituitary")  # the external set's classes: no no_tumor
 
 
-def make_other_dataset(root: Path, *, per_class: int = 6, seed: int = 5) -> Path:
-    """A three-class `Testing/` set whose images look unlike the conftest ones (a low-frequency texture
-    over the drawing), so the copy search finds only what a test plants."""
+def make_other_dataset(root: Path, *, per_class: int = 6, seed: int = 5, classes=OTHER, split: str = "Testing",
+                       folders: dict[str, str] | None = None) -> Path:
+    """A `Testing/` set (or, with split="", one folder per class) whose images look unlike the conftest
+    ones (a low-frequency texture over the drawing), so the copy search finds only what a test plants."""
     rng = np.random.default_rng(seed)
-    for label in OTHER:
-        folder = root / "Testing" / label
+    for label in classes:
+        folder = root / split / (folders or {}).get(label, label)
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             drawn = np.asarray(draw_sample(label, rng), dtype=float)
@@ -52,8 +53,14 @@ def run_with_externals(tmp_path_factory):
     shutil.copy(data / "Training" / "glioma" / "glioma_000.png", planted)
     (other / "Testing" / "meningioma" / "broken.png").write_bytes(b"not an image")
     (root / "empty" / "Testing" / "glioma").mkdir(parents=True)
+    make_other_dataset(root / "flat", split="", seed=6)
+    make_other_dataset(root / "yes-no", split="", seed=7, classes=("glioma", "no_tumor"),
+                       folders={"glioma": "yes", "no_tumor": "no"})
+    make_other_dataset(root / "pets", split="", per_class=2, seed=8, classes=("cat", "dog"))
     result = tb.run(data, models=["hog_svm", "model_1"], epochs=1, image_size=24, out=root / "run",
-                    external=[other, root / "missing", {"path": root / "empty", "name": "empty set"}],
+                    external=[other, root / "missing", {"path": root / "empty", "name": "empty set"}, root / "flat",
+                              {"path": root / "yes-no", "class_map": {"yes": "tumor", "no": "no_tumor"}},
+                              root / "pets"],
                     overrides=FAST, verbose=False)
     return root, data, other, result
 
@@ -134,7 +141,9 @@ def test_report_has_a_section_per_external_set_and_the_gap_table(run_with_extern
 @pytest.mark.parametrize("name, reason", [
     ("missing", r"missing: external dataset folder not found; fix its path"),
     ("empty_set", r"empty/Testing: the external test split has no images; add images or remove"),
-], ids=["missing-folder", "empty-split"])
+    ("pets", r"pets: its classes \(cat, dog\) share none with the models' \(glioma, meningioma, no_tumor, "
+             r"pituitary\) .* class map"),
+], ids=["missing-folder", "empty-split", "classes-share-nothing"])
 def test_an_external_that_cannot_be_scored_is_reported_and_the_run_goes_on(run_with_externals, name, reason):
     _, _, _, result = run_with_externals
     info = json.loads((RunFolder(result.folder).external(name) / "dataset.json").read_text())
@@ -145,6 +154,39 @@ def test_an_external_that_cannot_be_scored_is_reported_and_the_run_goes_on(run_w
     assert re.search(reason, info["reason"]), info["reason"]
     assert result.document["external"][name]["status"] == "unusable"
     assert "other" in result.document["external"] and result.has_report
+
+
+@pytest.mark.slow
+def test_a_flat_three_class_set_is_scored_whole_over_its_classes(run_with_externals):
+    _, _, _, result = run_with_externals
+    entry = result.document["external"]["flat"]
+    assert entry["status"] == "scored" and entry["dataset"]["split"] == "all"
+    assert entry["dataset"]["n_images"] == 18 and entry["dataset"]["classes"] == list(OTHER)
+    for name, m in entry["models"].items():
+        # A four-class model on three classes: macro-F1 over the classes present, absent no_tumor left out.
+        f1 = [m["per_class"][c]["f1"] for c in OTHER]
+        assert m["macro"]["f1"] == pytest.approx(np.mean(f1)), name
+        # Its predictions of no_tumor still count as errors: the confusion matrix keeps the model's columns.
+        assert np.array(m["confusion_matrix"]).shape[1] == 4
+        assert np.array(m["confusion_matrix"]).sum() == 18
+
+
+@pytest.mark.slow
+def test_a_yes_no_set_with_a_class_map_is_scored_on_the_binary_view(run_with_externals):
+    _, _, _, result = run_with_externals
+    entry = result.document["external"]["yes-no"]
+    assert entry["status"] == "scored" and entry["dataset"]["classes"] == ["no_tumor", "tumor"]
+    assert entry["dataset"]["class_map"] == {"yes": "tumor", "no": "no_tumor"}
+    for name, m in entry["models"].items():
+        assert m["binary"]["defined"] and m["binary"]["n_tumour"] == 6 and m["binary"]["n_no_tumour"] == 6, name
+        # Scored on the binary view only: the per-class metrics would leave its tumor images out.
+        assert set(entry["gap"][name]["all"]) == {"binary_auc"}
+        g = entry["gap"][name]["all"]["binary_auc"]
+        own = result.document["models"][name]["binary"]["auc"]
+        assert g["gap"] == pytest.approx(m["binary"]["auc"] - own) and g["interval"] is not None
+    md = (result.folder / "report.md").read_text()
+    assert "| hog_svm | yes-no | tumour vs no tumour AUC |" in md and "| hog_svm | yes-no | accuracy |" not in md
+    assert result.generalisation["scores"]["yes-no"] == "binary_auc"
 
 
 def test_classes_that_share_nothing_are_refused_with_the_fix():

@@ -130,6 +130,8 @@ def prob_column(name: str) -> str:
     return f"prob_{name}"
 
 
+# The probability columns of a four-class (seed) model's file only; any other model's are its own
+# (`tumorbench.predictions.io.frame_classes` / `prob_columns`).
 PROB_COLUMNS: tuple[str, ...] = tuple(prob_column(c) for c in CLASS_NAMES)
 
 

@@ -7,18 +7,12 @@ from collections.abc import Sequence
 import jinja2
 from markupsafe import Markup
 
-from tumorbench.crossdata.results import WITHOUT_COPIES, ExternalResult
+from tumorbench.crossdata.results import WITHOUT_COPIES, ExternalResult, scored_without_copies
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("tumorbench.crossdata", "templates"),
                           autoescape=lambda name: bool(name) and name.endswith(".html.j2"),  # Markdown: as written
                           trim_blocks=True, lstrip_blocks=True)
 _MAX_COPIES = 20  # copies listed in the report; every one is in copies.csv and metrics.json
-
-
-def _metric_keys() -> list[str]:
-    from tumorbench.evaluation.gap import gap_metrics
-
-    return gap_metrics()
 
 
 def _label(key: str) -> str:
@@ -46,20 +40,25 @@ def _gap_cell(g: dict | None) -> str:
 
 def _dataset_context(ext: ExternalResult) -> dict:
     info = ext.info
-    keys = _metric_keys()
+    keys = ext.metric_keys()
     rows = []
     for r in ext.results:
-        clean = r.dedup if r.dedup and r.dedup.get("n") else None
-        rows.append({"model": r.name, "n": r.metrics["n"], "all": [_cell(r.metrics, k) for k in keys],
-                     "n_clean": clean["n"] if clean else 0, "clean": [_cell(clean, k) for k in keys]})
+        clean = scored_without_copies(r)
+        rows.append({"model": r.name, "n": _n(r.metrics, ext), "all": [_cell(r.metrics, k) for k in keys],
+                     "n_clean": _n(clean, ext) if clean else 0, "clean": [_cell(clean, k) for k in keys]})
     copies = [] if ext.copies is None else ext.copies.head(_MAX_COPIES).to_dict("records")
     notes = list(ext.notes)
-    for r in ext.results:
+    for r in ext.results if ext.multiclass else ():  # the per-class metrics' notes, where they are shown
         notes.extend(f"{r.name}: {n}" for n in r.metrics.get("notes", []))
     return {"ext": ext, "info": info, "labels": [_label(k) for k in keys], "rows": rows, "copies": copies,
             "n_copies": 0 if ext.copies is None else len(ext.copies), "more_copies": max(
                 0, (0 if ext.copies is None else len(ext.copies)) - _MAX_COPIES),
             "definition": WITHOUT_COPIES, "notes": list(dict.fromkeys(notes))}
+
+
+def _n(m: dict, ext: ExternalResult) -> int:
+    """The images a set's scores count: all labelled ones, or those of the binary view."""
+    return m["n"] if ext.multiclass else (m.get("binary") or {}).get("n") or 0
 
 
 def gap_rows(externals: Sequence[ExternalResult], source: dict[str, dict]) -> list[dict]:
@@ -68,7 +67,7 @@ def gap_rows(externals: Sequence[ExternalResult], source: dict[str, dict]) -> li
     rows = []
     for ext in externals:
         for model, gaps in ext.gap.items():
-            for key in _metric_keys():
+            for key in ext.metric_keys():
                 full, clean = gaps["all"].get(key), (gaps.get("without_copies") or {}).get(key)
                 rows.append({"model": model, "dataset": ext.label, "metric": _label(key),
                              "source": _cell(source.get(model), key),

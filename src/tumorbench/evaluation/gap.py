@@ -11,7 +11,7 @@ se = sqrt(se_source² + se_external²), recovered from each normal interval's ha
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy.stats import norm
@@ -85,9 +85,11 @@ def metric_gap(key: str, source: dict, external: dict, *, confidence: float,
 
 
 def generalisation_gap(source: Mapping[str, dict], external: Mapping[str, dict], *, confidence: float,
-                       source_reps: Replicates | None = None, external_reps: Replicates | None = None) -> dict:
-    """{model: {metric: metric_gap}} for every model scored on both test sets."""
+                       source_reps: Replicates | None = None, external_reps: Replicates | None = None,
+                       keys: Sequence[str] | None = None) -> dict:
+    """{model: {metric: metric_gap}} for every model scored on both test sets (metrics `keys`, default
+    `gap_metrics()`)."""
     return {name: {key: metric_gap(key, source[name], external[name], confidence=confidence,
                                    source_reps=source_reps, external_reps=external_reps, model=name)
-                   for key in gap_metrics()}
+                   for key in (gap_metrics() if keys is None else keys)}
             for name in external if name in source}

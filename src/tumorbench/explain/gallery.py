@@ -22,7 +22,7 @@ import pandas as pd
 from PIL import Image
 
 from tumorbench._io import write_bytes, write_json
-from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS
+from tumorbench.predictions.io import frame_classes, prob_columns
 from tumorbench.runfolder import GALLERY_FORMAT, GALLERY_INDEX, gallery_dir
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,15 @@ def select_gallery(frame: pd.DataFrame, *, mistakes: int = 6, per_class: int = 2
     Returns {"mistakes": [row positions, most confident first], "per_class": {class: {"correct": [...],
     "wrong": [...]}}}; positions index `frame`'s rows. Unlabelled rows are never chosen."""
     labels = frame["label"].astype(str).to_numpy()
-    probs = frame.loc[:, list(PROB_COLUMNS)].to_numpy(dtype=np.float64)
-    predicted = np.asarray(CLASS_NAMES)[probs.argmax(axis=1)]
+    classes = frame_classes(frame)
+    probs = frame.loc[:, prob_columns(classes)].to_numpy(dtype=np.float64)
+    predicted = np.asarray(classes)[probs.argmax(axis=1)]
     confidence = probs.max(axis=1)
     labelled = labels != ""
     order = np.argsort(-confidence, kind="stable")
     wrong = [int(i) for i in order if labelled[i] and labels[i] != predicted[i]]
     chosen = {"mistakes": wrong[:mistakes], "per_class": {}}
-    for cls in CLASS_NAMES:
+    for cls in classes:
         of_class = [int(i) for i in order if labels[i] == cls]
         chosen["per_class"][cls] = {
             "correct": [i for i in of_class if predicted[i] == cls][:per_class],
@@ -59,8 +60,8 @@ def _work_order(chosen: dict) -> list[int]:
     """Unique row positions, most telling first: saliency is computed in this order until time runs out."""
     seen: list[int] = []
     groups = [chosen["mistakes"]]
-    groups += [chosen["per_class"][c]["wrong"] for c in CLASS_NAMES]
-    groups += [chosen["per_class"][c]["correct"] for c in CLASS_NAMES]
+    groups += [chosen["per_class"][c]["wrong"] for c in chosen["per_class"]]
+    groups += [chosen["per_class"][c]["correct"] for c in chosen["per_class"]]
     for group in groups:
         seen.extend(i for i in group if i not in seen)
     return seen
@@ -112,7 +113,8 @@ def write_gallery(predictions: str | os.PathLike, frame: pd.DataFrame, images: n
     shutil.rmtree(partial, ignore_errors=True)
     chosen = select_gallery(frame, mistakes=mistakes, per_class=per_class)
     rows = _work_order(chosen)
-    probs = frame.loc[:, list(PROB_COLUMNS)].to_numpy(dtype=np.float64)
+    classes = frame_classes(frame)
+    probs = frame.loc[:, prob_columns(classes)].to_numpy(dtype=np.float64)
     explainer = explainer_for(predictor, method=method)
     started = time.perf_counter()
     items, skipped, failed = [], 0, None
@@ -120,8 +122,8 @@ def write_gallery(predictions: str | os.PathLike, frame: pd.DataFrame, images: n
         predicted = int(probs[row].argmax())
         item = {
             "image": str(frame["image"].iloc[row]), "label": str(frame["label"].iloc[row]),
-            "predicted": CLASS_NAMES[predicted], "confidence": float(probs[row, predicted]),
-            "probs": {c: round(float(p), 4) for c, p in zip(CLASS_NAMES, probs[row])},
+            "predicted": classes[predicted], "confidence": float(probs[row, predicted]),
+            "probs": {c: round(float(p), 4) for c, p in zip(classes, probs[row])},
             "file": f"{k:03d}.jpg", "overlay": None,
         }
         write_bytes(partial / item["file"], jpeg_bytes(picture(images[row])))
@@ -151,7 +153,7 @@ def write_gallery(predictions: str | os.PathLike, frame: pd.DataFrame, images: n
         "seconds": round(time.perf_counter() - started, 2), "items": items,
         "mistakes": [position[i] for i in chosen["mistakes"]],
         "per_class": {c: {kind: [position[i] for i in chosen["per_class"][c][kind]] for kind in ("correct", "wrong")}
-                      for c in CLASS_NAMES},
+                      for c in chosen["per_class"]},
     }
     write_json(partial / GALLERY_INDEX, index)
     _swap_in(partial, folder)

@@ -134,7 +134,7 @@ def occlusion_maps(predict_proba: Callable[[np.ndarray], np.ndarray], images: np
 
 @dataclass
 class Explainer:
-    """How one model's saliency is computed: `maps(images uint8, targets in CLASS_NAMES order)`."""
+    """How one model's saliency is computed: `maps(images uint8, targets: indices of the model's classes)`."""
 
     method: str  # what the report calls it: "Grad-CAM (layer upper)", "occlusion sensitivity", ...
     maps: Callable[[np.ndarray, Sequence[int]], np.ndarray]

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, log_loss
 
-from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS, class_index
 from tumorbench.predictions.io import check_same_images, frame_classes, predictions_frame, prob_columns
 
 __all__ = ["choose_weights", "ensemble_predictions", "simplex_grid", "weighted_mean"]
@@ -41,7 +40,7 @@ def choose_weights(probs: list[np.ndarray], y: np.ndarray, *, step: float = 0.05
     table, best, best_key = [], None, None
     for w in simplex_grid(len(probs), step):
         mixed = np.tensordot(w, stack, axes=1)
-        loss = float(log_loss(y, np.clip(mixed, 1e-12, 1.0), labels=range(len(CLASS_NAMES))))
+        loss = float(log_loss(y, np.clip(mixed, 1e-12, 1.0), labels=range(stack.shape[2])))
         table.append({"weights": [round(float(v), 6) for v in w], "val_log_loss": round(loss, 6),
                       "val_accuracy": round(float(accuracy_score(y, mixed.argmax(1))), 6)})
         key = (round(loss, 9), float(np.abs(w - 1 / len(w)).sum()))
@@ -75,8 +74,16 @@ def ensemble_predictions(val: Mapping[str, pd.DataFrame], test: Mapping[str, pd.
     for split in (val, test):
         check_same_images({name: split[name] for name in names})
     first = val[names[0]]
-    y = first["label"].map(class_index).to_numpy()
-    aligned = [val[n].set_index("image").loc[first["image"], list(PROB_COLUMNS)].to_numpy() for n in names]
+    classes = frame_classes(first)
+    differ = [n for n in names[1:] for split in (val, test) if frame_classes(split[n]) != classes]
+    if differ:
+        raise ValueError(f"ensemble members {names[0]} and {differ[0]} have different classes "
+                         f"({list(classes)} vs {list(frame_classes(val[differ[0]]))}); average models of one class set")
+    columns = prob_columns(classes)
+    index = {c: i for i, c in enumerate(classes)}
+    scored = first["label"].isin(classes).to_numpy()  # validation labels the members can be scored on
+    y = first["label"][scored].map(index).to_numpy()
+    aligned = [val[n].set_index("image").loc[first["image"], columns].to_numpy()[scored] for n in names]
     weights, table = choose_weights(aligned, y, step=step)
 
     by_name = dict(zip(names, (float(v) for v in weights)))

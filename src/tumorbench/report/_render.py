@@ -13,6 +13,7 @@ from markupsafe import Markup
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from tumorbench.classes import CLASS_NAMES
+from tumorbench.evaluation.table import metric_columns, metric_rows
 from tumorbench.evaluation.assess import interval_of
 from tumorbench.evaluation.declared import metric, metrics
 from tumorbench.evaluation.model_result import COPY_GROUPS
@@ -161,7 +162,9 @@ def _views(context: dict) -> dict:
             "result": r,
             "slug": context["slugs"][r.name],
             "per_class": [(cls, r.metrics["per_class"][cls], [_cell(r.metrics, spec, cls) for spec in class_specs])
-                          for cls in CLASS_NAMES],
+                          for cls in metric_rows(r.metrics)],
+            # Confusion matrix: rows the true classes present, columns the model's classes.
+            "rows": metric_rows(r.metrics), "columns": metric_columns(r.metrics),
             "info": info,
             "figures": context["per_model"][r.name],
         })
@@ -188,7 +191,7 @@ def _views(context: dict) -> dict:
         "calibration_columns": [spec.label for spec in metrics(where="calibration", overall=True)],
         "seeds": _seed_views(assessment, context["results"]),
         "confidence": method["confidence"],
-        "classes": CLASS_NAMES,
+        "classes": metric_columns(context["results"][0].metrics) if context["results"] else list(CLASS_NAMES),
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "version": _version(),
         "skipped_reasons": (skipped["reason"].replace("", "unknown").value_counts().items()

@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from tumorbench._io import atomic_write, read_json, write_json, write_text
 from tumorbench.classes import CLASS_NAMES
+from tumorbench.evaluation.table import metric_columns
 from tumorbench.evaluation.assess import Assessment, assess
 from tumorbench.evaluation.model_result import ModelResult, evaluate_model
 from tumorbench.evaluation.settings import EvaluationSettings, evaluation_settings
@@ -324,7 +325,7 @@ def _metrics_document(results: Sequence[ModelResult], assessment: Assessment, ev
 
     document = {
         "schema_version": SCHEMA_VERSION,
-        "classes": list(CLASS_NAMES),
+        "classes": metric_columns(results[0].metrics) if results else list(CLASS_NAMES),
         "evaluated_on": evaluated_on,
         "ranking": advice.ranking,
         "ranking_basis": advice.basis,

@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tumorbench.classes import CLASS_NAMES
+from tumorbench.evaluation.table import metric_columns, metric_rows
 from tumorbench.evaluation.history import PANELS, TrainingCurves
 from tumorbench.report.style import (
     BEST_COLOUR,
@@ -42,8 +42,8 @@ def confusion_matrix_figure(metrics: dict, *, title: str = "Confusion matrix") -
     figure = go.Figure(
         go.Heatmap(
             z=rates,
-            x=list(CLASS_NAMES),
-            y=list(CLASS_NAMES),
+            x=metric_columns(metrics),
+            y=metric_rows(metrics),
             text=text,
             texttemplate="%{text}",
             customdata=counts,
@@ -64,7 +64,7 @@ def confusion_matrix_figure(metrics: dict, *, title: str = "Confusion matrix") -
 def roc_figure(curves: dict, metrics: dict, *, title: str = "ROC curves (one vs rest)") -> go.Figure:
     """One ROC curve per class plus micro and macro averages; AUCs from `metrics` in the legend."""
     figure = go.Figure()
-    for name in CLASS_NAMES:
+    for name in curves["per_class"]:
         points = curves["per_class"][name]
         if points is None:
             continue
@@ -214,7 +214,7 @@ def pr_figure(curves: dict, metrics: dict, *, title: str = "Precision-recall cur
     """One precision-recall curve per class, AP from `metrics` in the legend; dotted: the class's share
     of images (what a random classifier reaches)."""
     figure = go.Figure()
-    for name in CLASS_NAMES:
+    for name in curves["per_class"]:
         points = curves["per_class"][name]
         if points is None:
             continue

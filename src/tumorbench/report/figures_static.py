@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from tumorbench.classes import CLASS_NAMES
+from tumorbench.evaluation.table import metric_columns, metric_rows
 from tumorbench.evaluation.history import PANELS, TrainingCurves
 from tumorbench.report.style import (
     BEST_COLOUR,
@@ -49,9 +49,8 @@ def plot_confusion_matrix(metrics: dict, *, ax: Axes | None = None, title: str =
             colour = "white" if rates[i, j] > 0.6 else "black"
             ax.text(j, i, f"{counts[i, j]}\n{rates[i, j]:.0%}", ha="center", va="center",
                     color=colour, fontsize=9)
-    ticks = range(len(CLASS_NAMES))
-    ax.set_xticks(ticks, CLASS_NAMES, rotation=30, ha="right")
-    ax.set_yticks(ticks, CLASS_NAMES)
+    ax.set_xticks(range(counts.shape[1]), metric_columns(metrics), rotation=30, ha="right")
+    ax.set_yticks(range(counts.shape[0]), metric_rows(metrics))
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(_text(title))
@@ -63,7 +62,7 @@ def plot_roc(curves: dict, metrics: dict, *, ax: Axes | None = None,
              title: str = "ROC curves (one vs rest)") -> Axes:
     """Per-class ROC curves plus micro and macro averages; AUCs taken from `metrics`."""
     ax = _new_axes(ax, (5.2, 4.8))
-    for name in CLASS_NAMES:
+    for name in curves["per_class"]:
         points = curves["per_class"][name]
         if points is not None:
             ax.plot(points["fpr"], points["tpr"], color=CLASS_COLOURS[name], lw=1.8,
@@ -205,7 +204,7 @@ def plot_metrics_by_model(table: pd.DataFrame, *, axes: tuple[Axes, Axes] | None
 def plot_pr(curves: dict, metrics: dict, *, ax: Axes | None = None, title: str = "Precision-recall curves") -> Axes:
     """Per-class precision-recall curves, AP from `metrics`; dotted lines: the class's share of images."""
     ax = _new_axes(ax, (5.2, 4.8))
-    for name in CLASS_NAMES:
+    for name in curves["per_class"]:
         points = curves["per_class"][name]
         if points is None:
             continue

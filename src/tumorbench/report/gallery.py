@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from tumorbench._io import read_json
-from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS
+from tumorbench.predictions.io import frame_classes, prob_columns
 from tumorbench.runfolder import GALLERY_FORMAT, GALLERY_INDEX, gallery_dir
 
 # Why a model has no pictures, when nothing more specific is known.
@@ -85,6 +85,7 @@ def load_gallery(predictions: Path, frame: pd.DataFrame, *, slug: str) -> tuple[
     if not isinstance(index, dict) or index.get("format") != GALLERY_FORMAT or not isinstance(index.get("items"), list):
         raise ValueError(f"{index_path}: not a tumorbench gallery index; {fix}")
     by_image = frame.set_index(frame["image"].astype(str))
+    classes = frame_classes(frame)
     tiles = []
     try:
         for k, item in enumerate(index["items"]):
@@ -94,8 +95,8 @@ def load_gallery(predictions: Path, frame: pd.DataFrame, *, slug: str) -> tuple[
                               f"(first: {image}): it is out of date, so it is left out; {fix}.")
             row = by_image.loc[image]
             row = row.iloc[0] if isinstance(row, pd.DataFrame) else row
-            probs = [float(row[c]) for c in PROB_COLUMNS]
-            predicted = CLASS_NAMES[max(range(len(probs)), key=probs.__getitem__)]
+            probs = [float(row[c]) for c in prob_columns(classes)]
+            predicted = classes[max(range(len(probs)), key=probs.__getitem__)]
             if predicted != item["predicted"]:
                 return None, (f"The picture gallery in {folder.name}/ was made from other predictions ({image}: "
                               f"{item['predicted']} there, {predicted} here): it is left out; {fix}.")
@@ -103,11 +104,12 @@ def load_gallery(predictions: Path, frame: pd.DataFrame, *, slug: str) -> tuple[
             if src is None:
                 return None, f"{folder / str(item.get('file'))}: picture missing; {fix}."
             tiles.append(Tile(key=f"{slug}-{k}", image=image, label=str(row["label"]), predicted=predicted,
-                              confidence=max(probs), probs=list(zip(CLASS_NAMES, probs)), src=src,
+                              confidence=max(probs), probs=list(zip(classes, probs)), src=src,
                               overlay=_uri(folder, item.get("overlay"))))
         mistakes = [tiles[i] for i in index.get("mistakes", [])]
         per_class = [(c, [tiles[i] for i in index["per_class"][c]["correct"]],
-                      [tiles[i] for i in index["per_class"][c]["wrong"]]) for c in CLASS_NAMES]
+                      [tiles[i] for i in index["per_class"][c]["wrong"]]) for c in classes
+                     if c in index["per_class"]]
     except (KeyError, TypeError, IndexError, ValueError) as exc:
         raise ValueError(f"{index_path}: damaged gallery index ({type(exc).__name__}: {exc}); {fix}") from None
     notes = [str(n) for n in index.get("notes") or []]

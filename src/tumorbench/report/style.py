@@ -6,9 +6,21 @@ from tumorbench.classes import CLASS_NAMES
 
 # Colour-blind-safe (Okabe-Ito) colours, one per class in CLASS_NAMES order.
 _OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00", "#F0E442", "#000000")
-CLASS_COLOURS: dict[str, str] = {
-    name: _OKABE_ITO[i % len(_OKABE_ITO)] for i, name in enumerate(CLASS_NAMES)
-}
+
+
+class _ClassColours(dict):
+    """The seed's classes keep their colours; any other class (`tumor`, `yes`) gets one of the remaining
+    colours, fixed by its name so a class looks the same in every figure and report."""
+
+    def __missing__(self, name: str) -> str:
+        import zlib
+
+        rest = _OKABE_ITO[len(CLASS_NAMES):]
+        return rest[zlib.crc32(str(name).encode()) % len(rest)]
+
+
+CLASS_COLOURS: dict[str, str] = _ClassColours(
+    {name: _OKABE_ITO[i % len(_OKABE_ITO)] for i, name in enumerate(CLASS_NAMES)})
 MODEL_COLOURS: tuple[str, ...] = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
 TRAIN_COLOUR = "#4C72B0"
 VAL_COLOUR = "#DD8452"

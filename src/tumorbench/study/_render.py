@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from markupsafe import Markup
 
 from tumorbench.classes import CLASS_NAMES
+from tumorbench.study.imbalance import study_classes
 from tumorbench.data.balance import STRATEGIES
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("tumorbench.study", "templates"),
@@ -24,9 +25,10 @@ def _pm(row: dict, key: str, digits: int = 3) -> str:
 
 def recall_heatmap(summary: dict, model: str) -> go.Figure:
     rows = [r for r in summary["rows"] if r["model"] == model]
-    z = [[r[f"{c}.recall.mean"] for c in CLASS_NAMES] for r in rows]
-    text = [[_pm(r, f"{c}.recall", 2) for c in CLASS_NAMES] for r in rows]
-    fig = go.Figure(go.Heatmap(z=z, x=list(CLASS_NAMES), y=[r["strategy"] for r in rows], zmin=0, zmax=1,
+    classes = study_classes(rows[0]) if rows else CLASS_NAMES
+    z = [[r.get(f"{c}.recall.mean") for c in classes] for r in rows]
+    text = [[_pm(r, f"{c}.recall", 2) for c in classes] for r in rows]
+    fig = go.Figure(go.Heatmap(z=z, x=list(classes), y=[r["strategy"] for r in rows], zmin=0, zmax=1,
                                colorscale="Viridis", text=text, texttemplate="%{text}",
                                hovertemplate="%{y} / %{x}: recall %{z:.3f}<extra></extra>"))
     fig.update_layout(title=f"Per-class recall by strategy: {model}", height=120 + 45 * len(rows),
@@ -75,13 +77,14 @@ def _context(summary: dict) -> dict:
     # Summaries written by an older version lack newer metrics: only the ones present are shown.
     first = summary["rows"][0]
     shown = [k for k in global_keys() if f"{k}.mean" in first]
-    per_class = [k for k in per_class_keys() if f"{CLASS_NAMES[0]}.{k}.mean" in first]
+    classes = study_classes(first)
+    per_class = [k for k in per_class_keys() if classes and f"{classes[0]}.{k}.mean" in first]
     rows = [{"model": r["model"], "strategy": r["strategy"], "seeds": r["seeds"],
              "global": [_pm(r, k) for k in shown],
-             "per_class": {c: [_pm(r, f"{c}.{k}") for k in per_class] for c in CLASS_NAMES}}
+             "per_class": {c: [_pm(r, f"{c}.{k}") for k in per_class] for c in classes}}
             for r in summary["rows"]]
     return {"rows": rows, "global_labels": [metric(k).label for k in shown],
-            "class_labels": [metric(k).label for k in per_class], "classes": CLASS_NAMES, "strategies": STRATEGIES, "figures": figures,
+            "class_labels": [metric(k).label for k in per_class], "classes": classes, "strategies": STRATEGIES, "figures": figures,
             "counts": summary["counts"], "sentences": plain_words(summary), "rule": summary["rule"],
             "used": [s for s in STRATEGIES if any(r["strategy"] == s for r in summary["rows"])]}
 

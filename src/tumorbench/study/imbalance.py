@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from tumorbench._io import atomic_write, read_json, write_json
-from tumorbench.classes import CLASS_NAMES
+from tumorbench.classes import CLASS_NAMES, order_classes
+from tumorbench.evaluation.table import metric_rows
 from tumorbench.config import ModelConfig, RunConfig, make_config
 from tumorbench.data.balance import STRATEGIES, check_strategy
 from tumorbench.evaluation.classification import compute_metrics
@@ -80,10 +81,15 @@ def _write_summary(out: Path) -> None:
     atomic_write(RunFolder(out).study_table, lambda p: frame.to_csv(p, index=False))
 
 
+def study_classes(row: dict) -> tuple[str, ...]:
+    """The classes a study summary row has per-class values of (its cells' present classes)."""
+    return order_classes({k[:-len(".recall.mean")] for k in row if k.endswith(".recall.mean")})
+
+
 def _cell_metrics(folder: Path) -> dict:
     m = compute_metrics(read_predictions(predictions_file(folder, "test")))
     out = {spec.key: spec.get(m) for spec in metrics(where="study", overall=True)}
-    for c in CLASS_NAMES:
+    for c in metric_rows(m):
         for spec in metrics(where="study", per_class=True):
             out[f"{c}.{spec.key}"] = spec.get(m, c)
     return out
@@ -126,7 +132,8 @@ def _class_counts(cells: list[dict]) -> list[dict]:
         info = c["_info"]
         seen[key] = {"model": c["model"], "strategy": c["strategy"],
                      "before": info.get("train_class_counts"), "after": info.get("epoch_class_counts"),
-                     "class_weights": dict(zip(CLASS_NAMES, info["class_weights"])) if info.get("class_weights") else None}
+                     "class_weights": (dict(zip(info.get("classes") or CLASS_NAMES, info["class_weights"]))
+                                       if info.get("class_weights") else None)}
     return list(seen.values())
 
 
@@ -137,7 +144,8 @@ def _compare_with_none(rows: list[dict]) -> list[dict]:
         ref = by_key.get((r["model"], "none"))
         if ref is None or r["strategy"] == "none":
             continue
-        keys = [f"{c}.recall" for c in CLASS_NAMES] + [f"{c}.f1" for c in CLASS_NAMES] + ["macro_f1", "accuracy"]
+        classes = study_classes(r)
+        keys = [f"{c}.recall" for c in classes] + [f"{c}.f1" for c in classes] + ["macro_f1", "accuracy"]
         for key in keys:
             diff = r[f"{key}.mean"] - ref[f"{key}.mean"]
             spread = max(r[f"{key}.range"], ref[f"{key}.range"])
