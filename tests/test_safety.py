@@ -355,8 +355,9 @@ def test_a_split_without_some_class_is_warned_on_the_console_and_in_the_report(t
 # ------------------------------------------------------------------ should-fix items
 
 def test_a_bad_dataset_leaves_no_stub_run_folder(tiny_dataset, tmp_path):
-    (tiny_dataset / "Training" / "cat").mkdir()
-    (tiny_dataset / "Training" / "cat" / "x.png").write_bytes(b"")
+    # Two folders that mean one class (an unknown name such as `cat` is a class of its own since class sets).
+    (tiny_dataset / "Training" / "glioma").mkdir()
+    (tiny_dataset / "Training" / "glioma" / "x.png").write_bytes(b"")
     one_clear_line(invoke("run", "--data", tiny_dataset, "--out", tmp_path / "run"))
     assert not (tmp_path / "run").exists()
     nodata = tmp_path / "only-training"
