@@ -44,7 +44,7 @@ def test_import_stays_light_and_the_api_survives_its_namesake_modules():
     import tumorbench.audit  # noqa: F401  (modules named like API functions: importing them rebinds nothing)
     from tumorbench.run import run_benchmark  # noqa: F401
 
-    assert tb.run.__module__ == "tumorbench.api.commands" and tb.audit.__module__ == "tumorbench.api.commands"
+    assert tb.run.__module__ == "tumorbench.api.commands" and tb.audit.__module__ == "tumorbench.api.dataset_commands"
     assert callable(tb.evaluate) and callable(tb.predict) and issubclass(tb.InvalidInputError, ValueError)
 
 
