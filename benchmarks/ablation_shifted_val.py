@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from ablation_hog_svm import hog  # HOG vectors in chunks, as that ablation computes them (this directory)
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import SVC
 
@@ -37,8 +38,6 @@ from tumorbench.data.cache import load_images_cached
 from tumorbench.data.folder import scan_dataset
 from tumorbench.data.split import stratified_split
 from tumorbench.models.hog_svm import HOG_SVM_SPEC, rbf_gram, scale_gamma
-
-from ablation_hog_svm import hog  # HOG vectors in chunks, as that ablation computes them (this directory)
 
 
 def decoded(root: Path, records, spec) -> np.ndarray:

@@ -16,10 +16,10 @@ from tests.conftest import draw_sample
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.cli import main
 from tumorbench.config import list_presets, make_config, preset, resolve_model
+from tumorbench.data.arrays import ImageArrays
 from tumorbench.models import create_model, get_model_entry, list_models
 from tumorbench.models.hog import HOGFeatures
 from tumorbench.models.hog_svm import HogSVM, KernelSVMHead
-from tumorbench.data.arrays import ImageArrays
 from tumorbench.training.checkpoint import load_checkpoint, save_checkpoint
 from tumorbench.training.fit import fit
 

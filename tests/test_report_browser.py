@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_report import make_run_folder  # the synthetic run folder the report tests use
 
 pytestmark = pytest.mark.browser
@@ -229,8 +228,9 @@ def test_report_renders_without_errors_and_shows_the_numbers(report, browser, tm
 
 
 def test_hostile_names_are_shown_not_executed(browser, tmp_path):
-    from tumorbench.report import evaluate_files
     from test_report import write_synthetic_predictions
+
+    from tumorbench.report import evaluate_files
 
     hostile = "<img src=x onerror=window.__pwned=1>"
     path = write_synthetic_predictions(tmp_path / "p.csv", image_prefix=hostile, seed=3)

@@ -123,8 +123,8 @@ def predict(
     from tumorbench.api.prediction_result import PredictionResult
     from tumorbench.device import select_device
     from tumorbench.predictions.io import read_predictions
-    from tumorbench.runfolder import info_path
     from tumorbench.predictions.predict import predict_folder
+    from tumorbench.runfolder import info_path
 
     with typed_errors(), tempfile.TemporaryDirectory(prefix="tumorbench-predict-") as scratch:
         target = Path(out) if out is not None else Path(scratch) / "predictions.csv"

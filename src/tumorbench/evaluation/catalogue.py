@@ -12,6 +12,7 @@ adding a metric means adding its block here and nothing elsewhere, which splitti
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -24,8 +25,6 @@ from sklearn.metrics import (
     matthews_corrcoef,
     precision_recall_fscore_support,
 )
-
-import functools
 
 from tumorbench.evaluation import calibration as cal
 from tumorbench.evaluation import rank
@@ -107,7 +106,7 @@ def _div(a, b):
     return np.divide(a, b, out=np.zeros(np.broadcast_shapes(a.shape, b.shape)), where=b > 0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _margins(k: int) -> np.ndarray:
     """Columns of a flattened k x k confusion matrix summed into: support (rows), predicted (columns), n."""
     return np.concatenate([np.kron(np.eye(k), np.ones((k, 1))), np.kron(np.ones((k, 1)), np.eye(k)),
