@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import contextlib
 import json
 import os
 import queue
@@ -143,10 +144,8 @@ class DevToolsPipe:
         return found
 
     def close(self):
-        try:
+        with contextlib.suppress(RuntimeError, TimeoutError, OSError):
             self.call("Browser.close")
-        except (RuntimeError, TimeoutError, OSError):
-            pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -129,9 +129,9 @@ def test_an_image_over_the_limit_is_skipped_before_decoding(huge_png, tmp_path):
     from tumorbench.data.preprocess import PreprocessSpec
 
     assert DEFAULT_MAX_PIXELS < 12000 * 12000
-    with pytest.raises(ImageTooLargeError, match=r"12000 x 12000 pixels \(144\.0 megapixels\) is over the limit"):
-        with open_image(huge_png):
-            pass
+    with (pytest.raises(ImageTooLargeError, match=r"12000 x 12000 pixels \(144\.0 megapixels\) is over the limit"),
+          open_image(huge_png)):
+        pass
     x, ok, bad = load_images(huge_png.parent, [huge_png.name], PreprocessSpec(size=16))
     assert ok == [] and bad[0][0] == "huge.png" and "over the limit" in bad[0][1]
 

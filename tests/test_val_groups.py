@@ -25,7 +25,7 @@ def _blob_data(seed: int = 0):
     """Records and 5-d descriptors: every class in BLOBS tight, far-apart blobs; returns also each record's blob."""
     rng = np.random.default_rng(seed)
     records, desc, blob = [], [], []
-    for c, label in enumerate(CLASS_NAMES):
+    for label in CLASS_NAMES:
         centres = rng.normal(0, 50, size=(BLOBS, 5))
         for b in range(BLOBS):
             for i in range(PER_BLOB):
