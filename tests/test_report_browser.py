@@ -8,8 +8,8 @@ sees every console error and uncaught exception, not just the final DOM.
 from __future__ import annotations
 
 import base64
-import fcntl
 import contextlib
+import fcntl
 import json
 import os
 import queue

@@ -142,8 +142,9 @@ def run(
 
     `data`: dataset root (default: the embedded synthetic dataset, with its preset). `config`: a YAML
     file or a mapping. `preset`: a built-in recipe under `config` (e.g. "best-cpu"; see
-    `tumorbench.config.list_presets()`). `overrides`: config values as `{"train.finetune_epochs": 2, "model_1.image_size":
-    128}` (the CLI's `--set`). `mlflow`: "default" (SQLite store in the run folder) or a tracking URI.
+    `tumorbench.config.list_presets()`). `overrides`: config values as
+    `{"train.finetune_epochs": 2, "model_1.image_size": 128}` (the CLI's `--set`). `mlflow`: "default"
+    (SQLite store in the run folder) or a tracking URI.
     `class_map`: class folder -> class, `{"yes": "tumor", "no": "no_tumor"}` or "yes=tumor,no=no_tumor"
     (config `class_map`; a dataset without split folders gets a drawn test split, config `test_fraction`).
     `verbose`: print progress (model k of n, epoch, ETA) when logging is not configured. Other keyword

@@ -130,7 +130,8 @@ def predict(
         target = Path(out) if out is not None else Path(scratch) / "predictions.csv"
         details = Path(info) if info is not None else info_path(target)
         path, _rows, bad = predict_folder(
-            model, data, split=split, class_map=class_map, out=target, device=select_device(device), batch_size=batch_size,
+            model, data, split=split, class_map=class_map, out=target, device=select_device(device),
+            batch_size=batch_size,
             spec=spec_from_options(input_size=input_size, color=color, scaling=scaling, layout=layout,
                                    classes=classes),
             spec_file=spec_file, arch=arch, info=details, trust_pickle=trust_pickle)

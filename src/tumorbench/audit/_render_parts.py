@@ -50,7 +50,8 @@ def thumbnail_uri(root: str | os.PathLike | None, rel: str, size: int = THUMB_PX
 def _img(uri: str | None) -> Markup:
     """A thumbnail, or a black box of the same size when the file could not be read at report time."""
     if uri is None:
-        return Markup('<span style="display:inline-block;width:{0}px;height:{0}px;background:#000"></span>').format(THUMB_PX)
+        return Markup('<span style="display:inline-block;width:{0}px;height:{0}px;background:#000">'
+                      '</span>').format(THUMB_PX)
     return Markup('<img alt="" src="{}">').format(uri)
 
 

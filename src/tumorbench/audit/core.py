@@ -134,9 +134,9 @@ def audit_dataset(root: str | os.PathLike | DatasetIndex, *,
     `cache_dir` holds the per-file feature cache (default `<tumorbench cache>/audit`; pass a folder
     of your own, or `False` for none). `near_threshold` is the largest Hamming distance (of 256 pHash
     bits) between near duplicates, default `NEAR_THRESHOLD`. `root` may be a scanned `DatasetIndex`
-    (a run scans its folder once); `class_map` renames class folders (`scan_dataset`). `tap(path, image)` receives every image the audit decodes (files whose
-    features come from the cache are not decoded), so a run can build its training arrays from the same
-    decoding.
+    (a run scans its folder once); `class_map` renames class folders (`scan_dataset`). `tap(path, image)`
+    receives every image the audit decodes (files whose features come from the cache are not decoded),
+    so a run can build its training arrays from the same decoding.
 
         audit = audit_dataset("data/sartaj")
         audit["cross_split"]["test~train"]["images"]["exact"]

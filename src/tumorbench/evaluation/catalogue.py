@@ -271,7 +271,8 @@ def _class_auc_point(ctx):
     for k in range(_k(ctx)):
         positives = int((ctx.y_true == k).sum())
         # One-vs-rest AUC needs both positives and negatives of class k; otherwise it does not exist.
-        out.append(None if positives in (0, len(ctx.y_true)) else float(roc_auc_score(ctx.y_true == k, ctx.probs[:, k])))
+        out.append(None if positives in (0, len(ctx.y_true))
+                   else float(roc_auc_score(ctx.y_true == k, ctx.probs[:, k])))
     return out
 
 
@@ -338,7 +339,8 @@ register(MetricSpec(
     "loss", "loss", f"mean cross-entropy −log p(true class), probabilities clipped at {LOSS_EPS:g}; it punishes "
     "confident mistakes that accuracy does not see.", False, False,
     ("loss",), lambda ctx: float(log_loss(ctx.y_true, clipped_probs(ctx.probs), labels=np.arange(_k(ctx)))),
-    batch=_mean_of("loss"), needs=("loss", "confusion"), show=_places("table", "chart", "calibration", "study", "seeds")))
+    batch=_mean_of("loss"), needs=("loss", "confusion"),
+    show=_places("table", "chart", "calibration", "study", "seeds")))
 register(MetricSpec(
     "weighted_precision", "weighted precision", "per-class precision averaged with weights = number of true "
     "images of each class.", True, False, ("weighted", "precision"), lambda ctx: float(_prfs(ctx, "weighted")[0]),

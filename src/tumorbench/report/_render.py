@@ -284,9 +284,9 @@ def _glance(context: dict, rank: dict[str, int]) -> dict:
         removed = d["removed"]["exact"] + d["removed"]["near"]
         if removed:
             warnings.append(
-                f"{removed} of {d['n_full']} test images have a copy in training or validation ({d['removed']['exact']} "
-                f"exact, {d['removed']['near']} near): full-split scores are inflated; de-duplicated scores "
-                f"({d['n']} images) are shown beside them.")
+                f"{removed} of {d['n_full']} test images have a copy in training or validation "
+                f"({d['removed']['exact']} exact, {d['removed']['near']} near): full-split scores are inflated; "
+                f"de-duplicated scores ({d['n']} images) are shown beside them.")
             contradicted = (d.get("by_copy") or {}).get("other_label", {}).get("n", 0)
             if contradicted:
                 warnings.append(
