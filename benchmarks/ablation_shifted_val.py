@@ -148,7 +148,8 @@ def main() -> None:
                             gram = grams[name if scale else "all"]
                             pred = SVC(kernel="precomputed", C=c).fit(gram[np.ix_(tr, tr)], y[tr]).predict(
                                 gram[np.ix_(va, tr)])
-                            out.append(f"{accuracy_score(y[va], pred):.3f}/{f1_score(y[va], pred, average='macro'):.3f}")
+                            f1 = f1_score(y[va], pred, average="macro")
+                            out.append(f"{accuracy_score(y[va], pred):.3f}/{f1:.3f}")
                         print(f"{size:4d} {crop:4d} {norm:8s} {cell:4d} {use_lbp:3d} {scale:5d} {g:5g} {c:5g}   "
                               + "     ".join(out) + f"   {time.perf_counter() - t0:6.1f}", flush=True)
 
