@@ -271,7 +271,8 @@ def test_at_a_glance_first_and_gallery_thumbnails_enlarge(browser, tmp_path):
                             "a => document.getElementById(a.getAttribute('href').slice(1)) !== null)")
     tiles = browser.evaluate("document.querySelectorAll('button.tile img').length")
     assert tiles > 0
-    assert browser.evaluate("[...document.querySelectorAll('button.tile img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert browser.evaluate("[...document.querySelectorAll('button.tile img')]"
+                            ".every(i => i.complete && i.naturalWidth > 0)")
     opened = browser.evaluate(
         "(() => { const t = document.querySelector('button.tile'); t.click();"
         " return [document.getElementById('lightbox').classList.contains('open'),"

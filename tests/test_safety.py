@@ -97,7 +97,8 @@ def test_trust_pickle_is_explicit_and_reads_what_weights_only_refuses(tmp_path):
 
     path = tmp_path / "odd.pt"
     torch.save({"weights": torch.zeros(2), "where": Path("/data")}, path)
-    with pytest.raises(UnsafePickleError, match=r"odd\.pt: refused: it names the Python object\(s\) pathlib\.PosixPath"):
+    with pytest.raises(UnsafePickleError,
+                       match=r"odd\.pt: refused: it names the Python object\(s\) pathlib\.PosixPath"):
         torch_load(path)
     assert torch_load(path, trust_pickle=True)["where"] == Path("/data")
 
@@ -231,7 +232,8 @@ def test_non_finite_training_loss_stops_the_model_with_its_epoch(tiny_dataset):
 # ------------------------------------------------------------------ 4 and 5. every value checked
 
 @pytest.mark.parametrize("config_text, sets, message", [
-    ("models: [{name: model_1, epochs: -3}]", [], r"c\.yaml: models\[0\] \(model_1\)\.epochs must be at least 1, got -3"),
+    ("models: [{name: model_1, epochs: -3}]", [],
+     r"c\.yaml: models\[0\] \(model_1\)\.epochs must be at least 1, got -3"),
     ("", ["model_1.epochs=0"], r"--set model_1\.epochs=0: model_1\.epochs must be at least 1, got 0"),
     ("", ["model_1.image_size=0"], r"model_1\.image_size must be at least 8, got 0"),
     ("models: [{name: model_1, lr: -1}]", [], r"c\.yaml: models\[0\] \(model_1\)\.lr must be positive, got -1"),
