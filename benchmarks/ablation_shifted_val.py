@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from ablation_hog_svm import hog  # HOG vectors in chunks, as that ablation computes them (this directory)
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import SVC
 
@@ -37,8 +38,6 @@ from tumorbench.data.cache import load_images_cached
 from tumorbench.data.folder import scan_dataset
 from tumorbench.data.split import stratified_split
 from tumorbench.models.hog_svm import HOG_SVM_SPEC, rbf_gram, scale_gamma
-
-from ablation_hog_svm import hog  # HOG vectors in chunks, as that ablation computes them (this directory)
 
 
 def decoded(root: Path, records, spec) -> np.ndarray:
@@ -149,7 +148,8 @@ def main() -> None:
                             gram = grams[name if scale else "all"]
                             pred = SVC(kernel="precomputed", C=c).fit(gram[np.ix_(tr, tr)], y[tr]).predict(
                                 gram[np.ix_(va, tr)])
-                            out.append(f"{accuracy_score(y[va], pred):.3f}/{f1_score(y[va], pred, average='macro'):.3f}")
+                            f1 = f1_score(y[va], pred, average="macro")
+                            out.append(f"{accuracy_score(y[va], pred):.3f}/{f1:.3f}")
                         print(f"{size:4d} {crop:4d} {norm:8s} {cell:4d} {use_lbp:3d} {scale:5d} {g:5g} {c:5g}   "
                               + "     ".join(out) + f"   {time.perf_counter() - t0:6.1f}", flush=True)
 

@@ -179,7 +179,8 @@ def tuning(data: Path, audit: dict, hashes: dict[str, list[str]], *, n_sources: 
 def scaling(dataset_words: np.ndarray, n: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     print(f"\n3. indexed near-duplicate search (threshold {NEAR_THRESHOLD}) vs every pair")
-    print(f"{'hashes':>8s} {'kind':28s} {'candidates':>11s} {'pairs found':>11s} {'index s':>8s} {'all pairs s (est.)':>19s}")
+    print(f"{'hashes':>8s} {'kind':28s} {'candidates':>11s} {'pairs found':>11s} {'index s':>8s} "
+          f"{'all pairs s (est.)':>19s}")
     # MRI pHashes are far from uniform (dark background, one head): besides uniform random hashes, build
     # n hashes from the dataset's own, each with 24-48 of its 256 bits flipped (related, not duplicates),
     # so that the index meets realistic bucket sizes.

@@ -88,8 +88,8 @@ def main() -> None:
     pd.set_option("display.width", 200)
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else (f"{v[0]:.3f}-{v[1]:.3f}" if isinstance(v, tuple) else v)  # noqa: E731
     print(table.map(fmt).to_string(index=False))
-    numeric = ["val_accuracy", "test_accuracy", "test_macro_f1", "test_glioma_recall", "dedup_accuracy", "dedup_macro_f1",
-               "train_seconds"]
+    numeric = ["val_accuracy", "test_accuracy", "test_macro_f1", "test_glioma_recall", "dedup_accuracy",
+               "dedup_macro_f1", "train_seconds"]
     summary = table.groupby("model")[numeric].agg(["mean", "std"])
     print("\nmean and sd over seeds")
     print(summary.to_string(float_format=lambda v: f"{v:.3f}"))

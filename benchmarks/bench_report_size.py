@@ -39,7 +39,8 @@ def main() -> None:
         shutil.copytree(args.run_dir, copy, ignore=shutil.ignore_patterns("checkpoint.pt", "figures", "calibrated"))
         models = sum(1 for p in (copy / "models").iterdir() if (p / "predictions_test.csv").is_file())
         print(f"{args.run_dir}: {models} models")
-        print(f"{'plotly':8s} {'total MB':>9s} {'plotly.js':>10s} {'pictures':>9s} {'figures':>8s} {'rest':>7s} {'build s':>8s}")
+        print(f"{'plotly':8s} {'total MB':>9s} {'plotly.js':>10s} {'pictures':>9s} {'figures':>8s} {'rest':>7s} "
+              f"{'build s':>8s}")
         for mode in ("inline", "cdn"):
             start = time.perf_counter()
             html = write_full_report(copy, plotly=mode).read_text(encoding="utf-8")

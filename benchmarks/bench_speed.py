@@ -135,7 +135,8 @@ def _keras_model_1(size: int):
         keras.Input((size, size, 1)),
         layers.Conv2D(32, 3, activation="relu"), layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(),
         layers.Conv2D(128, 3, activation="relu"), layers.Conv2D(128, 3, activation="relu"), layers.MaxPooling2D(),
-        layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dropout(0.2), layers.Dense(4, activation="softmax"),
+        layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dropout(0.2),
+        layers.Dense(4, activation="softmax"),
     ])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
@@ -285,7 +286,8 @@ def bench_run(args) -> None:
                 env = {**os.environ, "PYTHONPATH": str(src), "TUMORBENCH_OFFLINE": "1"}
                 out = Path(tmp) / f"run-{repeat}-{abs(hash(label))}"
                 if repeat == 0 and label == "this checkout":  # first use: dataset generation, audit, decoding
-                    _run_child([sys.executable, "-c", "from tumorbench.data.synthetic import ensure_default_dataset as e; e()"], env=env)
+                    _run_child([sys.executable, "-c",
+                                "from tumorbench.data.synthetic import ensure_default_dataset as e; e()"], env=env)
                 wall, rss, code, tail = _run_child([sys.executable, "-m", "tumorbench.cli", "run", "--out", str(out)],
                                                    env=env, cwd=tmp)
                 if code != 0:
@@ -321,7 +323,8 @@ def bench_decode(args, data: Path) -> None:
     print("| step | seconds |")
     print("|---|---:|")
     with tempfile.TemporaryDirectory() as cache:
-        for label in ("first time (decode, resize, write the cache)", "from the cache (memory-mapped, every page read)"):
+        for label in ("first time (decode, resize, write the cache)",
+                      "from the cache (memory-mapped, every page read)"):
             started = time.perf_counter()
             x, ok, bad = load_images_cached(data, paths, spec, cache_dir=cache)
             int(np.asarray(x, dtype=np.uint8).sum(dtype=np.int64))  # touch every byte: no lazy-map flattery
@@ -330,7 +333,8 @@ def bench_decode(args, data: Path) -> None:
 
 def bench_accuracy(args, data: Path) -> None:
     """The same recipe (model_1, batch 32, Adam 1e-3, best epoch on val accuracy) both ways."""
-    cmd_common = ["--size", str(args.accuracy_size), "--data", str(data), "--threads", str(args.threads), "--epochs", str(args.accuracy_epochs)]
+    cmd_common = ["--size", str(args.accuracy_size), "--data", str(data), "--threads", str(args.threads),
+                  "--epochs", str(args.accuracy_epochs)]
     print(f"\n## Validation macro-F1, model_1 at {args.accuracy_size} px, {args.accuracy_epochs} epochs, "
           f"best epoch on validation accuracy, data {data}\n")
     print("| seed | tumorbench macro-F1 | TF-Keras macro-F1 | difference (points) | tumorbench s | TF s |")
@@ -339,7 +343,8 @@ def bench_accuracy(args, data: Path) -> None:
     for seed in range(args.accuracy_first_seed, args.accuracy_first_seed + args.accuracy_seeds):
         res = {}
         for kind in ("acc-torch", "acc-tf"):
-            _, _, code, tail = _run_child([sys.executable, __file__, "--worker", kind, "--seed", str(seed), *cmd_common], env=env)
+            worker = [sys.executable, __file__, "--worker", kind, "--seed", str(seed), *cmd_common]
+            _, _, code, tail = _run_child(worker, env=env)
             if code != 0:
                 raise SystemExit(f"{kind} failed:\n{tail}")
             res[kind] = json.loads(tail.strip().splitlines()[-1])
@@ -446,7 +451,8 @@ def main() -> None:
     parser.add_argument("--accuracy", action="store_true", help="Only the accuracy comparison (slow).")
     parser.add_argument("--accuracy-size", type=int, default=128)
     parser.add_argument("--accuracy-epochs", type=int, default=6)
-    parser.add_argument("--accuracy-seeds", type=int, default=1, help="Seeds (split, initialisation, data order) to compare.")
+    parser.add_argument("--accuracy-seeds", type=int, default=1,
+                        help="Seeds (split, initialisation, data order) to compare.")
     parser.add_argument("--accuracy-first-seed", type=int, default=0, help="The first of those seeds.")
     # Worker-process arguments (internal)
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)

@@ -104,7 +104,7 @@ def main() -> None:
         for name, _, _ in settings:
             rows.append((condition, name, statistics.median(figures[name]), figures[name]))
 
-    print(f"\n| machine | setting | steps/s (median) | runs |\n|---|---|---:|---|")
+    print("\n| machine | setting | steps/s (median) | runs |\n|---|---|---:|---|")
     for condition, name, median, runs in rows:
         print(f"| {condition} | {name} | {median:.2f} | {', '.join(f'{r:.2f}' for r in runs)} |")
 

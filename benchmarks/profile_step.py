@@ -164,8 +164,8 @@ def main() -> None:
         res = json.loads(_child(args, "profile", size).strip().splitlines()[-1])
         total = res["total_us"]
         print(f"\n## {args.model} at {size} px, batch {BATCH}, {res['setup']}: {res['steps']} steps, "
-              f"{res['wall_s'] / res['steps']:.2f} s/step under the profiler, {res['cpu_s'] / res['steps']:.2f} CPU s/step "
-              "without it (under load)\n")
+              f"{res['wall_s'] / res['steps']:.2f} s/step under the profiler, "
+              f"{res['cpu_s'] / res['steps']:.2f} CPU s/step without it (under load)\n")
         print("| phase (record_function) | share of the step |\n|---|---:|")
         for name in PHASES:
             print(f"| {name.removeprefix('tb.')} | {100 * res['phases_us'].get(name, 0) / total:.1f} % |")

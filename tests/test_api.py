@@ -44,7 +44,7 @@ def test_import_stays_light_and_the_api_survives_its_namesake_modules():
     import tumorbench.audit  # noqa: F401  (modules named like API functions: importing them rebinds nothing)
     from tumorbench.run import run_benchmark  # noqa: F401
 
-    assert tb.run.__module__ == "tumorbench.api.commands" and tb.audit.__module__ == "tumorbench.api.commands"
+    assert tb.run.__module__ == "tumorbench.api.commands" and tb.audit.__module__ == "tumorbench.api.dataset_commands"
     assert callable(tb.evaluate) and callable(tb.predict) and issubclass(tb.InvalidInputError, ValueError)
 
 
@@ -138,7 +138,8 @@ def test_bad_input_raises_a_typed_error_with_the_message_the_cli_prints(two_file
                            ["evaluate", *two_files, "--names", "one", "--out", tmp_path / "o"], ValueError,
                            "1 names for 2 predictions files"),
     }[case]
-    with pytest.raises(tb.TumorbenchError, match=message.replace(".", r"\.").replace("<", ".").replace(">", ".")) as info:
+    pattern = message.replace(".", r"\.").replace("<", ".").replace(">", ".")
+    with pytest.raises(tb.TumorbenchError, match=pattern) as info:
         api_call()
     assert isinstance(info.value, error_type)
     assert str(info.value) in _cli_output(*cli_args)
@@ -243,7 +244,8 @@ def trained(tmp_path_factory):
     from conftest import make_dataset
 
     root = tmp_path_factory.mktemp("trained")
-    data = make_dataset(root / "data", {"Training": {c: 12 for c in CLASS_NAMES}, "Testing": {c: 4 for c in CLASS_NAMES}})
+    data = make_dataset(root / "data", {"Training": {c: 12 for c in CLASS_NAMES},
+                                        "Testing": {c: 4 for c in CLASS_NAMES}})
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append

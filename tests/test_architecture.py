@@ -115,7 +115,8 @@ def test_modules_stay_small_or_say_why(name, path):
     lines = text.count("\n")
     if lines > MAX_LINES:
         doc = ast.get_docstring(ast.parse(text)) or ""
-        assert "cohesive" in doc.lower(), f"{name} has {lines} lines: split it, or say in its docstring why it is cohesive"
+        assert "cohesive" in doc.lower(), \
+            f"{name} has {lines} lines: split it, or say in its docstring why it is cohesive"
 
 
 @pytest.mark.parametrize("name", sorted(n for n, p in _modules().items() if p.name == "__init__.py"))

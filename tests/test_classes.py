@@ -20,7 +20,7 @@ def test_unknown_names_are_not_guessed(folder):
 
 def test_order_is_the_seed_label_order_and_prob_columns_follow_it():
     assert CLASS_NAMES == ("glioma", "meningioma", "no_tumor", "pituitary")
-    assert PROB_COLUMNS == tuple(f"prob_{c}" for c in CLASS_NAMES)
+    assert tuple(f"prob_{c}" for c in CLASS_NAMES) == PROB_COLUMNS
     assert [class_index(c) for c in CLASS_NAMES] == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="valid classes: glioma, meningioma"):
         class_index("notumor")

@@ -78,7 +78,8 @@ def test_predict_writes_the_contract_and_checks_the_checkpoint(tiny_dataset, tmp
     torch.save(other, tmp_path / "other.pt")
     result = invoke("predict", "--model", tmp_path / "other.pt", "--data", tiny_dataset, "--out", tmp_path / "cats.csv")
     assert result.exit_code == 0, result.output
-    assert list(pd.read_csv(tmp_path / "cats.csv").columns)[2:] == ["prob_cat", "prob_dog", "prob_no_tumor", "prob_pituitary"]
+    assert list(pd.read_csv(tmp_path / "cats.csv").columns)[2:] == \
+        ["prob_cat", "prob_dog", "prob_no_tumor", "prob_pituitary"]
     other["class_names"] = ["cat", "cat", "no_tumor", "pituitary"]
     torch.save(other, tmp_path / "twice.pt")
     result = invoke("predict", "--model", tmp_path / "twice.pt", "--data", tiny_dataset, "--out", tmp_path / "q.csv")
@@ -118,7 +119,8 @@ def test_run_with_seeds_trains_replicas_and_reports_them(tiny_dataset, tmp_path)
     assert seeds == {"model_1": 0, "model_1.seed1": 1, "model_3": 0, "model_3.seed1": 1}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["settings"]["bootstrap"]["resamples"] == 200
-    assert metrics["seeds"]["groups"] == {"model_1": ["model_1", "model_1.seed1"], "model_3": ["model_3", "model_3.seed1"]}
+    assert metrics["seeds"]["groups"] == {"model_1": ["model_1", "model_1.seed1"],
+                                          "model_3": ["model_3", "model_3.seed1"]}
     assert metrics["comparison"]["models"] == ["model_1", "model_3"]  # seed 0 of each model is compared
     shares = {(p["a"], p["b"]): p["share"] for p in metrics["seeds"]["pairs"]}
     assert shares[("model_1", "model_3")] + shares[("model_3", "model_1")] == pytest.approx(1.0)
@@ -149,6 +151,7 @@ def test_evaluate_reads_evaluation_settings_from_config_and_set(tmp_path):
     assert settings["cost_matrix"][0] == [0.0, 1.0, 10.0, 1.0]
     config.write_text("evaluation:\n  bootstrap: {resamples: 5}\n")
     result = invoke("evaluate", a, "--out", tmp_path / "bad", "--config", config)
-    assert result.exit_code != 0 and "c.yaml: evaluation.bootstrap.resamples must be an integer of at least 100" in result.output
+    assert result.exit_code != 0
+    assert "c.yaml: evaluation.bootstrap.resamples must be an integer of at least 100" in result.output
     result = invoke("evaluate", a, "--out", tmp_path / "bad", "--set", "seed=1")
     assert result.exit_code != 0 and "evaluate takes evaluation.<key>=VALUE only" in result.output

@@ -77,6 +77,6 @@ def test_evaluation_settings_come_from_the_config_and_set():
     # The mapping form overrides "every error costs 1"; the resolved matrix is what config.yaml keeps.
     assert config.to_dict()["evaluation"]["cost_matrix"][0] == [0.0, 1.0, 10.0, 1.0]
     assert make_config({"models": ["model_1"]}).evaluation.cost_matrix[1] == [1.0, 0.0, 5.0, 1.0]
-    with pytest.raises(ValueError, match=r"--set evaluation\.bootstrap\.samples=5: evaluation\.bootstrap: unknown key\(s\) "
-                                         r"\['samples'\]; valid keys: resamples"):
+    with pytest.raises(ValueError, match=r"--set evaluation\.bootstrap\.samples=5: evaluation\.bootstrap: "
+                                         r"unknown key\(s\) \['samples'\]; valid keys: resamples"):
         make_config({"models": ["model_1"]}, sets=["evaluation.bootstrap.samples=5"])

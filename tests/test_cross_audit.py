@@ -100,7 +100,8 @@ def test_planted_copies_are_found_with_a_split_and_label_and_nothing_else(pair, 
     assert cross["per_class"]["glioma"]["exact"] == 2 and cross["per_class"]["glioma"]["near"] == 1
     assert cross["per_class"]["glioma"]["label_conflicts"] == 1
     assert cross["per_class"]["glioma"]["a_labels"] == {"glioma": 2, "pituitary": 1}
-    assert cross["per_a_split"] == {"train": {"exact": 2, "near": 2, "any": 4}, "test": {"exact": 0, "near": 1, "any": 1}}
+    assert cross["per_a_split"] == {"train": {"exact": 2, "near": 2, "any": 4},
+                                    "test": {"exact": 0, "near": 1, "any": 1}}
     assert cross["label_conflicts"] == [{
         "b": "Testing/glioma/conflict.jpg", "label_b": "glioma", "split_b": "test",
         "a": "Training/pituitary/pituitary_00.png", "label_a": "pituitary", "split_a": "train",
@@ -165,7 +166,8 @@ def test_cli_audit_against_prints_counts_and_writes_the_file_and_the_section(pai
     assert "5 of 17 B images (29.4 %) have a copy in A (2 exact, 3 near only; 4 in train; 1 in test); 12 have none." \
         in result.output
     assert "1 of them are filed under another class in A" in result.output
-    assert "glioma           3 of     6 with a copy (2 exact, 1 near; 3 without; 1 label conflicts); A labels: glioma 2, pituitary 1" in result.output
+    assert ("glioma           3 of     6 with a copy (2 exact, 1 near; 3 without; 1 label conflicts); "
+            "A labels: glioma 2, pituitary 1") in result.output
     assert "copies in A test: 1 B images (0 exact, 1 near only)" in result.output
     cross = load_cross_audit(out / CROSS_AUDIT_FILE)
     assert cross["totals"]["exact"] == 2 and cross["b"]["root"] == str(b.resolve())
@@ -285,7 +287,8 @@ def test_shared_known_copies_between_sartaj_and_another_dataset(tmp_path, name, 
     for path, (copy, label, relation) in expected.items():
         entry = found[path]
         assert entry["split"] == FLAT_SPLIT
-        assert [(m["path"], m["label"], m["kind"]) for m in entry["matches"]] == ([(copy, label, "near")] if copy else [])
+        expected = [(copy, label, "near")] if copy else []
+        assert [(m["path"], m["label"], m["kind"]) for m in entry["matches"]] == expected
         assert entry["labels"] == relation, path
 
 

@@ -27,6 +27,7 @@ from tumorbench.classes import CLASS_NAMES
 from tumorbench.evaluation import calibration as cal
 from tumorbench.evaluation.bootstrap import _evaluate, _features, bootstrap, intervals, resample_counts
 from tumorbench.evaluation.classification import classification_metrics, score_context
+from tumorbench.evaluation.declared import MetricSpec, columns, metrics, registered
 from tumorbench.evaluation.paired import (
     EXACT_BELOW,
     bootstrap_p_value,
@@ -37,7 +38,6 @@ from tumorbench.evaluation.paired import (
 )
 from tumorbench.evaluation.rank import ap_influence, auc_influence, delta_se
 from tumorbench.evaluation.recommend import recommend
-from tumorbench.evaluation.declared import MetricSpec, columns, metrics, registered
 from tumorbench.evaluation.seeds import beats_share, seed_groups, seed_summary, split_seed
 from tumorbench.evaluation.settings import BootstrapSettings, EvaluationSettings, evaluation_settings
 from tumorbench.predictions.io import predictions_frame, write_predictions
@@ -334,7 +334,8 @@ def test_cochran_q_and_holm_against_statsmodels():
     p = np.random.default_rng(1).random(12) ** 3
     assert holm_adjust(p) == pytest.approx(multipletests(p, method="holm")[1])
     # Every family: accuracy, the registry's paired metrics, and DeLong per class, 3 pairs each.
-    assert {t.test for t in comparison.tests} - {"McNemar exact", "McNemar chi-square"} == {"paired bootstrap", "DeLong"}
+    mcnemar = {"McNemar exact", "McNemar chi-square"}
+    assert {t.test for t in comparison.tests} - mcnemar == {"paired bootstrap", "DeLong"}
     assert len([t for t in comparison.tests if t.metric == "glioma_auc"]) == 3
 
 
@@ -501,6 +502,5 @@ def test_a_metric_with_its_own_per_image_feature():
     assert m["error_rate"] == pytest.approx(1 - m["accuracy"])
     assert ci["error_rate"][0] == pytest.approx(1 - ci["accuracy"][1])  # the same resamples, mirrored
     assert ci["error_rate"][1] == pytest.approx(1 - ci["accuracy"][0])
-    with pytest.raises(ValueError, match=r"needs unregistered features \['wrong'\]"):
-        with registered(spec):
-            pass
+    with pytest.raises(ValueError, match=r"needs unregistered features \['wrong'\]"), registered(spec):
+        pass

@@ -69,7 +69,8 @@ def run_with_externals(tmp_path_factory):
 def test_every_model_and_the_ensemble_predicts_the_external_set(run_with_externals):
     _, _, other, result = run_with_externals
     run = RunFolder(result.folder)
-    frames = {m: pd.read_csv(external_predictions_file(run.model(m), "other")) for m in ("hog_svm", "model_1", "ensemble")}
+    frames = {m: pd.read_csv(external_predictions_file(run.model(m), "other"))
+              for m in ("hog_svm", "model_1", "ensemble")}
     readable = {p.relative_to(other).as_posix() for p in other.rglob("*.png")} - {"Testing/meningioma/broken.png"}
     for frame in frames.values():
         assert set(frame["image"]) == readable
@@ -197,7 +198,8 @@ def test_classes_that_share_nothing_are_refused_with_the_fix():
                                                                       ImageRecord("b.png", "dog")])
     with pytest.raises(ExternalUnusable, match=r"/data/pets: its classes \(cat, dog\) share none .* class map"):
         check_classes(animals, CLASS_NAMES)
-    binary = ExternalSet("yes-no", "yes-no", Path("/d"), "all", [ImageRecord("a", "tumor"), ImageRecord("b", "no_tumor")])
+    binary = ExternalSet("yes-no", "yes-no", Path("/d"), "all",
+                         [ImageRecord("a", "tumor"), ImageRecord("b", "no_tumor")])
     check_classes(binary, ("glioma", "no_tumor"))  # shares no_tumor
     check_classes(binary, ("glioma", "meningioma", "no_tumor"))  # and a binary view
 

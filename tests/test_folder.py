@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from tumorbench.data.folder import DatasetLayoutError, resolve_split_name, scan_dataset
 from tests.conftest import make_dataset
+from tumorbench.data.folder import DatasetLayoutError, resolve_split_name, scan_dataset
 
 
 def test_sartaj_layout_is_read_with_canonical_classes(tiny_dataset):

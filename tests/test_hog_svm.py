@@ -16,10 +16,10 @@ from tests.conftest import draw_sample
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.cli import main
 from tumorbench.config import list_presets, make_config, preset, resolve_model
+from tumorbench.data.arrays import ImageArrays
 from tumorbench.models import create_model, get_model_entry, list_models
 from tumorbench.models.hog import HOGFeatures
 from tumorbench.models.hog_svm import HogSVM, KernelSVMHead
-from tumorbench.data.arrays import ImageArrays
 from tumorbench.training.checkpoint import load_checkpoint, save_checkpoint
 from tumorbench.training.fit import fit
 
@@ -102,7 +102,8 @@ def test_unfitted_model_refuses_to_predict():
 
 
 def test_fitted_model_refuses_sgd_only_balancing_when_configured():
-    with pytest.raises(ValueError, match="'hog_svm' is fitted in closed form and supports balance none or class_weight"):
+    with pytest.raises(ValueError,
+                       match="'hog_svm' is fitted in closed form and supports balance none or class_weight"):
         make_config({"models": [{"name": "hog_svm", "balance": "oversample"}]})
 
 
@@ -206,7 +207,7 @@ def test_legacy_onnx_exporter_gives_the_same_outputs(tmp_path):
     model = HogSVM(size=40, num_classes=4)
     model.fit_batches([spec.to_tensor(data.x)], data.y.numpy(), seed=0)
     x = spec.to_tensor(data.x)
-    torch.onnx.export(model.eval(), (x[:2],), str(tmp_path / "m.onnx"), dynamo=False, opset_version=17, input_names=["x"],
-                      dynamic_axes={"x": {0: "n"}})
+    torch.onnx.export(model.eval(), (x[:2],), str(tmp_path / "m.onnx"), dynamo=False, opset_version=17,
+                      input_names=["x"], dynamic_axes={"x": {0: "n"}})
     ours = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x[:5].numpy()})[0]
     np.testing.assert_allclose(ours, model(x[:5]).detach().numpy(), atol=1e-4)

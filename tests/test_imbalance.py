@@ -83,14 +83,16 @@ def test_every_strategy_is_documented():
     ("oversample", [13, 13, 13, 13]), ("undersample", [6, 6, 6, 6]), ("augment_balance", [13, 13, 13, 13]),
     ("class_weight", [13, 13, 6, 13]),
 ])
-def test_training_sees_balanced_epochs_from_the_training_split_only(tiny_dataset, tmp_path, monkeypatch, strategy, expected):
+def test_training_sees_balanced_epochs_from_the_training_split_only(tiny_dataset, tmp_path, monkeypatch, strategy,
+                                                                   expected):
     from tumorbench.config import make_config
     from tumorbench.run import run_benchmark
     from tumorbench.training import fit as fit_module
 
     seen = []
     real_plan = fit_module.plan_epoch
-    monkeypatch.setattr(fit_module, "plan_epoch", lambda labels, *a, **k: seen.append(np.asarray(labels)) or real_plan(labels, *a, **k))
+    monkeypatch.setattr(fit_module, "plan_epoch",
+                        lambda labels, *a, **k: seen.append(np.asarray(labels)) or real_plan(labels, *a, **k))
     augmented_paths = []
     real_batches = fit_module.plan_batches
 
@@ -112,7 +114,8 @@ def test_training_sees_balanced_epochs_from_the_training_split_only(tiny_dataset
     pred_val = pd.read_csv(out / "models" / "m" / "predictions_val.csv", keep_default_na=False)
     pred_test = pd.read_csv(out / "models" / "m" / "predictions_test.csv", keep_default_na=False)
     assert pred_val["label"].value_counts().to_dict() == val["label"].value_counts().to_dict()
-    assert len(pred_test) == 20 and pred_test["label"].value_counts().to_dict() == {c: 5 for c in pred_test["label"].unique()}
+    assert len(pred_test) == 20
+    assert pred_test["label"].value_counts().to_dict() == {c: 5 for c in pred_test["label"].unique()}
     info = json.loads((out / "models" / "m" / "info.json").read_text())
     assert list(info["train_class_counts"].values()) == [13, 13, 6, 13]
 

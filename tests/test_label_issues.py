@@ -67,7 +67,8 @@ def _fake_run(root: Path, planted: list[str], run: Path) -> Path:
 
     tb.audit(root, out=run)
     folder = RunFolder(run)
-    records = {s: sorted(p.relative_to(root).as_posix() for p in (root / s).rglob("*.png")) for s in ("Training", "Testing")}
+    records = {s: sorted(p.relative_to(root).as_posix() for p in (root / s).rglob("*.png"))
+               for s in ("Training", "Testing")}
     rec = {s: [ImageRecord(p, Path(p).parent.name) for p in paths] for s, paths in records.items()}
     write_split_list(folder.split_list("train"), rec["Training"][::2] + rec["Training"][1::4])
     write_split_list(folder.split_list("val"), rec["Training"][3::4])
@@ -120,7 +121,8 @@ def test_audit_finds_merge_with_confident_learning_one_row_per_image():
     audit = {"label_conflicts": [{"a": "Training/m/x.jpg", "b": "Testing/g/y.jpg", "split_a": "train",
                                   "split_b": "test", "label_a": "meningioma", "label_b": "glioma",
                                   "kind": "exact", "distance": 0}]}
-    found = audit_issues(audit, {"Testing/g/y.jpg": frozenset({"meningioma"}), "Testing/g/z.jpg": frozenset({"glioma"})},
+    found = audit_issues(audit,
+                         {"Testing/g/y.jpg": frozenset({"meningioma"}), "Testing/g/z.jpg": frozenset({"glioma"})},
                          {"Testing/g/y.jpg": "glioma", "Testing/g/z.jpg": "glioma"})
     # Both sides of the conflict; the copy filed under another class; not the copy under its own class.
     assert sorted(found["image"]) == ["Testing/g/y.jpg", "Testing/g/y.jpg", "Training/m/x.jpg"]

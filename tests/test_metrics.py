@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import accuracy_score as sk_accuracy
 from sklearn.metrics import (
-    accuracy_score as sk_accuracy,
     classification_report,
     confusion_matrix,
     log_loss,

@@ -52,21 +52,21 @@ def test_registry_lists_the_seed_models_and_more():
 
 def test_model_1_is_the_seed_cnn_layer_for_layer():
     m = create_model("model_1")
-    convs = [l for l in m.modules() if isinstance(l, nn.Conv2d)]
+    convs = [layer for layer in m.modules() if isinstance(layer, nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
         (1, 32, (3, 3)), (32, 64, (3, 3)), (64, 128, (3, 3)), (128, 128, (3, 3))]
-    kinds = [type(l).__name__ for l in m.features]
+    kinds = [type(layer).__name__ for layer in m.features]
     assert kinds == ["Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d"]
-    dense = [l for l in m.classifier if isinstance(l, nn.Linear)]
+    dense = [layer for layer in m.classifier if isinstance(layer, nn.Linear)]
     assert dense[0].in_features == 128 * 61 * 61 and dense[0].out_features == 64 and dense[1].out_features == 4
-    assert [l.p for l in m.classifier if isinstance(l, nn.Dropout)] == [0.2]
+    assert [layer.p for layer in m.classifier if isinstance(layer, nn.Dropout)] == [0.2]
 
 
 def test_model_3_uses_sigmoid_in_the_four_convolutions_only():
     m = create_model("model_3")
-    assert sum(isinstance(l, nn.Sigmoid) for l in m.features) == 4
-    assert not any(isinstance(l, nn.ReLU) for l in m.features)
-    assert any(isinstance(l, nn.ReLU) for l in m.classifier)
+    assert sum(isinstance(layer, nn.Sigmoid) for layer in m.features) == 4
+    assert not any(isinstance(layer, nn.ReLU) for layer in m.features)
+    assert any(isinstance(layer, nn.ReLU) for layer in m.classifier)
 
 
 def test_too_small_input_is_refused():

@@ -53,7 +53,8 @@ def test_unknown_labels_are_allowed_empty(tmp_path):
 
 
 def test_class_name_spellings_are_mapped_with_a_note(tmp_path):
-    path = write_csv(tmp_path, f"{HEADER}\na.jpg,glioma_tumor,1,0,0,0\nb.jpg,notumor,0,0,1,0\nc.jpg,pituitary,0,0,0,1\n")
+    path = write_csv(tmp_path, f"{HEADER}\na.jpg,glioma_tumor,1,0,0,0\nb.jpg,notumor,0,0,1,0\n"
+                               "c.jpg,pituitary,0,0,0,1\n")
     read = read_predictions(path)
     assert read["label"].tolist() == ["glioma", "no_tumor", "pituitary"]
     assert read.attrs["notes"] == [

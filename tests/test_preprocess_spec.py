@@ -30,7 +30,8 @@ def test_the_scalings_compute_what_their_names_say():
     x = PIXELS.float()
     want = {
         "[0,1]": x / 255, "[-1,1]": x / 127.5 - 1, "raw": x,
-        "imagenet": (x / 255 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1),
+        "imagenet": ((x / 255 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+                     / torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1)),
         "caffe": (x - torch.tensor((123.68, 116.779, 103.939)).view(1, 3, 1, 1)).flip(1),
     }
     for name, expected in want.items():
@@ -53,7 +54,8 @@ def test_a_custom_mean_and_std_survive_resolution_and_checkpoints():
     old conversion to a sidecar spec turned them into None."""
     base = PreprocessSpec(size=32, grayscale=False, standardize=True, mean=(0.1, 0.2, 0.3), std=(0.5, 0.6, 0.7))
     resolved = resolve_spec(ExternalSpec(), Declared(), where="w.pt", hint="h", base=base)
-    assert resolved.preprocess == base and resolved.scaling_mode == "custom" and resolved.notes[-1].startswith("class order")
+    assert resolved.preprocess == base and resolved.scaling_mode == "custom"
+    assert resolved.notes[-1].startswith("class order")
     assert "mean [0.1, 0.2, 0.3]" in resolved.describe()
     # Stated values override the base layer; the declared input shape overrides both when unstated.
     resized = resolve_spec(ExternalSpec(input_size=48, resize="bicubic"), Declared(), where="w.pt", hint="h", base=base)

@@ -82,7 +82,10 @@ def test_fitted_model_refit_on_training_and_validation_predicts_test_and_keeps_v
     pd.testing.assert_frame_equal(refit.predictions["val"], plain.predictions["val"])
     # Test: another model, fitted on 60 images (more support vectors than the 40-image fit).
     assert not np.allclose(_probs(refit.predictions["test"]), _probs(plain.predictions["test"]))
-    assert refit.checkpoint["state_dict"]["head.support"].shape[0] > plain.checkpoint["state_dict"]["head.support"].shape[0]
+    def n_support(r):
+        return r.checkpoint["state_dict"]["head.support"].shape[0]
+
+    assert n_support(refit) > n_support(plain)
     assert any("refit on training + validation (60 images" in n for n in refit.info["notes"])
     assert refit.info["train_seconds"] >= refit.info["refit"]["seconds"]
     # What the fit learned is counted (support vectors...), not the parameters it does not have.
@@ -190,11 +193,13 @@ def test_run_refits_scores_test_with_the_refit_model_and_weights_the_ensemble_be
         pd.testing.assert_frame_equal(read_predictions(models / name / "predictions_val.csv"),
                                       read_predictions(plain_out / "models" / name / "predictions_val.csv"))
     test = read_predictions(models / "hog_svm" / "predictions_test.csv")
-    assert not np.allclose(_probs(test), _probs(read_predictions(plain_out / "models" / "hog_svm" / "predictions_test.csv")))
+    plain_test = read_predictions(plain_out / "models" / "hog_svm" / "predictions_test.csv")
+    assert not np.allclose(_probs(test), _probs(plain_test))
     assert load_checkpoint(models / "hog_svm" / "checkpoint.pt").meta["refit"]["images"] == n_train + n_val
     # The ensemble's weights: chosen on the validation predictions made before the refit, as without it.
     ens = json.loads((models / "ensemble" / "info.json").read_text())
-    assert ens["member_weights"] == json.loads((plain_out / "models" / "ensemble" / "info.json").read_text())["member_weights"]
+    plain_ens = json.loads((plain_out / "models" / "ensemble" / "info.json").read_text())
+    assert ens["member_weights"] == plain_ens["member_weights"]
     frames = {m: read_predictions(models / m / "predictions_val.csv") for m in ("hog_svm", "model_1")}
     labels = frames["hog_svm"]["label"].map(CLASS_NAMES.index).to_numpy()
     weights, _ = choose_weights([_probs(f) for f in frames.values()], labels)

@@ -8,6 +8,7 @@ sees every console error and uncaught exception, not just the final DOM.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -19,7 +20,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_report import make_run_folder  # the synthetic run folder the report tests use
 
 pytestmark = pytest.mark.browser
@@ -144,10 +144,8 @@ class DevToolsPipe:
         return found
 
     def close(self):
-        try:
+        with contextlib.suppress(RuntimeError, TimeoutError, OSError):
             self.call("Browser.close")
-        except (RuntimeError, TimeoutError, OSError):
-            pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -229,8 +227,9 @@ def test_report_renders_without_errors_and_shows_the_numbers(report, browser, tm
 
 
 def test_hostile_names_are_shown_not_executed(browser, tmp_path):
-    from tumorbench.report import evaluate_files
     from test_report import write_synthetic_predictions
+
+    from tumorbench.report import evaluate_files
 
     hostile = "<img src=x onerror=window.__pwned=1>"
     path = write_synthetic_predictions(tmp_path / "p.csv", image_prefix=hostile, seed=3)
@@ -272,7 +271,8 @@ def test_at_a_glance_first_and_gallery_thumbnails_enlarge(browser, tmp_path):
                             "a => document.getElementById(a.getAttribute('href').slice(1)) !== null)")
     tiles = browser.evaluate("document.querySelectorAll('button.tile img').length")
     assert tiles > 0
-    assert browser.evaluate("[...document.querySelectorAll('button.tile img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert browser.evaluate("[...document.querySelectorAll('button.tile img')]"
+                            ".every(i => i.complete && i.naturalWidth > 0)")
     opened = browser.evaluate(
         "(() => { const t = document.querySelector('button.tile'); t.click();"
         " return [document.getElementById('lightbox').classList.contains('open'),"

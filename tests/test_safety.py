@@ -97,7 +97,8 @@ def test_trust_pickle_is_explicit_and_reads_what_weights_only_refuses(tmp_path):
 
     path = tmp_path / "odd.pt"
     torch.save({"weights": torch.zeros(2), "where": Path("/data")}, path)
-    with pytest.raises(UnsafePickleError, match=r"odd\.pt: refused: it names the Python object\(s\) pathlib\.PosixPath"):
+    with pytest.raises(UnsafePickleError,
+                       match=r"odd\.pt: refused: it names the Python object\(s\) pathlib\.PosixPath"):
         torch_load(path)
     assert torch_load(path, trust_pickle=True)["where"] == Path("/data")
 
@@ -128,10 +129,10 @@ def test_an_image_over_the_limit_is_skipped_before_decoding(huge_png, tmp_path):
     from tumorbench.data.images import DEFAULT_MAX_PIXELS, ImageTooLargeError, load_images, open_image
     from tumorbench.data.preprocess import PreprocessSpec
 
-    assert 12000 * 12000 > DEFAULT_MAX_PIXELS
-    with pytest.raises(ImageTooLargeError, match=r"12000 x 12000 pixels \(144\.0 megapixels\) is over the limit"):
-        with open_image(huge_png):
-            pass
+    assert DEFAULT_MAX_PIXELS < 12000 * 12000
+    with (pytest.raises(ImageTooLargeError, match=r"12000 x 12000 pixels \(144\.0 megapixels\) is over the limit"),
+          open_image(huge_png)):
+        pass
     x, ok, bad = load_images(huge_png.parent, [huge_png.name], PreprocessSpec(size=16))
     assert ok == [] and bad[0][0] == "huge.png" and "over the limit" in bad[0][1]
 
@@ -212,9 +213,9 @@ def test_a_diverging_model_fails_alone_and_resume_retries_it(tiny_dataset, tmp_p
 
 def test_non_finite_training_loss_stops_the_model_with_its_epoch(tiny_dataset):
     from tumorbench.config import resolve_model
-    from tumorbench.data.images import load_images
-    from tumorbench.data.folder import scan_dataset
     from tumorbench.data.arrays import ImageArrays
+    from tumorbench.data.folder import scan_dataset
+    from tumorbench.data.images import load_images
     from tumorbench.training.fit import TrainingDiverged, fit
 
     config = make_config({"image_size": 24, "train": {"epochs": 3, "batch_size": 8, "lr": 1e8},
@@ -231,7 +232,8 @@ def test_non_finite_training_loss_stops_the_model_with_its_epoch(tiny_dataset):
 # ------------------------------------------------------------------ 4 and 5. every value checked
 
 @pytest.mark.parametrize("config_text, sets, message", [
-    ("models: [{name: model_1, epochs: -3}]", [], r"c\.yaml: models\[0\] \(model_1\)\.epochs must be at least 1, got -3"),
+    ("models: [{name: model_1, epochs: -3}]", [],
+     r"c\.yaml: models\[0\] \(model_1\)\.epochs must be at least 1, got -3"),
     ("", ["model_1.epochs=0"], r"--set model_1\.epochs=0: model_1\.epochs must be at least 1, got 0"),
     ("", ["model_1.image_size=0"], r"model_1\.image_size must be at least 8, got 0"),
     ("models: [{name: model_1, lr: -1}]", [], r"c\.yaml: models\[0\] \(model_1\)\.lr must be positive, got -1"),

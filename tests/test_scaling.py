@@ -105,9 +105,9 @@ def test_a_failing_cell_on_ray_is_recorded_and_the_others_land_and_resume(grid_d
 def test_ray_refuses_a_task_bigger_than_the_cluster(ray_cluster):
     from tumorbench.executors import make_executor
 
-    with pytest.raises(ValueError, match="--cpus-per-task 64 is more than the Ray cluster's 2 CPUs"):
-        with make_executor("ray", cpus_per_task=64):
-            pass
+    with (pytest.raises(ValueError, match="--cpus-per-task 64 is more than the Ray cluster's 2 CPUs"),
+          make_executor("ray", cpus_per_task=64)):
+        pass
 
 
 # ---------------------------------------------------------------------------------------------- MLflow

@@ -64,4 +64,5 @@ def test_imbalance_study_on_a_sartaj_subset(tmp_path):
     assert seen["class_weight"]["class_weights"]["no_tumor"] == pytest.approx(56 / (4 * 8))
     for strategy in strategies:  # validation and test keep their true distribution
         pred = pd.read_csv(out / "models" / f"model_1.{strategy}.seed0" / "predictions_test.csv")
-        assert pred["label"].value_counts().to_dict() == {c: 6 for c in ("glioma", "meningioma", "no_tumor", "pituitary")}
+        assert pred["label"].value_counts().to_dict() == \
+            {c: 6 for c in ("glioma", "meningioma", "no_tumor", "pituitary")}

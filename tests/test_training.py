@@ -53,7 +53,8 @@ def test_validation_comes_from_training_only_stratified_and_test_is_untouched(tr
     test = pd.read_csv(out / "splits" / "test.csv")
     assert train["image"].str.startswith("Training/").all() and val["image"].str.startswith("Training/").all()
     assert not set(train["image"]) & set(val["image"])
-    assert sorted(test["image"]) == sorted(f"Testing/{p.parent.name}/{p.name}" for p in (data / "Testing").rglob("*.png"))
+    assert sorted(test["image"]) == sorted(f"Testing/{p.parent.name}/{p.name}"
+                                           for p in (data / "Testing").rglob("*.png"))
     assert val["label"].value_counts().to_dict() == {"glioma": 3, "meningioma": 3, "pituitary": 3, "no_tumor": 2}
 
 

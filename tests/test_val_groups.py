@@ -25,7 +25,7 @@ def _blob_data(seed: int = 0):
     """Records and 5-d descriptors: every class in BLOBS tight, far-apart blobs; returns also each record's blob."""
     rng = np.random.default_rng(seed)
     records, desc, blob = [], [], []
-    for c, label in enumerate(CLASS_NAMES):
+    for label in CLASS_NAMES:
         centres = rng.normal(0, 50, size=(BLOBS, 5))
         for b in range(BLOBS):
             for i in range(PER_BLOB):
@@ -89,7 +89,8 @@ def test_impossible_grouping_is_a_clear_error():
 def test_an_uneven_held_out_share_is_reported(caplog):
     """Two looks of 10 images each and a 20 % target: a whole look (50 %) must go, and the log says so."""
     records = [ImageRecord(f"Training/glioma/g{b}_{i}.png", "glioma") for b in range(2) for i in range(10)]
-    desc = np.array([[100.0 * b, 0, 0] for b in range(2) for _ in range(10)]) + np.random.default_rng(0).normal(0, .1, (20, 3))
+    desc = (np.array([[100.0 * b, 0, 0] for b in range(2) for _ in range(10)])
+            + np.random.default_rng(0).normal(0, .1, (20, 3)))
     with caplog.at_level("WARNING"):
         train, val = cluster_split(records, desc, fraction=0.2, seed=0, clusters_per_class=2)
     assert len(val) == 10 and "class 'glioma' has 50% of its training images in validation (target 20%)" in caplog.text

@@ -55,7 +55,8 @@ RULES: dict[str, Rule] = {
     "data": Rule(str, optional=True), "out": Rule(str, optional=True),
     "seed": Rule(int, min=0), "val_fraction": Rule(float, positive=True, below=1.0),
     "test_fraction": Rule(float, positive=True, below=1.0),
-    "dedup": Rule(str, choices=DEDUP_MODES), "val_groups": Rule(str, choices=VAL_GROUPS), "device": Rule(str), "deterministic": Rule(bool),
+    "dedup": Rule(str, choices=DEDUP_MODES), "val_groups": Rule(str, choices=VAL_GROUPS), "device": Rule(str),
+    "deterministic": Rule(bool),
     "precision": Rule(str, choices=PRECISIONS), "threads": Rule(int, min=1, optional=True), "refit": Rule(bool),
     "image_size": Rule(int, min=8, optional=True), "weights": Rule(str),
     # train settings, and the same keys per model

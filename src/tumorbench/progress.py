@@ -7,7 +7,7 @@ each epoch to it (`current_job()`), so the per-epoch log line says where the who
 
 Those lines are plain text, one per epoch, so logs and non-TTY output stay readable. On a terminal (or
 a notebook with widgets) a bar over the whole job's epochs sits above the current epoch's bar.
-"""
+"""  # noqa: E501  (the example is one log line, as the training prints it)
 
 from __future__ import annotations
 

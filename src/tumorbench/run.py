@@ -211,8 +211,8 @@ def run_benchmark(config: RunConfig, *, data_root: Path, out: Path, resume: bool
         return appearance_descriptors(split.images().numpy())
 
     splits = split_dataset(index, cache.readable, val_fraction=config.val_fraction, seed=config.seed,
-                           test_fraction=config.test_fraction, dedup=config.dedup, duplicates=duplicate_groups(audit), val_groups=config.val_groups,
-                           appearance=appearance)
+                           test_fraction=config.test_fraction, dedup=config.dedup, duplicates=duplicate_groups(audit),
+                           val_groups=config.val_groups, appearance=appearance)
     if kept:
         _check_same_splits(run, splits, kept)
     write_splits(run, splits)

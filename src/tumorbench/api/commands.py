@@ -1,5 +1,6 @@
-"""The commands, as Python functions: `run`, `study_imbalance`, `evaluate`, `report`, `audit`, `predict`,
-`score_external`.
+"""The commands, as Python functions: `run`, `study_imbalance`, `evaluate`, `report` here; `audit`,
+`predict`, `score_external` (the commands that take a dataset and no training) in
+`tumorbench.api.dataset_commands`, importable from here too.
 
 Each takes the options of the CLI command of the same name as keyword arguments and returns a result
 object (see `tumorbench.api.results`) that shows a summary in Jupyter and holds the tables as pandas
@@ -18,7 +19,6 @@ import contextlib
 import logging
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -30,19 +30,16 @@ from tumorbench.api._config import (
     evaluation_settings_from,
     names_list,
     resolve_config,
-    spec_from_options,
 )
+from tumorbench.api.dataset_commands import audit, predict, score_external
 from tumorbench.api.errors import InvalidInputError, typed_errors
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tumorbench.api.results import (
-        AuditResult,
-        EvaluationResult,
-        PredictionResult,
-        RunResult,
-    )
+    from tumorbench.api.results import EvaluationResult, RunResult
+
+__all__ = ["run", "study_imbalance", "evaluate", "report", "audit", "predict", "score_external"]
 
 log = logging.getLogger("tumorbench")
 
@@ -145,8 +142,9 @@ def run(
 
     `data`: dataset root (default: the embedded synthetic dataset, with its preset). `config`: a YAML
     file or a mapping. `preset`: a built-in recipe under `config` (e.g. "best-cpu"; see
-    `tumorbench.config.list_presets()`). `overrides`: config values as `{"train.finetune_epochs": 2, "model_1.image_size":
-    128}` (the CLI's `--set`). `mlflow`: "default" (SQLite store in the run folder) or a tracking URI.
+    `tumorbench.config.list_presets()`). `overrides`: config values as
+    `{"train.finetune_epochs": 2, "model_1.image_size": 128}` (the CLI's `--set`). `mlflow`: "default"
+    (SQLite store in the run folder) or a tracking URI.
     `class_map`: class folder -> class, `{"yes": "tumor", "no": "no_tumor"}` or "yes=tumor,no=no_tumor"
     (config `class_map`; a dataset without split folders gets a drawn test split, config `test_fraction`).
     `verbose`: print progress (model k of n, epoch, ETA) when logging is not configured. Other keyword
@@ -224,38 +222,6 @@ def report(run_dir: PathLike, **report_options: Any) -> RunResult:
     with typed_errors():
         write_full_report(Path(run_dir), **report_options)
     return RunResult(Path(run_dir), seconds=time.perf_counter() - started)
-
-
-def score_external(run_dir: PathLike, data: PathLike, *, name: str | None = None,
-                   class_map: str | Mapping[str, str] | None = None, device: str = "auto",
-                   **report_options: Any) -> RunResult:
-    """Score every complete model of an existing run folder on another dataset, as `run(external=...)`
-    does after training (`tumorbench evaluate RUN --data B`, `tumorbench predict RUN --data B`): its
-    predictions, copies and dataset.json go into the run folder (`external/<name>/`, replacing an earlier
-    scoring of the same name), and the report is rebuilt with its section and the generalisation gap.
-    `class_map`: `{"yes": "tumor", "no": "no_tumor"}` or "yes=tumor,no=no_tumor". A dataset that cannot be
-    scored is recorded as such (`result.external[name]["reason"]`) and the report says so.
-
-        tb.score_external("runs/sartaj", "data/yes-no", class_map="yes=tumor,no=no_tumor")
-    """
-    from tumorbench.api.results import RunResult
-    from tumorbench.classes import parse_class_map
-    from tumorbench.crossdata import score_externals
-    from tumorbench.device import select_device
-    from tumorbench.runfolder import RunFolder
-    from tumorbench.sections import write_full_report
-
-    started = time.perf_counter()
-    with typed_errors():
-        run = RunFolder(Path(run_dir))
-        if not run.config.is_file() or not run.models_dir.is_dir():
-            raise FileNotFoundError(f"{run_dir}: not a run folder (no config.yaml and models/); give the folder "
-                                    "`tumorbench run` wrote")
-        entry = {"path": str(data), "name": name,
-                 "class_map": parse_class_map(class_map, where="class map") if class_map is not None else None}
-        [found] = score_externals(run.root, [entry], device=str(select_device(device)))
-        write_full_report(run.root, **report_options)
-    return RunResult(run.root, seconds=time.perf_counter() - started)
 
 
 def _named_inputs(predictions, names: str | Sequence[str] | None) -> tuple[list, list[str] | None]:
@@ -337,84 +303,3 @@ def evaluate(
             run_id = track_evaluation(folder, paths, result.models, tracking_uri=mlflow)
             result.tracking = {"run_id": run_id, "uri": mlflow}
     return result
-
-
-def audit(data: PathLike, *, out: PathLike | None = None, threshold: int | None = None,
-          cache: bool = True, class_map: str | Mapping[str, str] | None = None, against: PathLike | None = None,
-          against_class_map: str | Mapping[str, str] | None = None) -> AuditResult:
-    """Audit a dataset (`tumorbench audit`): duplicates within and across splits, label conflicts, file
-    properties per class, and whether file properties alone give the class away. Writes audit.json,
-    audit.html and audit.md into `out` (default: runs/audit-<timestamp>). `class_map` renames class
-    folders (`{"yes": "tumor"}`, as `run`'s).
-
-    `against`: a second dataset (its folders renamed by `against_class_map`); every one of its images is
-    looked up in `data` (exact and near copies, `data`'s split and label), written as cross_audit.json
-    and a section of the page (`result.cross`, `result.copies`)."""
-    from tumorbench.api.results import AuditResult
-    from tumorbench.audit import audit_dataset, cross_audit, write_audit
-    from tumorbench.data.folder import scan_dataset
-    from tumorbench.run import default_run_dir
-
-    with typed_errors():
-        cache_dir = None if cache else False
-        # Both datasets are read (and a bad --against refused) before the long within-dataset audit.
-        index = scan_dataset(data, class_map=class_map)
-        other = scan_dataset(against, class_map=against_class_map) if against is not None else None
-        cross = None
-        if other is not None:
-            cross = cross_audit(index, other, near_threshold=threshold, cache_dir=cache_dir)
-        found = audit_dataset(index, near_threshold=threshold, cache_dir=cache_dir)
-        if out is None:
-            stamped = default_run_dir()
-            out = stamped.with_name(f"audit-{stamped.name}")
-        write_audit(found, Path(out), cross=cross)
-    return AuditResult(found, Path(out), cross)
-
-
-def predict(
-    model: PathLike,
-    data: PathLike,
-    *,
-    split: str = "Testing",
-    class_map: str | Mapping[str, str] | None = None,
-    out: PathLike | None = None,
-    info: PathLike | None = None,
-    device: str = "auto",
-    batch_size: int = 64,
-    spec_file: PathLike | None = None,
-    arch: str | None = None,
-    input_size: int | None = None,
-    color: str | None = None,
-    scaling: str | None = None,
-    layout: str | None = None,
-    classes: str | Sequence[str] | Mapping[str, int] | None = None,
-    trust_pickle: bool = False,
-) -> PredictionResult:
-    """The predictions (image, label, prob_<class>...) of any model on a dataset split (`tumorbench
-    predict`): a tumorbench checkpoint, state dict (`arch=`), TorchScript, ONNX, Keras file or `zoo:NAME`.
-
-    Foreign models are read with their own preprocessing: the zoo entry, the sidecar, `spec_file`, then
-    `input_size`, `color`, `scaling`, `layout`, `classes`, each overriding the one before. `out`: the CSV
-    to write (default: kept in memory; `result.save(path)` writes it later), with its details in `info`
-    (default: beside it, `<out>.info.json`). PyTorch files holding pickled objects are refused unless
-    `trust_pickle` (dangerous: only for files whose origin you trust). `class_map` renames the dataset's
-    class folders (as `run`'s); a dataset without split folders is predicted whole.
-    """
-    from tumorbench._io import read_json
-    from tumorbench.api.results import PredictionResult
-    from tumorbench.device import select_device
-    from tumorbench.predictions.io import read_predictions
-    from tumorbench.runfolder import info_path
-    from tumorbench.predictions.predict import predict_folder
-
-    with typed_errors(), tempfile.TemporaryDirectory(prefix="tumorbench-predict-") as scratch:
-        target = Path(out) if out is not None else Path(scratch) / "predictions.csv"
-        details = Path(info) if info is not None else info_path(target)
-        path, _rows, bad = predict_folder(
-            model, data, split=split, class_map=class_map, out=target, device=select_device(device), batch_size=batch_size,
-            spec=spec_from_options(input_size=input_size, color=color, scaling=scaling, layout=layout,
-                                   classes=classes),
-            spec_file=spec_file, arch=arch, info=details, trust_pickle=trust_pickle)
-        frame = read_predictions(path)
-        return PredictionResult(frame, path=path if out is not None else None, skipped=bad,
-                                info=read_json(details))

@@ -1,4 +1,5 @@
-"""What the API's commands return: a report folder (run, study, evaluation), an audit, predictions.
+"""What the API's commands return: a report folder (run, study, evaluation) here, an audit
+(`tumorbench.api.audit_result`) and predictions (`tumorbench.api.prediction_result`), importable from here too.
 
 Each shows a compact HTML summary when it is the last value of a Jupyter cell (`_repr_html_`), holds
 its tables as pandas DataFrames (read from the files the command wrote, so they are the report's
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tumorbench.api._html import render
+from tumorbench.api.audit_result import AuditResult
+from tumorbench.api.prediction_result import PredictionResult
 from tumorbench.runfolder import (
-    AUDIT_HTML,
     CALIBRATED_DIR,
     FIGURES_DIR,
     LABEL_ISSUES_FILE,
@@ -30,6 +32,8 @@ from tumorbench.runfolder import (
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
+
+__all__ = ["BenchmarkResult", "RunResult", "EvaluationResult", "AuditResult", "PredictionResult"]
 
 # The headline of the summary: what a reader compares first (every metric is in `.metrics`).
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc", "ece")
@@ -340,134 +344,3 @@ class EvaluationResult(BenchmarkResult):
         from tumorbench.report.build import evaluate_predictions
 
         return evaluate_predictions(self.sources, names=self.models, settings=self.settings)
-
-
-class AuditResult:
-    """A dataset audit (`tb.audit`): audit.json's content, with its tables as DataFrames."""
-
-    def __init__(self, audit: dict, folder: Path, cross: dict | None = None):
-        self.audit = audit  # the content of audit.json
-        self.folder = Path(folder)
-        self.cross = cross  # the content of cross_audit.json (`against=`), else None
-
-    def __repr__(self) -> str:
-        against = f" against {self.cross['b']['root']}" if self.cross else ""
-        return f"<AuditResult of {self.audit.get('root', '?')}{against}: {self.audit['n_images']} images>"
-
-    @property
-    def report_path(self) -> Path:
-        return self.folder / AUDIT_HTML
-
-    @property
-    def summary(self) -> str:
-        """The few lines `tumorbench audit` prints."""
-        from tumorbench.audit import audit_summary, cross_summary
-
-        text = audit_summary(self.audit)
-        return text if self.cross is None else f"{text}\n{cross_summary(self.cross)}"
-
-    @cached_property
-    def copies(self) -> pd.DataFrame:
-        """With `against=`: one row per image of the other dataset (path, split, label, kind of its copy
-        in this one or None, labels 'agree'/'conflict'/'unknown', number of copies, closest copy)."""
-        import pandas as pd
-
-        if self.cross is None:
-            raise ValueError("no cross-dataset audit: call tb.audit(data, against=OTHER_DATASET)")
-        return pd.DataFrame([{"path": e["path"], "split": e["split"], "label": e["label"], "kind": e["kind"],
-                              "labels": e["labels"], "n_copies": len(e["matches"]),
-                              "copy": e["matches"][0]["path"] if e["matches"] else None,
-                              "copy_split": e["matches"][0]["split"] if e["matches"] else None,
-                              "copy_label": e["matches"][0]["label"] if e["matches"] else None,
-                              "error": e["error"]} for e in self.cross["images"]])
-
-    @cached_property
-    def class_counts(self) -> pd.DataFrame:
-        """Images per split (rows) and class (columns)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.audit["class_counts"]).T.fillna(0).astype(int)
-
-    @cached_property
-    def test_duplicates(self) -> pd.DataFrame:
-        """Test images with an exact or near duplicate in training or validation."""
-        import pandas as pd
-
-        return pd.DataFrame(self.audit["test_duplicates"])
-
-    @cached_property
-    def label_conflicts(self) -> pd.DataFrame:
-        import pandas as pd
-
-        return pd.DataFrame(self.audit["label_conflicts"])
-
-    @property
-    def shortcut(self) -> dict:
-        """The shortcut check: accuracy from file properties alone against the majority class."""
-        return self.audit["shortcut"]
-
-    @cached_property
-    def figures(self) -> dict[str, go.Figure]:
-        """"class_counts": images per class and split, as a grouped bar chart."""
-        import plotly.express as px
-
-        counts = self.class_counts.rename_axis("split").reset_index().melt("split", var_name="class",
-                                                                            value_name="images")
-        figure = px.bar(counts, x="class", y="images", color="split", barmode="group", template="plotly_white",
-                        title="Images per class and split")
-        return {"class_counts": figure}
-
-    def save(self, folder: str | Path) -> Path:
-        """Write audit.json, audit.html and audit.md into `folder`; returns audit.html."""
-        from tumorbench.audit import write_audit
-
-        return write_audit(self.audit, Path(folder), cross=self.cross)
-
-    def _repr_html_(self) -> str:
-        return render("audit", summary=self.summary.splitlines(), counts=self.class_counts, report=self.report_path)
-
-
-class PredictionResult:
-    """A model's predictions on a dataset split (`tb.predict`), in the predictions contract."""
-
-    def __init__(self, predictions: pd.DataFrame, *, path: Path | None, skipped: list[tuple[str, str]],
-                 info: dict):
-        self.predictions = predictions  # image, label, prob_<class>...
-        self.path = path  # the CSV written, or None when kept in memory (see `save`)
-        self.skipped = list(skipped)  # (image, reason) of unreadable images left out
-        self.info = info  # the model's details and the notes made reading it
-
-    @property
-    def name(self) -> str:
-        return str(self.info.get("name") or "model")
-
-    def __repr__(self) -> str:
-        return f"<PredictionResult of {self.name}: {len(self.predictions)} images>"
-
-    @property
-    def labelled(self) -> bool:
-        return bool((self.predictions["label"] != "").all())
-
-    @cached_property
-    def metrics(self) -> dict | None:
-        """Point metrics (compute_metrics) when every image has a label, else None."""
-        from tumorbench.evaluation.classification import compute_metrics
-
-        return compute_metrics(self.predictions) if self.labelled else None
-
-    def save(self, path: str | Path) -> Path:
-        """Write the predictions CSV and its details (`<path>.info.json`, read by `evaluate`)."""
-        from tumorbench._io import write_json
-        from tumorbench.predictions.io import write_predictions
-        from tumorbench.runfolder import info_path
-
-        written = write_predictions(path, self.predictions)
-        write_json(info_path(written), self.info)
-        self.path = written
-        return written
-
-    def _repr_html_(self) -> str:
-        m = self.metrics
-        return render("predictions", name=self.name, n=len(self.predictions), skipped=len(self.skipped),
-                      accuracy=None if m is None else m["accuracy"], notes=self.info.get("notes") or [],
-                      head=self.predictions.head(5), path=self.path)

@@ -10,6 +10,7 @@ properties per class, and the shortcut check, before any score is trusted.
 """
 
 from tumorbench.audit._cache import default_cache_dir
+from tumorbench.audit._cross_render import cross_markdown, cross_section_html, cross_sentence, cross_summary
 from tumorbench.audit.core import AUDIT_FILE, NEAR_THRESHOLD, audit_dataset, load_audit
 from tumorbench.audit.cross import (
     CROSS_AUDIT_FILE,
@@ -27,10 +28,6 @@ from tumorbench.audit.render import (
     audit_section_html,
     audit_summary,
     audit_warnings,
-    cross_markdown,
-    cross_section_html,
-    cross_sentence,
-    cross_summary,
     shortcut_sentence,
     write_audit,
 )

@@ -27,14 +27,8 @@ from tumorbench._io import read_json
 from tumorbench.audit._cache import FeatureCache, default_cache_dir
 from tumorbench.audit._features import CROPS, HASH_BITS, HASH_SIZE
 from tumorbench.audit._near import hashes_to_words, near_pairs
-from tumorbench.audit.core import (
-    EXACT_KINDS,
-    KINDS,
-    NEAR_THRESHOLD,
-    _features_of,
-    _image_kind,
-    check_threshold,
-)
+from tumorbench.audit._relations import EXACT_KINDS, KINDS, _image_kind
+from tumorbench.audit.core import NEAR_THRESHOLD, _features_of, check_threshold
 from tumorbench.classes import TUMOR, is_tumor
 from tumorbench.data.folder import SPLITS, DatasetIndex, scan_dataset
 from tumorbench.runfolder import CROSS_AUDIT_FILE

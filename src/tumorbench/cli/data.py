@@ -57,4 +57,5 @@ def dataset(path_only: bool) -> None:
     index = scan_dataset(root)
     click.echo(f"{root}  (synthetic, not clinical data)")
     for split in index.splits:
-        click.echo(f"  {index.split_dirs[split]:10s} " + ", ".join(f"{c} {n}" for c, n in index.class_counts(split).items()))
+        counts = ", ".join(f"{c} {n}" for c, n in index.class_counts(split).items())
+        click.echo(f"  {index.split_dirs[split]:10s} {counts}")

@@ -15,7 +15,6 @@ from tumorbench.api._config import spec_from_options  # noqa: F401  (the spec op
 from tumorbench.config import DEDUP_MODES, PRECISIONS
 from tumorbench.executors import EXECUTORS
 
-
 class_map_option = click.option(
     "--class-map", metavar="FOLDER=CLASS,...", help="Rename class folders, e.g. yes=tumor,no=no_tumor (config: "
     "class_map). Other folders keep their canonical name (glioma_tumor -> glioma) or their own.")

@@ -82,5 +82,6 @@ class StrongAugment:
         log_g = math.log1p(self.gamma)
         unit = unit.clamp(0, 1) ** draw(-log_g, log_g).exp()
         mean = unit.mean(dim=(1, 2, 3), keepdim=True)
-        unit = (unit - mean) * draw(1 - self.contrast, 1 + self.contrast) + mean + draw(-self.brightness, self.brightness)
+        unit = ((unit - mean) * draw(1 - self.contrast, 1 + self.contrast) + mean
+                + draw(-self.brightness, self.brightness))
         return lo + span * unit

@@ -159,7 +159,7 @@ def _class_of(folder: str, mapping: dict[str, str]) -> str:
 def _class_folders(index: DatasetIndex) -> list[str]:
     """Every class folder name of the dataset, sorted."""
     names = set()
-    for split, folder in index.split_dirs.items():
+    for folder in index.split_dirs.values():
         split_dir = index.root if folder == "." else index.root / folder
         names.update(d.name for d in _visible_dirs(split_dir))
     return sorted(names)

@@ -183,9 +183,9 @@ def _split(index: DatasetIndex, train_all: list[ImageRecord], test: list[ImageRe
     if val_groups not in VAL_GROUPS:
         raise ValueError(f"unknown val_groups {val_groups!r}; valid: {', '.join(VAL_GROUPS)}")
     if val_groups == "cluster" and (dedup == "group_split" or explicit_val):
+        where = "with dedup=group_split" if dedup == "group_split" else "to a dataset with its own validation folder"
         raise ValueError(f"{index.root}: val_groups=cluster draws validation from the training split; it does not "
-                         f"apply {'with dedup=group_split' if dedup == 'group_split' else 'to a dataset with its own validation folder'}"
-                         "; set val_groups: none (CLI: --set val_groups=none)")
+                         f"apply {where}; set val_groups: none (CLI: --set val_groups=none)")
     if val_groups == "cluster" and appearance is None:
         raise ValueError("val_groups=cluster needs the images' appearance descriptors; use val_groups=none")
     if dedup == "group_split":

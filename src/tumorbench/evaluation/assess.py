@@ -117,8 +117,9 @@ def assess(results: Sequence[ModelResult], settings: EvaluationSettings | None =
         if r.calibrated is not None:
             twin = CALIBRATED.format(name=r.name)
             calibrated_frames[twin] = r.calibrated
-            points[twin] = classification_metrics(contexts[r.name].y_true, r.calibrated[prob_columns(r.calibrated)].to_numpy(),
-                                                  settings=settings, classes=contexts[r.name].classes)
+            probs = r.calibrated[prob_columns(r.calibrated)].to_numpy()
+            points[twin] = classification_metrics(contexts[r.name].y_true, probs, settings=settings,
+                                                  classes=contexts[r.name].classes)
     contexts, replicates = with_intervals({**frames, **calibrated_frames}, points, settings)
     calibration_specs = metrics(where="calibration", overall=True)
     for r in results:

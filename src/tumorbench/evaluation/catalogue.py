@@ -12,6 +12,7 @@ adding a metric means adding its block here and nothing elsewhere, which splitti
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -24,8 +25,6 @@ from sklearn.metrics import (
     matthews_corrcoef,
     precision_recall_fscore_support,
 )
-
-import functools
 
 from tumorbench.evaluation import calibration as cal
 from tumorbench.evaluation import rank
@@ -107,7 +106,7 @@ def _div(a, b):
     return np.divide(a, b, out=np.zeros(np.broadcast_shapes(a.shape, b.shape)), where=b > 0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _margins(k: int) -> np.ndarray:
     """Columns of a flattened k x k confusion matrix summed into: support (rows), predicted (columns), n."""
     return np.concatenate([np.kron(np.eye(k), np.ones((k, 1))), np.kron(np.ones((k, 1)), np.eye(k)),
@@ -272,7 +271,8 @@ def _class_auc_point(ctx):
     for k in range(_k(ctx)):
         positives = int((ctx.y_true == k).sum())
         # One-vs-rest AUC needs both positives and negatives of class k; otherwise it does not exist.
-        out.append(None if positives in (0, len(ctx.y_true)) else float(roc_auc_score(ctx.y_true == k, ctx.probs[:, k])))
+        out.append(None if positives in (0, len(ctx.y_true))
+                   else float(roc_auc_score(ctx.y_true == k, ctx.probs[:, k])))
     return out
 
 
@@ -339,7 +339,8 @@ register(MetricSpec(
     "loss", "loss", f"mean cross-entropy −log p(true class), probabilities clipped at {LOSS_EPS:g}; it punishes "
     "confident mistakes that accuracy does not see.", False, False,
     ("loss",), lambda ctx: float(log_loss(ctx.y_true, clipped_probs(ctx.probs), labels=np.arange(_k(ctx)))),
-    batch=_mean_of("loss"), needs=("loss", "confusion"), show=_places("table", "chart", "calibration", "study", "seeds")))
+    batch=_mean_of("loss"), needs=("loss", "confusion"),
+    show=_places("table", "chart", "calibration", "study", "seeds")))
 register(MetricSpec(
     "weighted_precision", "weighted precision", "per-class precision averaged with weights = number of true "
     "images of each class.", True, False, ("weighted", "precision"), lambda ctx: float(_prfs(ctx, "weighted")[0]),

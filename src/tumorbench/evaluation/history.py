@@ -109,8 +109,8 @@ def _csv_history(path: Path) -> dict:
     frame = frame.rename(columns=lambda c: _KERAS_ALIASES.get(str(c).strip(), str(c).strip()))
     plotted = [k for _, train, val in PANELS for k in (train, val) if k in frame.columns]
     if not plotted:
-        raise ValueError(f"{path}: a CSV without accuracy or loss columns (columns: {', '.join(map(str, frame.columns))}); "
-                         f"{_formats_hint()}")
+        raise ValueError(f"{path}: a CSV without accuracy or loss columns (columns: "
+                         f"{', '.join(map(str, frame.columns))}); {_formats_hint()}")
     history = {}
     for key in plotted:
         values = pd.to_numeric(frame[key], errors="coerce")

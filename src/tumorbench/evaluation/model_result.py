@@ -14,11 +14,11 @@ from tumorbench.evaluation.classification import (
     predicted_classes,
 )
 from tumorbench.evaluation.curves import compute_roc_curves, pr_curve_points
-from tumorbench.predictions.io import frame_classes
 from tumorbench.evaluation.history import TrainingCurves, training_curves
 from tumorbench.evaluation.mistakes import confident_mistakes
 from tumorbench.evaluation.operating_points import operating_points
 from tumorbench.evaluation.settings import EvaluationSettings
+from tumorbench.predictions.io import frame_classes
 
 
 @dataclass

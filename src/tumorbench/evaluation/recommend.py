@@ -11,14 +11,14 @@ correction over all pairs compared; with several seeds per model, the share of s
 
 from __future__ import annotations
 
-import numpy as np
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from tumorbench.evaluation.table import metric_columns, metric_rows
+import numpy as np
+
 from tumorbench.evaluation.paired import Comparison, PairedTest
 from tumorbench.evaluation.seeds import split_seed
+from tumorbench.evaluation.table import metric_columns, metric_rows
 
 _MAX_PAIRS = 5
 # A model within this accuracy of "always answer the largest class" has learned next to nothing.

@@ -38,8 +38,8 @@ class Feature:
     is reshaped to `(resamples, *shape)` and handed to the metrics that need it under `name`."""
 
     name: str
-    build: Callable[["ScoreContext"], np.ndarray]
-    shape: Callable[["ScoreContext"], tuple[int, ...]]
+    build: Callable[[ScoreContext], np.ndarray]
+    shape: Callable[[ScoreContext], tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,13 @@ class MetricSpec:
     higher_is_better: bool
     per_class: bool
     path: tuple[str, ...]  # where the value lives in a model's metrics dict ("{cls}" stands for the class)
-    point: Callable[["ScoreContext"], object]  # float | None, or one value per class
+    point: Callable[[ScoreContext], object]  # float | None, or one value per class
     interval: str = "bootstrap"
     # bootstrap: aggregates {feature name: (B, *shape)} -> (B,) or (B, n_classes)
     batch: Callable[[dict], np.ndarray] | None = None
     needs: tuple[str, ...] = ()  # features the batch function reads
     # delta: ctx -> (values, influence (n,) or (n, n_classes), strata (n,) or (n, n_classes))
-    influence: Callable[["ScoreContext"], tuple] | None = None
+    influence: Callable[[ScoreContext], tuple] | None = None
     show: frozenset[str] = field(default_factory=frozenset)
     digits: int = 3
 

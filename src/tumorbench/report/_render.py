@@ -13,11 +13,11 @@ from markupsafe import Markup
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from tumorbench.classes import CLASS_NAMES
-from tumorbench.evaluation.table import metric_columns, metric_rows
 from tumorbench.evaluation.assess import interval_of
 from tumorbench.evaluation.declared import metric, metrics
 from tumorbench.evaluation.model_result import COPY_GROUPS
 from tumorbench.evaluation.recommend import format_p, weakest_class
+from tumorbench.evaluation.table import metric_columns, metric_rows
 from tumorbench.report._binary_views import binary_views
 
 # What the report says about how its numbers are made, beside the registry's one-line definitions.
@@ -192,7 +192,7 @@ def _views(context: dict) -> dict:
         "seeds": _seed_views(assessment, context["results"]),
         "confidence": method["confidence"],
         "classes": metric_columns(context["results"][0].metrics) if context["results"] else list(CLASS_NAMES),
-        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "version": _version(),
         "skipped_reasons": (skipped["reason"].replace("", "unknown").value_counts().items()
                             if skipped is not None else []),
@@ -284,9 +284,9 @@ def _glance(context: dict, rank: dict[str, int]) -> dict:
         removed = d["removed"]["exact"] + d["removed"]["near"]
         if removed:
             warnings.append(
-                f"{removed} of {d['n_full']} test images have a copy in training or validation ({d['removed']['exact']} "
-                f"exact, {d['removed']['near']} near): full-split scores are inflated; de-duplicated scores "
-                f"({d['n']} images) are shown beside them.")
+                f"{removed} of {d['n_full']} test images have a copy in training or validation "
+                f"({d['removed']['exact']} exact, {d['removed']['near']} near): full-split scores are inflated; "
+                f"de-duplicated scores ({d['n']} images) are shown beside them.")
             contradicted = (d.get("by_copy") or {}).get("other_label", {}).get("n", 0)
             if contradicted:
                 warnings.append(

@@ -178,7 +178,7 @@ def _save(figure, figures_dir: Path, stem: str) -> tuple[str, str]:
     out = []
     for fmt, kwargs in (("png", {"dpi": 150}), ("svg", {"metadata": {"Date": None}})):
         path = figures_dir / f"{stem}.{fmt}"
-        atomic_write(path, lambda p: figure.savefig(p, format=fmt, **kwargs))
+        atomic_write(path, lambda p, fmt=fmt, kwargs=kwargs: figure.savefig(p, format=fmt, **kwargs))
         out.append(f"{figures_dir.name}/{path.name}")
     return out[0], out[1]
 

@@ -14,8 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tumorbench.evaluation.table import metric_columns, metric_rows
 from tumorbench.evaluation.history import PANELS, TrainingCurves
+from tumorbench.evaluation.table import metric_columns, metric_rows
 from tumorbench.report.style import (
     BEST_COLOUR,
     CLASS_COLOURS,

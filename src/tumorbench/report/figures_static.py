@@ -13,8 +13,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from tumorbench.evaluation.table import metric_columns, metric_rows
 from tumorbench.evaluation.history import PANELS, TrainingCurves
+from tumorbench.evaluation.table import metric_columns, metric_rows
 from tumorbench.report.style import (
     BEST_COLOUR,
     CLASS_COLOURS,

@@ -150,9 +150,9 @@ def compute_verdict(results: Sequence, out_dir: Path, settings: EvaluationSettin
             for split in ("training", "validation"):
                 rows = [i for i, s in enumerate(splits) if s == split]
                 if rows:
+                    source = f"{li.CONFIDENT_LEARNING} (out-of-fold {th.BASELINE_NAME})"
                     tables.append(li.confident_learning([paths[i] for i in rows], [labels[i] for i in rows],
-                                                        classes, probs[rows], split=split,
-                                                        source=f"{li.CONFIDENT_LEARNING} (out-of-fold {th.BASELINE_NAME})"))
+                                                        classes, probs[rows], split=split, source=source))
         images, labels, classes, probs = li.mean_test_probabilities([r.frame for r in results])
         tables.append(li.confident_learning(images, labels, classes, probs, split="test",
                                             source=f"{li.CONFIDENT_LEARNING} (the models' test predictions)"))
@@ -230,7 +230,8 @@ _BADGE = {"pass": "#1b7f3b", "warn": "#b7791f", "fail": "#c53030", "not run": "#
 def checks_html(checks: Sequence[Check], anchors: Mapping[str, str]) -> Markup:
     rows = Markup("").join(
         Markup('<tr><td class="text"><a href="{}">{}</a></td><td class="text"><strong style="color:{}">{}</strong>'
-               '</td><td class="text">{}</td><td class="text muted" style="white-space:normal;min-width:320px">{}</td></tr>').format(
+               '</td><td class="text">{}</td>'
+               '<td class="text muted" style="white-space:normal;min-width:320px">{}</td></tr>').format(
             anchors.get(c.section, "#checks"), c.title, _BADGE[c.status], c.status.upper(), c.value, c.detail)
         for c in checks)
     return Markup('<section id="checks"><h2>Checks</h2>\n<div class="scroll"><table id="checks-table"><thead><tr>'

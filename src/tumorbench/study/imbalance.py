@@ -146,7 +146,8 @@ def _compare_with_none(rows: list[dict]) -> list[dict]:
             diff = r[f"{key}.mean"] - ref[f"{key}.mean"]
             spread = max(r[f"{key}.range"], ref[f"{key}.range"])
             out.append({"model": r["model"], "strategy": r["strategy"], "metric": key, "difference": diff,
-                        "spread": spread, "beyond_spread": bool(abs(diff) > spread and min(r["seeds"], ref["seeds"]) > 1)})
+                        "spread": spread,
+                        "beyond_spread": bool(abs(diff) > spread and min(r["seeds"], ref["seeds"]) > 1)})
     return out
 
 

@@ -95,7 +95,8 @@ def _freeze_batchnorm(module: nn.Module) -> None:
             m.eval()
 
 
-def build_network(rm: ResolvedModel, n_classes: int = len(CLASS_NAMES)) -> tuple[nn.Module, list[Phase], str, list[str]]:
+def build_network(rm: ResolvedModel,
+                  n_classes: int = len(CLASS_NAMES)) -> tuple[nn.Module, list[Phase], str, list[str]]:
     """The network (`n_classes` outputs: the training split's classes) and its training phases;
     pretrained weights are resolved here."""
     notes: list[str] = []
@@ -117,7 +118,8 @@ def build_network(rm: ResolvedModel, n_classes: int = len(CLASS_NAMES)) -> tuple
 
 
 @torch.no_grad()  # not inference mode: the trainable part takes gradients through these outputs
-def _frozen_outputs(frozen: nn.Module, data: ImageArrays, rm: ResolvedModel, compute: ComputePlan) -> torch.Tensor | None:
+def _frozen_outputs(frozen: nn.Module, data: ImageArrays, rm: ResolvedModel,
+                    compute: ComputePlan) -> torch.Tensor | None:
     """Run the frozen part once over `data`; None when it is the identity or too big to keep."""
     if isinstance(frozen, nn.Identity) or len(data) == 0:
         return None
@@ -435,9 +437,10 @@ def _fit_closed_form(net: FittedModel, rm: ResolvedModel, train: ImageArrays, va
     so history, report and checkpoint read as for any network."""
     started = time.perf_counter()
     batch_size = compute.eval_batch_size(rm.preprocess.size)
-    stats = net.fit_batches(sequential_batches(train, batch_size=batch_size, spec=rm.preprocess, place=compute.to_input),
-                            train.y.numpy(), seed=rm.seed, balance=rm.balance)
-    log.info("%s: fitted in %.1f s (%s)", rm.name, time.perf_counter() - started, ", ".join(f"{k} {v}" for k, v in stats.items()))
+    batches = sequential_batches(train, batch_size=batch_size, spec=rm.preprocess, place=compute.to_input)
+    stats = net.fit_batches(batches, train.y.numpy(), seed=rm.seed, balance=rm.balance)
+    log.info("%s: fitted in %.1f s (%s)", rm.name, time.perf_counter() - started,
+             ", ".join(f"{k} {v}" for k, v in stats.items()))
     phase = Phase("fit", 1, 0.0, nn.Identity(), net)
     loss_fn = nn.CrossEntropyLoss()
     fit_stats = _evaluate(phase, train, None, loss_fn, rm, compute)

@@ -38,5 +38,7 @@ def make_loss(strategy: str, train_labels: np.ndarray, n_classes: int, *, focal_
     if strategy == "class_weight":
         return nn.CrossEntropyLoss(weight=as_tensor, label_smoothing=label_smoothing), weights
     if strategy == "focal":
-        return (FocalLoss(gamma=focal_gamma, weight=as_tensor), weights) if focal_weighted else (FocalLoss(gamma=focal_gamma), None)
+        if focal_weighted:
+            return FocalLoss(gamma=focal_gamma, weight=as_tensor), weights
+        return FocalLoss(gamma=focal_gamma), None
     return nn.CrossEntropyLoss(label_smoothing=label_smoothing), None
