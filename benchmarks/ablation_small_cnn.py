@@ -35,7 +35,7 @@ from tumorbench.data.split import stratified_split
 from tumorbench.device import seed_everything
 from tumorbench.models import get_model_entry, register_model
 from tumorbench.models.small_resnet import SmallResNet
-from tumorbench.training.compute import plan_compute
+from tumorbench.inference.compute import plan_compute
 from tumorbench.training.fit import fit
 
 

@@ -20,7 +20,7 @@ from tumorbench.models import create_model, get_model_entry, list_models
 from tumorbench.models.hog import HOGFeatures
 from tumorbench.models.hog_svm import HogSVM, KernelSVMHead
 from tumorbench.data.arrays import ImageArrays
-from tumorbench.training.checkpoint import load_checkpoint, save_checkpoint
+from tumorbench.inference.checkpoint import load_checkpoint, save_checkpoint
 from tumorbench.training.fit import fit
 
 skimage_feature = pytest.importorskip("skimage.feature")

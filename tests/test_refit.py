@@ -22,8 +22,8 @@ from tumorbench.report._render import _info_value
 from tumorbench.run import RunFolderError, run_benchmark
 from tumorbench.training import cell as cell_module
 from tumorbench.training.cell import train_cell
-from tumorbench.training.checkpoint import load_checkpoint
-from tumorbench.training.compute import plan_compute
+from tumorbench.inference.checkpoint import load_checkpoint
+from tumorbench.inference.compute import plan_compute
 from tumorbench.training.fit import TrainingDiverged, epoch_lrs, fit
 
 CPU = plan_compute(torch.device("cpu"), "fp32", threads=1)

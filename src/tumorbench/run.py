@@ -51,7 +51,7 @@ from tumorbench.runfolder import (
     write_skipped_files,
     write_splits,
 )
-from tumorbench.training.compute import plan_compute
+from tumorbench.inference.compute import plan_compute
 
 log = logging.getLogger(__name__)
 

@@ -181,7 +181,7 @@ def write_model(folder: Path, result: CellResult) -> None:
     every file is whole. A failure record of an earlier attempt is removed."""
     from tumorbench._io import write_json
     from tumorbench.predictions.io import write_predictions
-    from tumorbench.training.checkpoint import write_checkpoint
+    from tumorbench.inference.checkpoint import write_checkpoint
 
     folder.mkdir(parents=True, exist_ok=True)
     write_checkpoint(folder / CHECKPOINT_FILE, result.checkpoint)

@@ -45,7 +45,7 @@ def run_cell(job: CellJob, images: DecodedImages, *, device: str, resolved: dict
     worker gets the CPUs Ray reserved for it)."""
     from tumorbench.device import select_device
     from tumorbench.training.cell import train_cell
-    from tumorbench.training.compute import plan_compute
+    from tumorbench.inference.compute import plan_compute
     from tumorbench.training.fit import TrainingDiverged
 
     compute = plan_compute(select_device(device), precision, threads=threads)

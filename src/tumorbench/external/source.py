@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from tumorbench.external.formats import LoadOptions, detect_format, formats_sentence
-from tumorbench.external.predictor import Predictor
+from tumorbench.inference.predictor import Predictor
 from tumorbench.external.spec import ExternalSpec, read_spec_file, sidecar_path
 
 ZOO_PREFIX = "zoo:"

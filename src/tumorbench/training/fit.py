@@ -38,7 +38,7 @@ from tumorbench.models.transfer import TransferNet, build_transfer
 from tumorbench.models.weights import resolve_weights
 from tumorbench.progress import current_job
 from tumorbench.training.arrays import plan_batches, sequential_batches
-from tumorbench.training.compute import ComputePlan, plan_compute
+from tumorbench.inference.compute import ComputePlan, plan_compute
 from tumorbench.training.losses import make_loss
 
 log = logging.getLogger(__name__)
