@@ -178,7 +178,7 @@ def test_a_three_class_flat_dataset_trains_a_three_output_model(tmp_path):
     from tumorbench.data.split import read_split_list
     from tumorbench.evaluation.classification import compute_metrics
     from tumorbench.predictions.io import frame_classes, read_predictions
-    from tumorbench.predictions.predict import predict_folder
+    from tumorbench.predict import predict_folder
     from tumorbench.run import run_benchmark
     from tumorbench.inference.checkpoint import load_checkpoint
 

@@ -43,7 +43,7 @@ from tumorbench.external._wheels import manifest_sha
 from tumorbench.external.spec import Declared, class_column_order, resolve_spec
 from tumorbench.models import create_model
 from tumorbench.models.seed_cnn import SEED_SPEC
-from tumorbench.predictions.predict import predict_folder
+from tumorbench.predict import predict_folder
 from tumorbench.inference.checkpoint import save_checkpoint
 
 HAS_ONNX = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None

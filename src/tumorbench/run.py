@@ -47,7 +47,6 @@ from tumorbench.runfolder import (
     predictions_file,
     read_run_config,
     record_failure,
-    write_model,
     write_skipped_files,
     write_splits,
 )
@@ -338,3 +337,21 @@ def summary_table(out: Path) -> pd.DataFrame:
                      "best_epoch": info["best_epoch"], "train_seconds": info["train_seconds"],
                      "weights": info["weights"]})
     return pd.DataFrame(rows)
+
+
+def write_model(folder: Path, result) -> None:
+    """Write a trained cell (a `tumorbench.training.cell.CellResult`) into its model folder; info.json
+    last, so a folder is complete only when every file is whole. A failure record of an earlier attempt is removed."""
+    from tumorbench._io import write_json
+    from tumorbench.inference.checkpoint import write_checkpoint
+    from tumorbench.predictions.io import write_predictions
+    from tumorbench.runfolder import (CHECKPOINT_FILE, FAILED_FILE, HISTORY_FILE, INFO_FILE, TEST_PREDICTIONS,
+                                      VAL_PREDICTIONS)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_checkpoint(folder / CHECKPOINT_FILE, result.checkpoint)
+    write_json(folder / HISTORY_FILE, result.history)
+    write_predictions(folder / VAL_PREDICTIONS, result.predictions["val"])
+    write_predictions(folder / TEST_PREDICTIONS, result.predictions["test"])
+    write_json(folder / INFO_FILE, result.info)
+    (folder / FAILED_FILE).unlink(missing_ok=True)

@@ -405,7 +405,7 @@ def predict(
     from tumorbench.device import select_device
     from tumorbench.predictions.io import read_predictions
     from tumorbench.runfolder import info_path
-    from tumorbench.predictions.predict import predict_folder
+    from tumorbench.predict import predict_folder
 
     with typed_errors(), tempfile.TemporaryDirectory(prefix="tumorbench-predict-") as scratch:
         target = Path(out) if out is not None else Path(scratch) / "predictions.csv"

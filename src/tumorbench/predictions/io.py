@@ -46,11 +46,6 @@ def prob_columns(frame_or_classes) -> list[str]:
     classes = frame_classes(frame_or_classes) if isinstance(frame_or_classes, pd.DataFrame) else frame_or_classes
     return [prob_column(c) for c in classes]
 
-# File stems that name a split, not a model (`predictions_test.csv`): such a file is known by its folder.
-GENERIC_STEMS = re.compile(r"^(predictions?|preds?)([_-].*)?$|^(test|val|validation|train)$", re.I)
-
-
-
 def predictions_frame(
     images: Sequence[str], labels: Sequence[str | None], probs: np.ndarray,
     classes: Sequence[str] = CLASS_NAMES,

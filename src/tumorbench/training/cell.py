@@ -3,7 +3,7 @@ splits, writing nothing.
 
 A cell is a pure function of its inputs (resolved model, arrays, seed), so any executor can run it: the
 local one in this process, or Ray on another core or machine, which sends the result back for the run
-folder to write (see `tumorbench.runfolder.write_model`). The same seed gives the same result wherever
+folder to write (see `tumorbench.run.write_model`). The same seed gives the same result wherever
 it runs.
 """
 
