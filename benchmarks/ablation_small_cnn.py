@@ -33,9 +33,9 @@ from tumorbench.data.cache import load_images_cached
 from tumorbench.data.folder import scan_dataset
 from tumorbench.data.split import stratified_split
 from tumorbench.device import seed_everything
+from tumorbench.inference.compute import plan_compute
 from tumorbench.models import get_model_entry, register_model
 from tumorbench.models.small_resnet import SmallResNet
-from tumorbench.training.compute import plan_compute
 from tumorbench.training.fit import fit
 
 

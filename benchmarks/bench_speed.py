@@ -76,8 +76,8 @@ def worker_torch(args) -> dict:
     from tumorbench.classes import CLASS_NAMES
     from tumorbench.config import make_config, resolve_model
     from tumorbench.data.arrays import ImageArrays
-    from tumorbench.external.predictor import network_predictor
-    from tumorbench.training.compute import plan_compute
+    from tumorbench.inference.compute import plan_compute
+    from tumorbench.inference.predictor import network_predictor
     from tumorbench.training.fit import build_network, make_optimizer, micro_batch_size, train_one_epoch
     from tumorbench.training.losses import make_loss
 
@@ -174,7 +174,7 @@ def worker_tf(args) -> dict:
 
 
 def machine() -> dict:
-    from tumorbench.training.compute import available_cpus, cpu_flags, cpu_has_native_bf16
+    from tumorbench.inference.compute import available_cpus, cpu_flags, cpu_has_native_bf16
 
     model = platform.processor() or "unknown"
     try:
@@ -380,8 +380,8 @@ def worker_acc_torch(args) -> dict:
 
     from tumorbench.config import make_config, resolve_model
     from tumorbench.data.arrays import ImageArrays
-    from tumorbench.external.predictor import network_predictor
-    from tumorbench.training.compute import plan_compute
+    from tumorbench.inference.compute import plan_compute
+    from tumorbench.inference.predictor import network_predictor
     from tumorbench.training.fit import fit
 
     (xt, yt), (xv, yv) = _accuracy_split(args.data, args.size, args.seed)
@@ -428,7 +428,7 @@ WORKERS = {"torch": worker_torch, "tf": worker_tf, "acc-torch": worker_acc_torch
 
 
 def main() -> None:
-    from tumorbench.training.compute import available_cpus
+    from tumorbench.inference.compute import available_cpus
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="128,256", help="Image sides to train at (default: 128,256).")

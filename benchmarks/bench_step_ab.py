@@ -34,7 +34,7 @@ def build(spec: dict, size: int, steps: int, threads: int):
     from tumorbench.classes import CLASS_NAMES
     from tumorbench.config import make_config, resolve_model
     from tumorbench.data.arrays import ImageArrays
-    from tumorbench.training.compute import plan_compute
+    from tumorbench.inference.compute import plan_compute
     from tumorbench.training.fit import build_network, micro_batch_size, train_one_epoch
     from tumorbench.training.losses import make_loss
 
@@ -81,7 +81,7 @@ def parse(variant: str) -> dict:
 def main() -> None:
     import os
 
-    from tumorbench.training.compute import available_cpus
+    from tumorbench.inference.compute import available_cpus
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)

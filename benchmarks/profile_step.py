@@ -35,7 +35,7 @@ def _setup(args):
     from tumorbench.classes import CLASS_NAMES
     from tumorbench.config import make_config, resolve_model
     from tumorbench.data.arrays import ImageArrays
-    from tumorbench.training.compute import plan_compute
+    from tumorbench.inference.compute import plan_compute
     from tumorbench.training.fit import build_network, make_optimizer, micro_batch_size, train_one_epoch
     from tumorbench.training.losses import make_loss
 
@@ -139,7 +139,7 @@ def _child(args, kind: str, size: int) -> str:
 
 
 def main() -> None:
-    from tumorbench.training.compute import available_cpus, cpu_flags
+    from tumorbench.inference.compute import available_cpus, cpu_flags
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="128,256")

@@ -125,3 +125,31 @@ def test_every_package_names_its_public_api(name):
     assert isinstance(getattr(module, "__all__", None), (list, tuple)), f"{name} has no __all__"
     for exported in module.__all__:
         assert getattr(module, exported, None) is not None, f"{name}.__all__ names {exported!r}, which is missing"
+
+
+def package_of(module: str) -> str:
+    """tumorbench.X for a module of subpackage X or the top-level module X; the root stays itself."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Package -> the packages its modules import (function-level imports included)."""
+    packages: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        packages.setdefault(package_of(module), set()).update(
+            package_of(t) for t in targets if package_of(t) != package_of(module))
+    for targets in list(packages.values()):
+        for target in targets:
+            packages.setdefault(target, set())
+    return packages
+
+
+def test_package_graph_joins_the_modules_of_a_package():
+    graph = {"tumorbench.a.x": {"tumorbench.b.y"}, "tumorbench.b.y": {"tumorbench.a.z"}, "tumorbench.a.z": set()}
+    assert cycles(package_graph(graph)) == [["tumorbench.a", "tumorbench.b"]]  # no module cycle, a package one
+
+
+def test_no_package_imports_a_package_that_imports_it_back():
+    packages = package_graph(import_graph())
+    assert {"tumorbench.inference", "tumorbench.config", "tumorbench.evaluation"} <= set(packages)
+    assert cycles(packages) == []

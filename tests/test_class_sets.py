@@ -177,10 +177,10 @@ def test_shared_flat_datasets_are_read(name, class_map, expected):
 def test_a_three_class_flat_dataset_trains_a_three_output_model(tmp_path):
     from tumorbench.data.split import read_split_list
     from tumorbench.evaluation.classification import compute_metrics
+    from tumorbench.inference.checkpoint import load_checkpoint
+    from tumorbench.predict import predict_folder
     from tumorbench.predictions.io import frame_classes, read_predictions
-    from tumorbench.predictions.predict import predict_folder
     from tumorbench.run import run_benchmark
-    from tumorbench.training.checkpoint import load_checkpoint
 
     data = make_flat(tmp_path / "data", {"a": 10, "b": 10, "c": 10},
                      folder_names={"a": "glioma_tumor", "b": "Meningioma", "c": "pituitary"})

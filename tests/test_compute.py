@@ -10,11 +10,11 @@ import torch
 
 from tumorbench.config import make_config, resolve_model
 from tumorbench.data.arrays import ImageArrays
-from tumorbench.external.predictor import network_predictor
+from tumorbench.inference import compute as compute_module
+from tumorbench.inference.compute import ComputePlan, plan_compute
+from tumorbench.inference.predictor import network_predictor
 from tumorbench.models import create_model
 from tumorbench.models.transfer import build_transfer
-from tumorbench.training import compute as compute_module
-from tumorbench.training.compute import ComputePlan, plan_compute
 from tumorbench.training.fit import fit
 
 CPU = torch.device("cpu")
@@ -69,7 +69,7 @@ def test_config_validates_precision_and_threads():
 
 
 def test_eval_batches_hold_a_bounded_number_of_pixels():
-    from tumorbench.training.compute import EVAL_PIXELS_PER_BATCH
+    from tumorbench.inference.compute import EVAL_PIXELS_PER_BATCH
 
     plan = plan_compute(CPU, "fp32", threads=1)
     sizes = [16, 32, 64, 128, 256, 299, 512, 2048]

@@ -38,13 +38,13 @@ from tumorbench.external import (
     sidecar_path,
 )
 from tumorbench.external import zoo as zoo_mod
-from tumorbench.external._outputs import to_probabilities
 from tumorbench.external._wheels import manifest_sha
 from tumorbench.external.spec import Declared, class_column_order, resolve_spec
+from tumorbench.inference.checkpoint import save_checkpoint
+from tumorbench.inference.probabilities import to_probabilities
 from tumorbench.models import create_model
 from tumorbench.models.seed_cnn import SEED_SPEC
-from tumorbench.predictions.predict import predict_folder
-from tumorbench.training.checkpoint import save_checkpoint
+from tumorbench.predict import predict_folder
 
 HAS_ONNX = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
 HAS_KERAS = importlib.util.find_spec("keras") is not None and importlib.util.find_spec("h5py") is not None
@@ -203,7 +203,7 @@ def test_probabilities_are_used_as_they_are():
 
 
 @pytest.mark.parametrize("raw", [
-    np.array([[2.0, -1.0, 0.5, 0.0], [0.1, 0.2, 0.3, 0.4]]),
+    np.array([[2.0, -1.0, 0.5, 0.0], [0.1, 0.2, -0.3, 0.4]]),
     np.array([[2.0, 1.0, 0.5, 3.0], [0.1, 0.2, 0.3, 0.9]]),
 ], ids=["negative", "rows-not-summing-to-1"])
 def test_logits_are_detected_and_softmaxed_with_a_note(raw):
@@ -331,7 +331,7 @@ def fp32_cpu(monkeypatch):
     """The plan of a CPU without native BF16 (fp32 everywhere): these tests check that a file reproduces a
     network's probabilities to 1e-6 or 1e-4, which bf16 arithmetic (the auto plan on AVX-512 BF16 / AMX CPUs)
     moves by about 1e-3 by design."""
-    import tumorbench.training.compute as compute
+    import tumorbench.inference.compute as compute
 
     monkeypatch.setattr(compute, "cpu_has_native_bf16", lambda: False)
 
@@ -366,8 +366,8 @@ def checkpoint(tmp_path) -> Path:
 def test_checkpoints_load_unchanged_and_refuse_contradicting_specs(checkpoint, tiny_dataset, tmp_path):
     from tumorbench.data.folder import scan_dataset
     from tumorbench.data.images import load_images
-    from tumorbench.external.predictor import network_predictor
-    from tumorbench.training.checkpoint import load_checkpoint
+    from tumorbench.inference.checkpoint import load_checkpoint
+    from tumorbench.inference.predictor import network_predictor
 
     out, rows, bad = predict_folder(checkpoint, tiny_dataset, split="Testing", out=tmp_path / "p.csv",
                                     device=torch.device("cpu"))

@@ -23,7 +23,7 @@ def test_built_in_formats_are_detected_by_suffix_content_or_fallback(tmp_path):
 
 def test_a_registered_format_is_loaded_listed_and_refuses_arch(tmp_path, monkeypatch):
     from tumorbench.external import load_model_source
-    from tumorbench.external.predictor import Predictor
+    from tumorbench.inference.predictor import Predictor
 
     monkeypatch.setattr(formats, "_FORMATS", dict(formats._FORMATS))  # registrations end with the test
     seen = {}

@@ -17,10 +17,10 @@ from tumorbench.classes import CLASS_NAMES
 from tumorbench.cli import main
 from tumorbench.config import list_presets, make_config, preset, resolve_model
 from tumorbench.data.arrays import ImageArrays
+from tumorbench.inference.checkpoint import load_checkpoint, save_checkpoint
 from tumorbench.models import create_model, get_model_entry, list_models
 from tumorbench.models.hog import HOGFeatures
 from tumorbench.models.hog_svm import HogSVM, KernelSVMHead
-from tumorbench.training.checkpoint import load_checkpoint, save_checkpoint
 from tumorbench.training.fit import fit
 
 skimage_feature = pytest.importorskip("skimage.feature")

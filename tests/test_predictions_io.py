@@ -84,7 +84,7 @@ def test_logits_are_converted_with_softmax_and_a_note(tmp_path):
     frame = predictions_frame(["a.jpg", "b.jpg"], ["glioma", "meningioma"], logits)
     read = read_predictions(write_predictions(tmp_path / "p.csv", frame))
     np.testing.assert_allclose(read[list(PROB_COLUMNS)].to_numpy(), softmax(logits, axis=1), rtol=1e-6)
-    assert len(read.attrs["notes"]) == 1 and "held logits" in read.attrs["notes"][0]
+    assert len(read.attrs["notes"]) == 1 and "were logits" in read.attrs["notes"][0]
     assert "softmax" in read.attrs["notes"][0]
 
 

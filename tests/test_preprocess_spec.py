@@ -13,8 +13,8 @@ from tumorbench.data.preprocess import (
     Preprocess,
     PreprocessSpec,
 )
-from tumorbench.external.predictor import Predictor
 from tumorbench.external.spec import Declared, ExternalSpec, resolve_spec
+from tumorbench.inference.predictor import Predictor
 
 PIXELS = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 3, 8, 8), dtype=np.uint8))
 

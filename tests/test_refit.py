@@ -16,14 +16,14 @@ from tests.conftest import draw_sample
 from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS
 from tumorbench.config import load_yaml, make_config, resolve_model
 from tumorbench.data.arrays import ImageArrays, join_arrays
+from tumorbench.inference.checkpoint import load_checkpoint
+from tumorbench.inference.compute import plan_compute
 from tumorbench.predictions.ensemble import choose_weights
 from tumorbench.predictions.io import read_predictions
 from tumorbench.report._render import _info_value
 from tumorbench.run import RunFolderError, run_benchmark
 from tumorbench.training import cell as cell_module
 from tumorbench.training.cell import train_cell
-from tumorbench.training.checkpoint import load_checkpoint
-from tumorbench.training.compute import plan_compute
 from tumorbench.training.fit import TrainingDiverged, epoch_lrs, fit
 
 CPU = plan_compute(torch.device("cpu"), "fp32", threads=1)

@@ -11,9 +11,9 @@ import yaml
 
 from tumorbench.classes import CLASS_NAMES, PROB_COLUMNS
 from tumorbench.config import make_config
+from tumorbench.inference.checkpoint import load_checkpoint
+from tumorbench.inference.compute import plan_compute
 from tumorbench.run import RunFolderError, run_benchmark
-from tumorbench.training.checkpoint import load_checkpoint
-from tumorbench.training.compute import plan_compute
 
 pytestmark = pytest.mark.slow
 

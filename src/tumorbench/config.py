@@ -23,16 +23,16 @@ import yaml
 
 from tumorbench.configs import list_presets, preset  # noqa: F401  (the presets' readers, re-exported)
 from tumorbench.data.balance import check_strategy
+from tumorbench.data.split_settings import VAL_GROUPS
 from tumorbench.evaluation.settings import EvaluationSettings, evaluation_settings
+from tumorbench.inference.precision import PRECISIONS
 
 if TYPE_CHECKING:  # the CLI reads this module's choices for --help, which must not import PyTorch
     from tumorbench.data.preprocess import PreprocessSpec
 
 DEFAULT_MODELS = ("baseline", "model_1", "model_2", "model_3")
 DEDUP_MODES = ("none", "drop_test", "clean_val", "group_split")
-VAL_GROUPS = ("none", "cluster")  # data.split: a random stratified validation, or held-out appearance clusters
 MONITORS = ("val_accuracy", "val_loss")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # training.compute applies them
 OPTIMIZERS = ("adam", "adamw")  # training.fit builds them
 SCHEDULES = ("constant", "cosine")  # learning rate over the epochs of a phase (cosine: after a linear warm-up)
 AUGMENTS = ("balance", "strong")  # data.augment: the balancing plan's copies only, or every training image

@@ -36,6 +36,7 @@ from tumorbench.data.split import (
 )
 from tumorbench.device import seed_everything, select_device
 from tumorbench.executors.base import CellFailure, CellJob, LocalExecutor
+from tumorbench.inference.compute import plan_compute
 from tumorbench.predictions.io import frame_classes, prob_columns, read_predictions
 from tumorbench.progress import JobProgress, active_job, planned_epochs
 from tumorbench.runfolder import (
@@ -47,11 +48,9 @@ from tumorbench.runfolder import (
     predictions_file,
     read_run_config,
     record_failure,
-    write_model,
     write_skipped_files,
     write_splits,
 )
-from tumorbench.training.compute import plan_compute
 
 log = logging.getLogger(__name__)
 
@@ -338,3 +337,27 @@ def summary_table(out: Path) -> pd.DataFrame:
                      "best_epoch": info["best_epoch"], "train_seconds": info["train_seconds"],
                      "weights": info["weights"]})
     return pd.DataFrame(rows)
+
+
+def write_model(folder: Path, result) -> None:
+    """Write a trained cell (a `tumorbench.training.cell.CellResult`) into its model folder; info.json
+    last, so a folder is complete only when every file is whole. A failure record of an earlier attempt is removed."""
+    from tumorbench._io import write_json
+    from tumorbench.inference.checkpoint import write_checkpoint
+    from tumorbench.predictions.io import write_predictions
+    from tumorbench.runfolder import (
+        CHECKPOINT_FILE,
+        FAILED_FILE,
+        HISTORY_FILE,
+        INFO_FILE,
+        TEST_PREDICTIONS,
+        VAL_PREDICTIONS,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_checkpoint(folder / CHECKPOINT_FILE, result.checkpoint)
+    write_json(folder / HISTORY_FILE, result.history)
+    write_predictions(folder / VAL_PREDICTIONS, result.predictions["val"])
+    write_predictions(folder / TEST_PREDICTIONS, result.predictions["test"])
+    write_json(folder / INFO_FILE, result.info)
+    (folder / FAILED_FILE).unlink(missing_ok=True)

@@ -26,12 +26,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re as _re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # the report reads this module and must not pay for importing PyTorch
-    from tumorbench.training.cell import CellResult
 
 CONFIG_FILE = "config.yaml"
 AUDIT_FILE = "audit.json"  # also the name in `tumorbench audit --out` folders
@@ -125,11 +122,13 @@ class RunFolder:
         return read_run_config(self.root, fix=fix)
 
 
+# File stems that name a split, not a model (`predictions_test.csv`): such a file is known by its folder.
+GENERIC_STEMS = _re.compile(r"^(predictions?|preds?)([_-].*)?$|^(test|val|validation|train)$", _re.I)
+
+
 def info_path(predictions: str | os.PathLike) -> Path:
     """Where a predictions file's model details live: `FILE.info.json` beside `FILE.csv` (what
     `tumorbench predict` writes), or the `info.json` of a run folder's model folder."""
-    from tumorbench.predictions.io import GENERIC_STEMS
-
     predictions = Path(predictions)
     beside = predictions.with_suffix(".info.json")
     if beside.is_file() or not GENERIC_STEMS.match(predictions.stem):
@@ -174,22 +173,6 @@ def write_skipped_files(run: RunFolder, bad: dict[str, str]) -> Path:
 
     skipped = pd.DataFrame(sorted(bad.items()), columns=["path", "reason"])
     return atomic_write(run.skipped_files, lambda p: skipped.to_csv(p, index=False))
-
-
-def write_model(folder: Path, result: CellResult) -> None:
-    """Write a trained cell into its model folder; info.json last, so a folder is complete only when
-    every file is whole. A failure record of an earlier attempt is removed."""
-    from tumorbench._io import write_json
-    from tumorbench.predictions.io import write_predictions
-    from tumorbench.training.checkpoint import write_checkpoint
-
-    folder.mkdir(parents=True, exist_ok=True)
-    write_checkpoint(folder / CHECKPOINT_FILE, result.checkpoint)
-    write_json(folder / HISTORY_FILE, result.history)
-    write_predictions(folder / VAL_PREDICTIONS, result.predictions["val"])
-    write_predictions(folder / TEST_PREDICTIONS, result.predictions["test"])
-    write_json(folder / INFO_FILE, result.info)
-    (folder / FAILED_FILE).unlink(missing_ok=True)
 
 
 def gallery_dir(predictions: str | Path) -> Path:

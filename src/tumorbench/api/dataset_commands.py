@@ -122,8 +122,8 @@ def predict(
     from tumorbench._io import read_json
     from tumorbench.api.prediction_result import PredictionResult
     from tumorbench.device import select_device
+    from tumorbench.predict import predict_folder
     from tumorbench.predictions.io import read_predictions
-    from tumorbench.predictions.predict import predict_folder
     from tumorbench.runfolder import info_path
 
     with typed_errors(), tempfile.TemporaryDirectory(prefix="tumorbench-predict-") as scratch:

@@ -80,7 +80,7 @@ def gap_rows(externals: Sequence[ExternalResult], source: dict[str, dict]) -> li
 
 def external_sections(externals: Sequence[ExternalResult], source: dict[str, dict], *, advice: dict | None):
     """Report Sections: the generalisation gap first, then one per external dataset."""
-    from tumorbench.report.section import Section
+    from tumorbench.report_section import Section
 
     sections = []
     rows = gap_rows(externals, source)

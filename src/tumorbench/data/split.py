@@ -16,7 +16,6 @@ from sklearn.model_selection import train_test_split
 
 from tumorbench._io import atomic_write
 from tumorbench.classes import order_classes
-from tumorbench.config import VAL_GROUPS
 from tumorbench.data.appearance import cluster_split
 from tumorbench.data.duplicates import (
     DuplicateGroups,
@@ -25,6 +24,7 @@ from tumorbench.data.duplicates import (
     group_split,
 )
 from tumorbench.data.folder import FLAT_SPLIT, DatasetIndex, ImageRecord
+from tumorbench.data.split_settings import VAL_GROUPS
 
 log = logging.getLogger(__name__)
 

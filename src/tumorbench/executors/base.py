@@ -44,8 +44,8 @@ def run_cell(job: CellJob, images: DecodedImages, *, device: str, resolved: dict
     precision, memory layout) on the machine it runs on; `threads` sets PyTorch's intra-op threads (a
     worker gets the CPUs Ray reserved for it)."""
     from tumorbench.device import select_device
+    from tumorbench.inference.compute import plan_compute
     from tumorbench.training.cell import train_cell
-    from tumorbench.training.compute import plan_compute
     from tumorbench.training.fit import TrainingDiverged
 
     compute = plan_compute(select_device(device), precision, threads=threads)

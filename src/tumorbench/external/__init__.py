@@ -22,7 +22,6 @@ from tumorbench._lazy import lazy_exports
 _EXPORTS = {
     "MissingExtraError": "_extras",
     "export_onnx": "export",
-    "Predictor": "predictor",
     "load_model_source": "source",
     **{name: "spec" for name in ("COLORS", "LAYOUTS", "OUTPUTS", "SCALINGS", "ExternalSpec", "SpecError",
                                  "read_spec_file", "sidecar_path", "write_spec_file")},
@@ -35,7 +34,6 @@ __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
 if TYPE_CHECKING:
     from tumorbench.external._extras import MissingExtraError
     from tumorbench.external.export import export_onnx
-    from tumorbench.external.predictor import Predictor
     from tumorbench.external.source import load_model_source
     from tumorbench.external.spec import (
         COLORS,

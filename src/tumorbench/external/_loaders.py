@@ -18,7 +18,6 @@ import torch
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.external._extras import import_keras, require
 from tumorbench.external.formats import LoadOptions, formats_sentence
-from tumorbench.external.predictor import Predictor, network_predictor, torch_forward
 from tumorbench.external.spec import (
     Declared,
     ExternalSpec,
@@ -26,6 +25,7 @@ from tumorbench.external.spec import (
     SpecError,
     resolve_spec,
 )
+from tumorbench.inference.predictor import Predictor, network_predictor, torch_forward
 from tumorbench.safe_load import UnsafePickleError, torch_load
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def load_checkpoint_predictor(path: Path, user: ExternalSpec, *, device: torch.d
     """A tumorbench checkpoint (already read as `payload`) carries its own preprocessing; a spec may only
     repeat it."""
     from tumorbench.classes import canonical_class
-    from tumorbench.training.checkpoint import checkpoint_from_payload
+    from tumorbench.inference.checkpoint import checkpoint_from_payload
 
     loaded = checkpoint_from_payload(payload, path, device=device)
     pre = loaded.spec

@@ -82,7 +82,7 @@ def export_onnx(checkpoint: str | os.PathLike, out_path: str | os.PathLike, *, o
         export_onnx("runs/x/models/model_1/checkpoint.pt", "model_1.onnx")
         load_model_source("model_1.onnx").predict_proba(x)   # same probabilities
     """
-    from tumorbench.training.checkpoint import load_checkpoint
+    from tumorbench.inference.checkpoint import load_checkpoint
 
     onnx = require("onnx")
     checkpoint, out_path = Path(checkpoint), Path(out_path)

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 
 from tumorbench.external.formats import LoadOptions, detect_format, formats_sentence
-from tumorbench.external.predictor import Predictor
 from tumorbench.external.spec import ExternalSpec, read_spec_file, sidecar_path
+from tumorbench.inference.predictor import Predictor
 
 ZOO_PREFIX = "zoo:"
 _OPTIONS = "--spec FILE, --input-size, --color, --scaling, --layout, --classes"

@@ -12,7 +12,6 @@ _EXPORTS = {
     "read_predictions": "io",
     "write_predictions": "io",
     "check_same_images": "io",
-    "predict_folder": "predict",
     "ensemble_predictions": "ensemble",
 }
 

@@ -13,9 +13,7 @@ NaN, duplicate images, scores that are not probabilities) and states every corre
 
 from __future__ import annotations
 
-import logging
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -24,8 +22,7 @@ import pandas as pd
 
 from tumorbench._io import atomic_write
 from tumorbench.classes import CLASS_NAMES, check_class_name, map_class, prob_column
-
-log = logging.getLogger(__name__)
+from tumorbench.inference.probabilities import to_probabilities
 
 BASE_COLUMNS: tuple[str, ...] = ("image", "label")
 PROB_PREFIX = "prob_"
@@ -46,11 +43,6 @@ def prob_columns(frame_or_classes) -> list[str]:
     """The probability columns of a predictions table, or of a class list, in order."""
     classes = frame_classes(frame_or_classes) if isinstance(frame_or_classes, pd.DataFrame) else frame_or_classes
     return [prob_column(c) for c in classes]
-
-# File stems that name a split, not a model (`predictions_test.csv`): such a file is known by its folder.
-GENERIC_STEMS = re.compile(r"^(predictions?|preds?)([_-].*)?$|^(test|val|validation|train)$", re.I)
-
-
 
 def predictions_frame(
     images: Sequence[str], labels: Sequence[str | None], probs: np.ndarray,
@@ -84,16 +76,6 @@ def write_predictions(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
         path, lambda p: frame.loc[:, columns].to_csv(p, index=False, float_format="%.8g")
     )
 
-
-# A row of probabilities may drift from 1 by float32 rounding (~1e-7) or by a writer that rounds to
-# a few decimals (~1e-3). Up to SUM_SILENT_ATOL renormalising changes no reported digit, so it is done
-# without a note; up to SUM_RENORMALISE_ATOL it is done with a note; beyond that the numbers are not
-# probabilities and are either logits (converted, with a note) or refused.
-SUM_SILENT_ATOL = 1e-4
-SUM_RENORMALISE_ATOL = 0.02
-# A value may leave [0, 1] by float rounding (a softmax in float32 writes 1.0000001 or -1e-8); beyond this
-# it is no probability.
-VALUE_NOISE_ATOL = 1e-6
 
 _MAX_LISTED = 5  # examples quoted in an error message: enough to find the problem, short enough to read
 
@@ -222,72 +204,12 @@ def _numeric_probabilities(path: Path, frame: pd.DataFrame) -> np.ndarray:
 
 
 def _as_probabilities(path: Path, probs: np.ndarray, notes: list[str]) -> np.ndarray:
-    """Return rows that sum to 1, converting logits and small drift, refusing anything else.
-
-    The policy, decided per row and then for the file as a whole:
-    - a probability row has values in [0, 1] (give or take VALUE_NOISE_ATOL of float rounding) that sum
-      to 1 within SUM_RENORMALISE_ATOL;
-    - every row a probability row: rounding noise outside [0, 1] is clipped, drift is renormalised
-      (with a note when it could change a reported digit);
-    - no row a probability row and values outside [0, 1]: logits, converted with softmax and a note
-      that says so in capitals, because it changes every number downstream;
-    - a mix: refused, naming the first row that is not a probability row (one wrong row must not
-      turn a whole file of probabilities into softmaxed ones, nor be skipped).
-    """
-    sums = probs.sum(axis=1)
-    drift = np.abs(sums - 1.0)
-    in_range = ((probs >= -VALUE_NOISE_ATOL) & (probs <= 1.0 + VALUE_NOISE_ATOL)).all(axis=1)
-    valid = in_range & (drift <= SUM_RENORMALISE_ATOL)
-    if valid.all():
-        outside = int(((probs < 0.0) | (probs > 1.0)).sum())
-        if outside:
-            probs = np.clip(probs, 0.0, 1.0)
-            sums = probs.sum(axis=1)
-            notes.append(f"{path.name}: {outside} values outside [0, 1] by at most {VALUE_NOISE_ATOL:g} (float "
-                         "rounding) were clipped to [0, 1].")
-        drift = np.abs(sums - 1.0)
-        if drift.max() > SUM_SILENT_ATOL:
-            n = int((drift > SUM_SILENT_ATOL).sum())
-            notes.append(
-                f"{path.name}: {n} rows of probabilities summed to between "
-                f"{sums.min():.4f} and {sums.max():.4f} instead of 1 and were renormalised."
-            )
-        return probs / sums[:, None]
-    first_bad = int(np.flatnonzero(~valid)[0])
-    line = f"line {first_bad + 2} ({_row_values(probs[first_bad])}, sum {sums[first_bad]:.4g})"
-    if valid.any():
-        raise ValueError(
-            f"{path}: {int(valid.sum())} rows are probabilities but {int((~valid).sum())} are not, the first at "
-            f"{line}; a file holds either probabilities (in [0, 1], each row summing to 1) or logits, never "
-            "both: fix or remove the rows that are not probabilities"
-        )
-    if in_range.all():
-        raise ValueError(
-            f"{path}: probabilities in [0, 1] whose rows do not sum to 1 (line {first_bad + 2} sums to "
-            f"{sums[first_bad]:.4g}; tolerance {SUM_RENORMALISE_ATOL}); these look like independent "
-            "per-class scores (sigmoid outputs?): write softmax probabilities, one distribution per row"
-        )
-    if probs.min() >= 0.0 and np.all(np.abs(sums - 100.0) <= 100.0 * SUM_RENORMALISE_ATOL):
-        raise ValueError(
-            f"{path}: the probability columns hold percentages (rows sum to 100); divide them by 100"
-        )
-    # No row is a distribution and values leave [0, 1]: the usual cause is a model whose last layer has
-    # no softmax, so the columns are logits and softmax recovers the probabilities.
-    shifted = probs - probs.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    notes.append(
-        f"{path.name}: CONVERTED FROM LOGITS: the probability columns held logits (no row was a probability "
-        f"distribution; values from {float(probs.min()):.3g} to {float(probs.max()):.3g}); they were converted "
-        "to probabilities with softmax, and every probability, loss and calibration figure of this model comes "
-        "from that conversion. If the model's outputs were "
-        "meant as probabilities, fix the model's output instead."
-    )
-    log.warning("%s", notes[-1])
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def _row_values(row: np.ndarray) -> str:
-    return ", ".join(f"{float(v):.6g}" for v in row)
+    """Rows that sum to 1, by the one policy of `tumorbench.inference.probabilities` (the same as for
+    a model's outputs); a file's rows are named by their line."""
+    probs, more = to_probabilities(probs, where=str(path), classes=None, name=path.name, what="the probability columns",
+                                   row_name=lambda r: f"line {r + 2}")
+    notes.extend(more)
+    return probs
 
 
 def check_same_images(frames: Mapping[str, pd.DataFrame]) -> None:

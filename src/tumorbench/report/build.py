@@ -19,7 +19,6 @@ from tumorbench.evaluation.model_result import ModelResult, evaluate_model
 from tumorbench.evaluation.settings import EvaluationSettings, evaluation_settings
 from tumorbench.evaluation.table import intervals_table, metric_columns, metrics_table
 from tumorbench.predictions.io import (
-    GENERIC_STEMS,
     check_same_images,
     read_predictions,
     write_predictions,
@@ -28,9 +27,9 @@ from tumorbench.report._render import FigureView, render_html, render_markdown
 from tumorbench.report._run import load_run
 from tumorbench.report.figure_list import FigureSpec, model_figures, overview_figures
 from tumorbench.report.gallery import load_gallery
-from tumorbench.report.section import Section  # noqa: F401  (re-exported: report.Section)
 from tumorbench.report.verdict import checks_html, checks_markdown, compute_verdict, section_anchors, verdict_sections
-from tumorbench.runfolder import RunFolder, info_path
+from tumorbench.report_section import Section  # noqa: F401  (re-exported: report.Section)
+from tumorbench.runfolder import GENERIC_STEMS, RunFolder, info_path
 
 PLOTLY_MODES = ("inline", "cdn")
 

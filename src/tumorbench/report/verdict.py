@@ -296,7 +296,7 @@ def _worst_frame(verdict: Verdict) -> pd.DataFrame:
 
 def verdict_sections(verdict: Verdict):
     """The suspect-label and segment Sections of the report (after the per-run tables)."""
-    from tumorbench.report.section import Section
+    from tumorbench.report_section import Section
 
     out = []
     issues = verdict.label_issues

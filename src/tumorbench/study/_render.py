@@ -90,7 +90,7 @@ def _context(summary: dict) -> dict:
 
 
 def render_section(summary: dict):
-    from tumorbench.report.section import Section
+    from tumorbench.report_section import Section
 
     context = _context(summary)
     html = Markup(_ENV.get_template("imbalance.html.j2").render(**context))

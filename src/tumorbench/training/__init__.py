@@ -1,4 +1,4 @@
-"""Training one model: the fit loop, losses, batches, checkpoints, and the cell an executor runs."""
+"""Training one model: the fit loop, losses, batches, and the cell an executor runs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ _EXPORTS = {
     "fit": "fit",
     "FitResult": "fit",
     "TrainingDiverged": "fit",
-    "load_checkpoint": "checkpoint",
-    "save_checkpoint": "checkpoint",
-    "LoadedModel": "checkpoint",
     "train_cell": "cell",
     "CellResult": "cell",
     "make_loss": "losses",

@@ -3,7 +3,7 @@ splits, writing nothing.
 
 A cell is a pure function of its inputs (resolved model, arrays, seed), so any executor can run it: the
 local one in this process, or Ray on another core or machine, which sends the result back for the run
-folder to write (see `tumorbench.runfolder.write_model`). The same seed gives the same result wherever
+folder to write (see `tumorbench.run.write_model`). The same seed gives the same result wherever
 it runs.
 """
 
@@ -18,12 +18,12 @@ import pandas as pd
 
 from tumorbench.config import ResolvedModel
 from tumorbench.data.arrays import ImageArrays, join_arrays
-from tumorbench.external._outputs import NonFiniteOutputs
-from tumorbench.external.predictor import network_predictor
+from tumorbench.inference.checkpoint import checkpoint_payload
+from tumorbench.inference.compute import ComputePlan
+from tumorbench.inference.predictor import network_predictor
+from tumorbench.inference.probabilities import NonFiniteOutputs
 from tumorbench.models.fitted import FittedModel, fitted_values
 from tumorbench.predictions.io import predictions_frame
-from tumorbench.training.checkpoint import checkpoint_payload
-from tumorbench.training.compute import ComputePlan
 from tumorbench.training.fit import FitResult, TrainingDiverged, fit
 
 log = logging.getLogger(__name__)

@@ -32,13 +32,13 @@ from tumorbench.config import ResolvedModel
 from tumorbench.data.arrays import ImageArrays
 from tumorbench.data.augment import AffineAugment, StrongAugment
 from tumorbench.data.balance import plan_epoch
+from tumorbench.inference.compute import ComputePlan, plan_compute
 from tumorbench.models import create_model
 from tumorbench.models.fitted import FittedModel
 from tumorbench.models.transfer import TransferNet, build_transfer
 from tumorbench.models.weights import resolve_weights
 from tumorbench.progress import current_job
 from tumorbench.training.arrays import plan_batches, sequential_batches
-from tumorbench.training.compute import ComputePlan, plan_compute
 from tumorbench.training.losses import make_loss
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,8 @@ import torch
 from tumorbench._io import write_json
 from tumorbench.data.folder import FLAT_SPLIT, scan_dataset
 from tumorbench.data.images import load_images
-from tumorbench.external import ExternalSpec, Predictor, load_model_source
+from tumorbench.external import ExternalSpec, load_model_source
+from tumorbench.inference import Predictor
 from tumorbench.predictions.io import predictions_frame, write_predictions
 
 log = logging.getLogger(__name__)

@@ -31,9 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tumorbench.config import (
-    PRECISIONS,  # the settings vocabulary lives with the config
-)
+from tumorbench.inference.precision import PRECISIONS
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ import torch.nn.functional as F
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.data.preprocess import PreprocessSpec
-from tumorbench.external._outputs import to_probabilities
+from tumorbench.inference.probabilities import to_probabilities
 
 if TYPE_CHECKING:
-    from tumorbench.training.compute import ComputePlan
+    from tumorbench.inference.compute import ComputePlan
 
 Forward = Callable[[torch.Tensor], np.ndarray]  # scaled float32 CPU batch in the model's layout -> raw outputs
 
@@ -130,7 +130,7 @@ def network_predictor(model: torch.nn.Module, spec: PreprocessSpec, *, name: str
     """A registered tumorbench network (trained by `run` or loaded from a checkpoint or state dict) as a
     Predictor: what `run` predicts its validation and test splits with, and what `predict` uses, so the
     two give the same numbers. `compute` defaults to the plan for `device`."""
-    from tumorbench.training.compute import plan_compute
+    from tumorbench.inference.compute import plan_compute
 
     compute = compute or plan_compute(torch.device(device))
     model.eval()
