@@ -117,7 +117,8 @@ def to_probabilities(
         raise ValueError(
             f"{where}: probabilities in [0, 1] whose rows do not sum to 1 ({row_name(first)} sums to "
             f"{sums[first]:.4g}; tolerance {SUM_RENORMALISE_ATOL}); these look like independent per-class scores "
-            "(sigmoid outputs?): write softmax probabilities, one distribution per row (a model: state outputs: logits in its spec)"
+            "(sigmoid outputs?): write softmax probabilities, one distribution per row (a model: state outputs: "
+            "logits in its spec)"
         )
     if raw.min() >= 0.0 and np.all(np.abs(sums - 100.0) <= 100.0 * SUM_RENORMALISE_ATOL):
         raise ValueError(f"{where}: {what} hold percentages (rows sum to 100); divide them by 100")
