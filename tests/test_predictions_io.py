@@ -168,3 +168,13 @@ def test_results_are_written_atomically_with_the_usual_file_mode(tmp_path):
         atomic_write(target, lambda p: (p.write_text("half"), (_ for _ in ()).throw(RuntimeError("crash"))))
     assert target.read_text() == "{}"  # the old result is intact
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # and no temporary file is left
+
+
+def test_rows_with_more_fields_than_the_header_are_refused(tmp_path):
+    # Found by tests/test_fuzz.py: pandas read the first field as an index and shifted every column, so the
+    # label read "0.0" (a class name of its own since any class set is accepted).
+    path = tmp_path / "p.csv"
+    path.write_text("image,label,prob_glioma,prob_meningioma,prob_no_tumor,prob_pituitary\n"
+                    "img0.png,glioma,0.0,0.0,0.0,1,5\n")
+    with pytest.raises(ValueError, match=r"p\.csv: the rows have more fields than the header's 6 columns"):
+        read_predictions(path)

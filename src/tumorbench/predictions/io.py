@@ -104,6 +104,12 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
         raise ValueError(f"{path}: the file is empty; a predictions file has columns {list(COLUMNS)}") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not a readable CSV file ({exc}); write it with write_predictions") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # Every row has more fields than the header: pandas then reads the first field(s) as an index and
+        # every column shifts by one (a label would read "0.0"). Refused, not guessed.
+        raise ValueError(f"{path}: the rows have more fields than the header's {len(frame.columns)} columns (a "
+                         "number written with a decimal comma, such as 1,5, or an unquoted comma in a name); "
+                         "write it with write_predictions")
     missing = [c for c in BASE_COLUMNS if c not in frame.columns]
     if len(frame_classes(frame)) < 2:
         missing.append("prob_<class> (one per class of the model, at least two)")
