@@ -209,22 +209,8 @@ def evaluation_settings(data: Any, *, where: str = "evaluation") -> EvaluationSe
         raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
     _check_keys(data, EvaluationSettings, where)
     values = dict(data)
-    boot = values.get("bootstrap")
-    if boot is not None and not isinstance(boot, BootstrapSettings):
-        if not isinstance(boot, dict):
-            raise ValueError(f"{where}.bootstrap: expected a mapping, got {type(boot).__name__}")
-        _check_keys(boot, BootstrapSettings, f"{where}.bootstrap")
-        values["bootstrap"] = BootstrapSettings(**boot)
-    elif boot is None:
-        values.pop("bootstrap", None)
-    checks = values.get("checks")
-    if checks is not None and not isinstance(checks, CheckSettings):
-        if not isinstance(checks, dict):
-            raise ValueError(f"{where}.checks: expected a mapping, got {type(checks).__name__}")
-        _check_keys(checks, CheckSettings, f"{where}.checks")
-        values["checks"] = CheckSettings(**checks)
-    elif checks is None:
-        values.pop("checks", None)
+    for key, cls in (("bootstrap", BootstrapSettings), ("checks", CheckSettings)):
+        _nested(values, key, cls, where)
     return EvaluationSettings(**values)
 
 
@@ -233,3 +219,16 @@ def _check_keys(data: dict, cls, where: str) -> None:
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {', '.join(known)}")
+
+
+def _nested(values: dict, key: str, cls: type, where: str) -> None:
+    """`values[key]`, a nested section (bootstrap, checks), checked key by key and built as `cls`, in place;
+    dropped when None so the field default applies."""
+    section = values.get(key)
+    if section is None:
+        values.pop(key, None)
+    elif not isinstance(section, cls):
+        if not isinstance(section, dict):
+            raise ValueError(f"{where}.{key}: expected a mapping, got {type(section).__name__}")
+        _check_keys(section, cls, f"{where}.{key}")
+        values[key] = cls(**section)
