@@ -88,7 +88,7 @@ def worker_torch(args) -> dict:
     if args.layout in ("nchw", "cl"):  # one layout for training and evaluation
         from dataclasses import replace
         compute = replace(compute, channels_last=args.layout == "cl", train_channels_last=args.layout == "cl")
-    compute.apply_threads()
+    compute.apply()
     training = compute.training()
     torch.manual_seed(0)
     net, phases, _, _ = build_network(rm)

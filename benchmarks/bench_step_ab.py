@@ -43,7 +43,7 @@ def build(spec: dict, size: int, steps: int, threads: int):
     compute = plan_compute(torch.device("cpu"), spec.get("precision", "auto"), threads=threads)
     if "layout" in spec:
         compute = dataclasses.replace(compute, train_channels_last=spec["layout"] == "cl")
-    compute.apply_threads()
+    compute.apply()
     training = compute.training()
     torch.manual_seed(0)
     net, phases, _, _ = build_network(rm)

@@ -43,7 +43,7 @@ def _setup(args):
                           "precision": args.precision})
     rm = resolve_model(config.models[0], config)
     compute = plan_compute(torch.device("cpu"), args.precision, threads=args.threads)
-    compute.apply_threads()
+    compute.apply()
     training = compute.training()
     torch.manual_seed(0)
     net, phases, _, _ = build_network(rm)

@@ -294,3 +294,48 @@ def test_a_bf16_training_step_moves_the_weights_as_the_fp32_step_does():
     # fully; measured 0.95 (unrelated steps: about 0). 0.9 leaves room for another CPU's kernels.
     assert cosine > 0.9, cosine
     assert not torch.equal(moves["bf16"], moves["fp32"])  # it really computed in bfloat16
+
+
+def _allocator_state(env: dict) -> str:
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch; from tumorbench.inference.compute import plan_compute; "
+            "from tumorbench.inference import allocator; "
+            "plan_compute(torch.device('cpu')).apply(); print(allocator.keep_freed_memory())")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True,
+                         check=True)
+    return out.stdout.strip()
+
+
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="the allocator switch is glibc's")
+def test_applying_a_cpu_plan_keeps_freed_memory_unless_the_user_says_system():
+    # A fresh process each: the switch is set once per process.
+    assert _allocator_state({}) == "True"
+    assert _allocator_state({"TUMORBENCH_ALLOCATOR": "system"}) == "False"
+
+
+def test_the_seed_cnn_backward_stays_channels_last_and_its_gradients_do_not_change(monkeypatch):
+    from tumorbench.models import seed_cnn
+
+    torch.manual_seed(0)
+    net = seed_cnn.SeedCNN(in_channels=1, size=40, num_classes=4).to(memory_format=torch.channels_last)
+    net.eval()  # no dropout: the two passes must see the same network (eval mode still takes gradients)
+    x = torch.rand(3, 1, 40, 40).contiguous(memory_format=torch.channels_last)
+    seen = []
+    net.features[-1].register_full_backward_hook(lambda m, gin, gout: seen.append(gout[0]))
+
+    def grads():
+        net.zero_grad()
+        net(x).square().sum().backward()
+        return [p.grad.clone() for p in net.parameters()]
+
+    kept = grads()
+    # The gradient reaching the last max-pool from the dense layer is channels-last, not NCHW.
+    assert seen[-1].is_contiguous(memory_format=torch.channels_last) and not seen[-1].is_contiguous()
+    monkeypatch.setattr(seed_cnn, "_channels_last", lambda t: False)  # the network as it was before
+    before = grads()
+    assert seen[-1].is_contiguous() and not seen[-1].is_contiguous(memory_format=torch.channels_last)
+    for a, b in zip(kept, before):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

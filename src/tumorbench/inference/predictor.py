@@ -110,6 +110,7 @@ def torch_forward(model: torch.nn.Module, device: torch.device, *, softmax: bool
     """The forward function of a PyTorch model. With `compute` (a tumorbench network), it runs with the
     training code's plan (precision, memory layout), so a checkpoint predicts what its run predicted."""
     if compute is not None:
+        compute.apply()
         compute.prepare_model(model)
 
     def forward(x: torch.Tensor) -> np.ndarray:

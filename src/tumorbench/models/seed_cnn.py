@@ -6,6 +6,7 @@ logits, with the softmax inside the loss and in prediction: the same model, nume
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from tumorbench.data.preprocess import PreprocessSpec
@@ -48,7 +49,23 @@ class SeedCNN(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x):
-        return self.classifier(self.features(x))
+        features = self.features(x)
+        if features.requires_grad and _channels_last(features):
+            # Flatten copies channels-last features into NCHW order (the dense layer's weights are in that
+            # order), so its gradient comes back NCHW and max-pool's backward then writes an NCHW gradient
+            # that the convolution's backward must transpose, at four times the size (profiled at 256 px,
+            # bf16: the largest copy of the step). Transposing the small gradient here keeps the backward
+            # pass channels-last throughout.
+            features.register_hook(_to_channels_last)
+        return self.classifier(features)
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+def _to_channels_last(grad: torch.Tensor) -> torch.Tensor:
+    return grad.contiguous(memory_format=torch.channels_last)
 
 
 @register_model(preprocess=SEED_SPEC, min_size=18,

@@ -336,7 +336,7 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays | None, *, devic
     if val is None and stop_after is None:
         raise ValueError("fit without validation is a refit: pass stop_after, the epochs chosen on validation")
     compute = compute or plan_compute(device)
-    compute.apply_threads()
+    compute.apply()
     seed = rm.seed
     torch.manual_seed(seed)  # the same seed gives the same initialisation whatever ran before
     if (train.y < 0).any():  # the run gives the model the training split's classes; a caller may not
