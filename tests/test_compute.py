@@ -339,3 +339,45 @@ def test_the_seed_cnn_backward_stays_channels_last_and_its_gradients_do_not_chan
     assert seen[-1].is_contiguous() and not seen[-1].is_contiguous(memory_format=torch.channels_last)
     for a, b in zip(kept, before):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_one_cast_per_step_trains_as_one_cast_per_micro_batch(monkeypatch):
+    # step_scope keeps the bf16 weight copies across a step's micro-batches; a copy kept past the
+    # optimizer's step would train on stale weights from the second step on, and the weights would differ.
+    from torch import nn
+
+    from tumorbench.training.fit import Phase, make_optimizer, train_one_epoch
+    from tumorbench.training.losses import make_loss
+
+    config = make_config({"image_size": 32, "train": {"batch_size": 8}, "models": ["model_1"]})
+    rm = resolve_model(config.models[0], config)
+    data = _arrays(24, 32, 1)  # three steps
+    plan = plan_compute(CPU, "bf16", threads=1).training()
+    casts: dict[str, int] = {}
+
+    def train(name: str) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        net = plan.prepare_model(create_model("model_1", rm.preprocess))
+        for m in net.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = 0.0
+        shape = list(net.classifier[1].weight.shape)
+        loss_fn, _ = make_loss("none", data.y.numpy(), 4)
+        with torch.profiler.profile(record_shapes=True) as prof:  # counts the dense weight's casts
+            train_one_epoch(Phase("train", 1, 1e-3, nn.Identity(), net), data, None, loss_fn=loss_fn,
+                            optimizer=make_optimizer(list(net.parameters()), rm, lr=1e-3), rm=rm,
+                            rng=np.random.default_rng(0), generator=torch.Generator().manual_seed(0),
+                            compute=plan, desc="t", micro_batch=3)
+        casts[name] = sum(e.count for e in prof.key_averages(group_by_input_shape=True)
+                          if e.key == "aten::_to_copy" and e.input_shapes and list(e.input_shapes[0]) == shape)
+        return [p.detach().clone() for p in net.parameters()]
+
+    kept = train("scope")
+    monkeypatch.setattr(ComputePlan, "step_scope", lambda self: __import__("contextlib").nullcontext())
+    per_micro_batch = train("none")
+    for a, b in zip(kept, per_micro_batch):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # Without the scope: per micro-batch one cast of the weight to bf16 and one of its gradient back,
+    # 3 steps x 3 micro-batches x 2; with it the forward cast happens once per step.
+    assert casts["none"] == 18
+    assert casts["scope"] == 3 + 9

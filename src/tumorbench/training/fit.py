@@ -240,24 +240,25 @@ def train_one_epoch(phase: Phase, data: ImageArrays, cached: torch.Tensor | None
     batches = _marked(iter(tqdm(batches, total=n_batches, desc=desc, leave=False, disable=None)), "tb.data")
     for step, (x, y) in enumerate(batches, 1):
         optimizer.zero_grad(set_to_none=True)
-        for xs, ys in zip(x.split(micro_batch or len(y)), y.split(micro_batch or len(y))):
-            with record_function("tb.forward"), compute.autocast():
-                if not use_cache:
-                    with torch.no_grad():
-                        xs = phase.frozen(xs)
-                logits = phase.trainable(xs).float()
-                # Each part's mean loss weighted by its share: the gradients add up to the batch mean's.
-                loss = loss_fn(logits, ys) * (len(ys) / len(y))
-            value = float(loss.detach())  # needed for the epoch's mean anyway: no extra sync
-            if not math.isfinite(value):
-                # Checked before the step: one NaN gradient would turn every weight into NaN.
-                raise TrainingDiverged(f"the training loss became {value} at batch {step} of {n_batches} "
-                                       f"(learning rate {optimizer.param_groups[0]['lr']:g}); lower the learning "
-                                       "rate (train.lr or <model>.lr)")
-            with record_function("tb.backward"):
-                (loss if scaler is None else scaler.scale(loss)).backward()
-            loss_sum += value * len(y)
-            correct += int((logits.argmax(1) == ys).sum())
+        with compute.step_scope():
+            for xs, ys in zip(x.split(micro_batch or len(y)), y.split(micro_batch or len(y))):
+                with record_function("tb.forward"), compute.autocast():
+                    if not use_cache:
+                        with torch.no_grad():
+                            xs = phase.frozen(xs)
+                    logits = phase.trainable(xs).float()
+                    # Each part's mean loss weighted by its share: the gradients add up to the batch mean's.
+                    loss = loss_fn(logits, ys) * (len(ys) / len(y))
+                value = float(loss.detach())  # needed for the epoch's mean anyway: no extra sync
+                if not math.isfinite(value):
+                    # Checked before the step: one NaN gradient would turn every weight into NaN.
+                    raise TrainingDiverged(f"the training loss became {value} at batch {step} of {n_batches} "
+                                           f"(learning rate {optimizer.param_groups[0]['lr']:g}); lower the learning "
+                                           "rate (train.lr or <model>.lr)")
+                with record_function("tb.backward"):
+                    (loss if scaler is None else scaler.scale(loss)).backward()
+                loss_sum += value * len(y)
+                correct += int((logits.argmax(1) == ys).sum())
         with record_function("tb.optimizer"):
             if scaler is None:
                 optimizer.step()
