@@ -306,3 +306,13 @@ def test_cli_progress_in_a_log_file_is_plain_lines(tiny_dataset, tmp_path):
     assert "cell 1 of 2, epoch 1 of 2" in log and "cell 2 of 2, epoch 2 of 2, job 100%" in log
     assert "2 of 2 cells done" in log and "ETA" in log
     assert "\r" not in log and "\x1b" not in log
+
+
+@pytest.mark.parametrize("command", [tb.run, tb.study_imbalance])
+def test_a_misspelt_option_fails_before_training_naming_it(command, tmp_path):
+    with pytest.raises(tb.InvalidInputError) as error:
+        command(out=tmp_path / "run", epochs=1, image_sise=64, verbose=False)
+    message = str(error.value)
+    assert "'image_sise'" in message and "did you mean 'image_size'?" in message
+    assert "valid options:" in message and "plotly" in message
+    assert not (tmp_path / "run").exists()  # stopped before any model was trained

@@ -33,6 +33,7 @@ from tumorbench.api._config import (
 )
 from tumorbench.api.dataset_commands import audit, predict, score_external
 from tumorbench.api.errors import InvalidInputError, typed_errors
+from tumorbench.api.options import REPORT_OPTIONS, TRAINING_OPTIONS, TrainingOptions, check_options
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -160,11 +161,13 @@ def run(
     from tumorbench.study.replicas import with_seed_replicas
 
     started = time.perf_counter()
-    options = dict(models=models, epochs=epochs, batch_size=batch_size, lr=lr, image_size=image_size, seed=seed,
-                   device=device, precision=precision, deterministic=deterministic, weights=weights, dedup=dedup,
-                   class_map=class_map,
+    training = TrainingOptions(epochs=epochs, batch_size=batch_size, lr=lr, image_size=image_size, seed=seed,
+                               device=device, precision=precision, deterministic=deterministic, weights=weights,
+                               class_map=class_map)
+    options = dict(training.as_overrides(), models=models, dedup=dedup,
                    external=[str(e) if isinstance(e, os.PathLike) else e for e in external] if external else None)
     with typed_errors(), _shown_progress(verbose):
+        check_options(report_options, valid=(*TRAINING_OPTIONS, *REPORT_OPTIONS), command="run")
         data_root, run_config = resolve_config(data, config, overrides, options, preset_name=preset)
         run_config = with_seed_replicas(run_config, seeds)
         folder = Path(out or run_config.out or default_run_dir())
@@ -197,12 +200,10 @@ def study_imbalance(
     from tumorbench.run import default_run_dir
     from tumorbench.study import imbalance_config, run_imbalance_study
 
-    training = {k: options.pop(k, None) for k in ("epochs", "batch_size", "lr", "image_size", "seed", "device",
-                                                  "precision", "deterministic", "weights", "class_map")}
-    report_options = options
     started = time.perf_counter()
     with typed_errors(), _shown_progress(verbose):
-        data_root, base = resolve_config(data, config, overrides, {**training, "models": models},
+        training, report_options = TrainingOptions.split(options, command="study_imbalance")
+        data_root, base = resolve_config(data, config, overrides, {**training.as_overrides(), "models": models},
                                          presets=("embedded", "embedded_study"))
         chosen = names_list(strategies) or list(STRATEGIES)
         study = imbalance_config(base, models=[m.name for m in base.models], strategies=chosen, seeds=seeds)

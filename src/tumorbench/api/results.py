@@ -341,6 +341,6 @@ class EvaluationResult(BenchmarkResult):
         self.settings = settings
 
     def model_results(self) -> list:
-        from tumorbench.report.build import evaluate_predictions
+        from tumorbench.evaluation.files import evaluate_predictions
 
         return evaluate_predictions(self.sources, names=self.models, settings=self.settings)

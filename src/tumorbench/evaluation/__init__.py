@@ -4,7 +4,8 @@ The metric registry (`registry`, declarations in `catalogue`), point metrics (`c
 confidence intervals (`bootstrap`, `rank`), paired comparisons (`paired`), calibration, multi-seed
 summaries (`seeds`), the tumour vs no tumour view (`binary`) and its operating points
 (`operating_points`), the ranking and recommendation (`recommend`) and the per-model results the report,
-the study, `tumorbench evaluate` and metrics.json all read (`assess`, `model_result`).
+the study, `tumorbench evaluate` and metrics.json all read (`assess`, `model_result`), and predictions
+files read, checked to cover the same images and evaluated into those results (`files`).
 
     from tumorbench.evaluation import compute_metrics
     compute_metrics(read_predictions("predictions_test.csv"))["macro"]["f1"]
@@ -26,6 +27,7 @@ _EXPORTS = {
     "predicted_classes": "classification", "score_context": "classification",
     "compute_roc_curves": "curves", "pr_curve_points": "curves", "roc_curve_points": "curves",
     "confident_mistakes": "mistakes",
+    "default_name": "files", "evaluate_predictions": "files",
     "Feature": "declared", "MetricSpec": "declared", "ScoreContext": "declared", "metric": "declared",
     "metrics": "declared", "register": "declared", "registered": "declared",
     "BootstrapSettings": "settings", "EvaluationSettings": "settings", "evaluation_settings": "settings",

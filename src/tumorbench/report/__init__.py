@@ -6,13 +6,13 @@
 """
 
 # Computed in tumorbench.evaluation; re-exported here, where notebooks have always found them.
+from tumorbench.evaluation.files import default_name
 from tumorbench.evaluation.history import TrainingCurves, training_curves
 from tumorbench.evaluation.model_result import ModelResult, evaluate_model
 from tumorbench.evaluation.recommend import Recommendation, rank_models, recommend
 from tumorbench.report.build import (
     Section,
     build_report,
-    default_name,
     evaluate_files,
     write_report,
 )
