@@ -221,15 +221,15 @@ def test_binary_settings_are_checked():
 def test_report_sections_say_why_the_view_is_undefined(hand, template):
     from types import SimpleNamespace
 
+    from tumorbench.rendering import ENVIRONMENT
     from tumorbench.report._binary_views import binary_views
-    from tumorbench.report._render import _environment
 
     three = frame(["glioma", "pituitary"], [[.8, .1, .1], [.1, .1, .8]], ("glioma", "meningioma", "pituitary"))
     results = [SimpleNamespace(name="four", binary=binary_view(hand), operating_points=None),
                SimpleNamespace(name="three <b>", binary=binary_view(three),
                                operating_points={"points": [], "reason": "No validation predictions: left out."})]
     views = binary_views(results, {"four": "four", "three <b>": "three_b"})
-    text = _environment().get_template(template).render(**views, confidence=0.95)
+    text = ENVIRONMENT.get_template(f"report/{template}").render(**views, confidence=0.95)
     assert "has no no_tumor class" in text and "No validation predictions: left out." in text
     assert f"{4 / 6:.3f}" in text  # the defined model's sensitivity
     assert "three <b>" not in text  # a name from the data is escaped in both formats

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 _STYLE = ("<style>.tb-result table{border-collapse:collapse;font-size:12px}.tb-result td,.tb-result th"
           "{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}.tb-result td:first-child,"
           ".tb-result th:first-child{text-align:left}.tb-result .tb-note{color:#8a4b00}</style>")
@@ -36,13 +34,8 @@ could be trained, no report.</p>{% for note in notes %}<p class="tb-note">{{ not
 }
 
 
-@cache
-def _environment():
-    import jinja2
-
-    return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-
-
 def render(template: str, **context) -> str:
     """One of the summaries above, with its style."""
-    return _STYLE + _environment().from_string(_TEMPLATES[template]).render(**context)
+    from tumorbench.rendering import SUMMARIES  # imported on first use: `import tumorbench` stays light
+
+    return _STYLE + SUMMARIES.from_string(_TEMPLATES[template]).render(**context)

@@ -8,16 +8,17 @@ import io
 import os
 from pathlib import Path
 
-from jinja2 import Environment
 from markupsafe import Markup
 from PIL import Image, ImageOps
+
+from tumorbench.rendering import SECTIONS
 
 MAX_PAIRS_SHOWN = 24
 MAX_ROWS_SHOWN = 50
 MAX_LISTED = 10  # unreadable files named in the terminal summary
 THUMB_PX = 96
 
-_ENV = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+_ENV = SECTIONS  # the one environment (tumorbench.rendering), with the audit's whitespace rules
 
 
 def _pct(part: int, whole: int) -> str:

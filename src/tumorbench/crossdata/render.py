@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import jinja2
 from markupsafe import Markup
 
 from tumorbench.crossdata.results import WITHOUT_COPIES, ExternalResult, scored_without_copies
+from tumorbench.rendering import SECTIONS
 
-_ENV = jinja2.Environment(loader=jinja2.PackageLoader("tumorbench.crossdata", "templates"),
-                          autoescape=lambda name: bool(name) and name.endswith(".html.j2"),  # Markdown: as written
-                          trim_blocks=True, lstrip_blocks=True)
 _MAX_COPIES = 20  # copies listed in the report; every one is in copies.csv and metrics.json
 
 
@@ -87,11 +84,13 @@ def external_sections(externals: Sequence[ExternalResult], source: dict[str, dic
     unusable = [e for e in externals if not e.scored]
     context = {"rows": rows, "advice": advice, "unusable": unusable, "definition": WITHOUT_COPIES}
     warnings = [f"External test set {e.label} could not be scored: {e.info.get('reason')}" for e in unusable]
-    sections.append(Section("Generalisation gap", Markup(_ENV.get_template("gap.html.j2").render(**context)),
-                            _ENV.get_template("gap.md.j2").render(**context), warnings=warnings))
+    sections.append(Section("Generalisation gap", *_rendered("gap", context), warnings=warnings))
     for ext in externals:
-        context = _dataset_context(ext)
-        sections.append(Section(f"External test set: {ext.label}",
-                                Markup(_ENV.get_template("external.html.j2").render(**context)),
-                                _ENV.get_template("external.md.j2").render(**context)))
+        sections.append(Section(f"External test set: {ext.label}", *_rendered("external", _dataset_context(ext))))
     return sections
+
+
+def _rendered(template: str, context: dict) -> tuple[Markup, str]:
+    """The HTML and the Markdown of crossdata/templates/<template>.{html,md}.j2."""
+    return (Markup(SECTIONS.get_template(f"crossdata/{template}.html.j2").render(**context)),
+            SECTIONS.get_template(f"crossdata/{template}.md.j2").render(**context))

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tumorbench.runfolder import HISTORY_FILE
+
 # Pairs drawn on one panel each: (panel title, training key, validation key).
 PANELS: tuple[tuple[str, str, str], ...] = (
     ("accuracy", "accuracy", "val_accuracy"),
@@ -29,7 +31,7 @@ class TrainingCurves:
     phase_starts: list[tuple[int, str]] = field(default_factory=list)
 
 
-def training_curves(history: dict, *, source: str = "history.json") -> TrainingCurves | None:
+def training_curves(history: dict, *, source: str = HISTORY_FILE) -> TrainingCurves | None:
     """Validate a history dict; None when it holds none of the plotted series.
 
     Raises ValueError (naming `source`) when a series is not a list of numbers or lengths disagree.

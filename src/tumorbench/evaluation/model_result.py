@@ -19,6 +19,7 @@ from tumorbench.evaluation.mistakes import confident_mistakes
 from tumorbench.evaluation.operating_points import operating_points
 from tumorbench.evaluation.settings import EvaluationSettings
 from tumorbench.predictions.io import frame_classes
+from tumorbench.runfolder import HISTORY_FILE
 
 
 @dataclass
@@ -55,7 +56,7 @@ def evaluate_model(
     *,
     source: Path,
     history: dict | None = None,
-    history_source: str = "history.json",
+    history_source: str = HISTORY_FILE,
     info: dict | None = None,
     validation_frame: pd.DataFrame | None = None,
     duplicated: dict[str, str] | None = None,

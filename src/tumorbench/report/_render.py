@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import datetime as _dt
-import math
-import re
 from dataclasses import dataclass
 from importlib import metadata
 
-import jinja2
 from markupsafe import Markup
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
@@ -18,6 +15,7 @@ from tumorbench.evaluation.declared import metric, metrics
 from tumorbench.evaluation.model_result import COPY_GROUPS
 from tumorbench.evaluation.recommend import format_p, weakest_class
 from tumorbench.evaluation.table import metric_columns, metric_rows
+from tumorbench.rendering import ENVIRONMENT
 from tumorbench.report._binary_views import binary_views
 
 # What the report says about how its numbers are made, beside the registry's one-line definitions.
@@ -57,29 +55,6 @@ class FigureView:
     svg: str
 
 
-def _number(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.{digits}f}"
-
-
-def _interval(cell: dict) -> str:
-    """'0.687–0.774' (empty when the cell has no interval)."""
-    if cell is None or cell.get("low") is None:
-        return ""
-    return f"{_number(cell['low'], cell['digits'])}–{_number(cell['high'], cell['digits'])}"
-
-
-def _with_interval(cell: dict) -> str:
-    """'0.731 [0.687, 0.774]' for Markdown."""
-    if cell is None:
-        return "n/a"
-    text = _number(cell["value"], cell["digits"])
-    if cell.get("low") is not None:
-        text += f" [{_number(cell['low'], cell['digits'])}, {_number(cell['high'], cell['digits'])}]"
-    return text
-
-
 def _info_value(key: str, value) -> str:
     if key == "train_seconds" and isinstance(value, (int, float)):
         return f"{value:.0f} s"
@@ -96,31 +71,6 @@ def _info_value(key: str, value) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     return str(value)
-
-
-def _md(text) -> str:
-    """Escape text from the data for Markdown: no markup, no raw HTML, no table breaks."""
-    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    # Underscores inside words (no_tumor) do not start emphasis in CommonMark, so they stay readable.
-    return re.sub(r"([\\`*\[\]|])", r"\\\1", text).replace("\n", " ")
-
-
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("tumorbench.report", "templates"),
-        # Names of files, models and classes come from the data: HTML output is always escaped.
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["num"] = _number
-    env.filters["ci"] = _interval
-    env.filters["vci"] = _with_interval
-    env.filters["bracket"] = lambda ci: f"[{_number(ci[0])}, {_number(ci[1])}]" if ci else ""
-    env.filters["md"] = _md
-    return env
 
 
 def _version() -> str:
@@ -335,10 +285,10 @@ def _plotly_script(mode: str) -> Markup:
 
 
 def render_html(context: dict) -> str:
-    template = _environment().get_template("report.html.j2")
+    template = ENVIRONMENT.get_template("report/report.html.j2")
     return template.render(**context, **_views(context), plotly_js=_plotly_script(context.get("plotly", "inline")))
 
 
 def render_markdown(context: dict) -> str:
-    template = _environment().get_template("report.md.j2")
+    template = ENVIRONMENT.get_template("report/report.md.j2")
     return template.render(**context, **_views(context))

@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from tumorbench.evaluation.checks import Check, run_checks
 from tumorbench.evaluation.settings import EvaluationSettings
+from tumorbench.runfolder import LABEL_ISSUES_FILE
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ MARKDOWN_ANCHORS = {"comparison": "#comparison", "calibration": "#calibration", 
 
 
 def checks_markdown(checks: Sequence[Check], *, has_audit: bool = True) -> str:
-    from tumorbench.report._render import _md
+    from tumorbench.rendering import markdown_text as _md
 
     def title(c: Check) -> str:
         anchor = MARKDOWN_ANCHORS.get(c.section)
@@ -274,7 +275,7 @@ def _cell(value) -> str:
 
 
 def _table_markdown(frame: pd.DataFrame) -> str:
-    from tumorbench.report._render import _md
+    from tumorbench.rendering import markdown_text as _md
 
     lines = ["| " + " | ".join(_md(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(_md(_cell(v)) for v in row) + " |" for row in frame.itertuples(index=False)]
@@ -312,11 +313,11 @@ def verdict_sections(verdict: Verdict):
                 THUMB_PX, r.image, verdict.thumbnails[r.image], THUMB_PX, THUMB_PX, r.image, r.rank, r.label,
                 r.suggested)
             for r in issues.itertuples(index=False) if r.image in verdict.thumbnails)
-        html = (Markup("<p>{} image(s) whose label is contradicted, ranked (all in <code>label_issues.csv</code>). "
-                       "{}</p>").format(len(issues), verdict.label_note)
+        html = (Markup("<p>{} image(s) whose label is contradicted, ranked (all in <code>{}</code>). "
+                       "{}</p>").format(len(issues), LABEL_ISSUES_FILE, verdict.label_note)
                 + (Markup('<div id="label-issue-gallery">{}</div>').format(tiles) if tiles else Markup(""))
                 + _table_html(shown, "label-issues-table"))
-        markdown = (f"{len(issues)} image(s) whose label is contradicted, ranked (all in `label_issues.csv`). "
+        markdown = (f"{len(issues)} image(s) whose label is contradicted, ranked (all in `{LABEL_ISSUES_FILE}`). "
                     f"{verdict.label_note}\n\n" + _table_markdown(shown))
     else:
         html = Markup("<p>{}</p>").format(verdict.label_note)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import jinja2
 import plotly.graph_objects as go
 from markupsafe import Markup
 
 from tumorbench.classes import CLASS_NAMES
 from tumorbench.data.balance import STRATEGIES
+from tumorbench.rendering import SECTIONS
 from tumorbench.study.summary_keys import study_classes
-
-_ENV = jinja2.Environment(loader=jinja2.PackageLoader("tumorbench.study", "templates"),
-                          autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
 
 
 def _pm(row: dict, key: str, digits: int = 3) -> str:
@@ -93,6 +90,6 @@ def render_section(summary: dict):
     from tumorbench.report_section import Section
 
     context = _context(summary)
-    html = Markup(_ENV.get_template("imbalance.html.j2").render(**context))
-    markdown = _ENV.get_template("imbalance.md.j2").render(**context)
+    html = Markup(SECTIONS.get_template("study/imbalance.html.j2").render(**context))
+    markdown = SECTIONS.get_template("study/imbalance.md.j2").render(**context)
     return Section(title="Class-imbalance study", html=html, markdown=markdown)
