@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -373,7 +374,7 @@ def test_one_cast_per_step_trains_as_one_cast_per_micro_batch(monkeypatch):
         return [p.detach().clone() for p in net.parameters()]
 
     kept = train("scope")
-    monkeypatch.setattr(ComputePlan, "step_scope", lambda self: __import__("contextlib").nullcontext())
+    monkeypatch.setattr(ComputePlan, "step_scope", lambda self: contextlib.nullcontext())
     per_micro_batch = train("none")
     for a, b in zip(kept, per_micro_batch):
         torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import platform
@@ -32,18 +33,10 @@ _M_TRIM_THRESHOLD = -1  # glibc's malloc.h
 _M_MMAP_MAX = -4
 _NEVER_TRIM = 2**31 - 1  # mallopt takes an int: 2 GB of free heap top before any trim, i.e. practically never
 
-_state: dict[str, bool] = {}
 
-
+@functools.cache  # once per process: the switches are process-wide
 def keep_freed_memory() -> bool:
-    """Switch glibc's malloc to reusing freed large blocks (once per process); True when it is in effect."""
-    if "applied" in _state:
-        return _state["applied"]
-    _state["applied"] = applied = _apply()
-    return applied
-
-
-def _apply() -> bool:
+    """Switch glibc's malloc to reusing freed large blocks; True when it is in effect."""
     choice = os.environ.get(ENV_VAR, "reuse").strip().lower()
     if choice == "system":
         return False

@@ -103,9 +103,7 @@ class ComputePlan:
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """The context forward passes run in: autocast to the plan's dtype, or nothing for fp32."""
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=_DTYPES[self.precision])
+        return self._autocast(enabled=True)
 
     def step_scope(self) -> contextlib.AbstractContextManager:
         """The context around all micro-batches of one training step (forward passes inside it still run
@@ -113,9 +111,12 @@ class ComputePlan:
         is cast once per step instead of once per micro-batch (the seed CNN's 30 M dense weights at 256 px:
         five casts a step). Autocast itself is off in it, so the backward passes run as without it. Leave
         it before the optimizer's step: the cached copies are of the weights before the update."""
+        return self._autocast(enabled=False)
+
+    def _autocast(self, *, enabled: bool) -> contextlib.AbstractContextManager:
         if self.precision == "fp32":
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=_DTYPES[self.precision], enabled=False)
+        return torch.autocast(device_type=self.device.type, dtype=_DTYPES[self.precision], enabled=enabled)
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         """Move the model to the device in the plan's memory layout (in place; returns it)."""
