@@ -24,8 +24,9 @@ side by side, medians printed:
 
 Both sides use `--threads` intra-op threads (default: every CPU this process may use; TF's inter-op
 pool keeps its default). TensorFlow is not a tumorbench requirement: without it the TF columns say
-how to install it. `--accuracy` instead trains the same recipe both ways on `--data` and compares
-validation macro-F1 (slow: minutes per epoch at 128 px on 2 cores).
+how to install it. `--accuracy` instead trains the same recipe in each of `--accuracy-arms` on `--data`
+(tumorbench in bf16 and in fp32, and TF-Keras) and compares validation macro-F1 per seed (slow: about
+15 s per epoch at 128 px for tumorbench in bf16 on 2 cores, several times that for TF-Keras).
 """
 
 from __future__ import annotations
@@ -332,28 +333,46 @@ def bench_decode(args, data: Path) -> None:
 
 
 def bench_accuracy(args, data: Path) -> None:
-    """The same recipe (model_1, batch 32, Adam 1e-3, best epoch on val accuracy) both ways."""
+    """The same recipe (model_1, batch 32, Adam 1e-3, best epoch on val accuracy) in each arm of
+    `--accuracy-arms`: tumorbench at a precision (bf16, fp32, auto) or TF-Keras (tf), then the mean and
+    sd of every arm over the seeds and the mean difference of each arm from the first."""
+    arms = [a.strip() for a in args.accuracy_arms.split(",") if a.strip()]
+    unknown = [a for a in arms if a not in ("tf", "auto", "bf16", "fp32")]
+    if unknown or not arms:
+        raise SystemExit(f"--accuracy-arms: unknown arm(s) {', '.join(unknown) or '(none)'}; "
+                         "valid: bf16, fp32, auto, tf")
     cmd_common = ["--size", str(args.accuracy_size), "--data", str(data), "--threads", str(args.threads),
                   "--epochs", str(args.accuracy_epochs)]
+    names = {a: "TF-Keras fp32" if a == "tf" else f"tumorbench {a}" for a in arms}
     print(f"\n## Validation macro-F1, model_1 at {args.accuracy_size} px, {args.accuracy_epochs} epochs, "
           f"best epoch on validation accuracy, data {data}\n")
-    print("| seed | tumorbench macro-F1 | TF-Keras macro-F1 | difference (points) | tumorbench s | TF s |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| seed | " + " | ".join(f"{names[a]} macro-F1" for a in arms)
+          + "".join(f" | {names[a]} - {names[arms[0]]} (points)" for a in arms[1:])
+          + " | " + " | ".join(f"{names[a]} s" for a in arms) + " |")
+    print("|---:|" + "---:|" * (3 * len(arms) - 1))
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    scores: dict[str, list[float]] = {a: [] for a in arms}
     for seed in range(args.accuracy_first_seed, args.accuracy_first_seed + args.accuracy_seeds):
         res = {}
-        for kind in ("acc-torch", "acc-tf"):
-            worker = [sys.executable, __file__, "--worker", kind, "--seed", str(seed), *cmd_common]
-            _, _, code, tail = _run_child(worker, env=env)
+        for arm in arms:
+            kind = ["--worker", "acc-tf"] if arm == "tf" else ["--worker", "acc-torch", "--precision", arm]
+            _, _, code, tail = _run_child([sys.executable, __file__, *kind, "--seed", str(seed), *cmd_common], env=env)
             if code != 0:
-                raise SystemExit(f"{kind} failed:\n{tail}")
-            res[kind] = json.loads(tail.strip().splitlines()[-1])
-        if "missing" in res["acc-tf"]:
-            print(f"| {seed} | {res['acc-torch']['macro_f1']:.4f} | {TF_MISSING} | | | |")
-            continue
-        a, b = res["acc-torch"]["macro_f1"], res["acc-tf"]["macro_f1"]
-        print(f"| {seed} | {a:.4f} | {b:.4f} | {100 * (a - b):+.1f} | {res['acc-torch']['seconds']:.0f} | "
-              f"{res['acc-tf']['seconds']:.0f} |", flush=True)
+                raise SystemExit(f"{names[arm]} failed at seed {seed}:\n{tail}")
+            res[arm] = json.loads(tail.strip().splitlines()[-1])
+            if "missing" in res[arm]:
+                raise SystemExit(res[arm]["missing"])
+            scores[arm].append(res[arm]["macro_f1"])
+        first = res[arms[0]]["macro_f1"]
+        print(f"| {seed} | " + " | ".join(f"{res[a]['macro_f1']:.4f}" for a in arms)
+              + "".join(f" | {100 * (res[a]['macro_f1'] - first):+.1f}" for a in arms[1:])
+              + " | " + " | ".join(f"{res[a]['seconds']:.0f}" for a in arms) + " |", flush=True)
+    print("\n" + "; ".join(f"{names[a]} {statistics.mean(v):.4f} +- {statistics.stdev(v) if len(v) > 1 else 0:.4f}"
+                           for a, v in scores.items()))
+    for arm in arms[1:]:
+        diffs = [100 * (b - a) for a, b in zip(scores[arms[0]], scores[arm])]
+        print(f"{names[arm]} - {names[arms[0]]}: mean {statistics.mean(diffs):+.2f} points "
+              f"(per seed {', '.join(f'{d:+.1f}' for d in diffs)})")
 
 
 def _accuracy_split(data: Path, size: int, seed: int):
@@ -388,7 +407,8 @@ def worker_acc_torch(args) -> dict:
     config = make_config({"image_size": args.size, "seed": args.seed, "train": {"epochs": args.epochs},
                           "models": ["model_1"]})
     rm = resolve_model(config.models[0], config)
-    compute = plan_compute(torch.device("cpu"), "auto", threads=args.threads)
+    compute = plan_compute(torch.device("cpu"), args.precision, threads=args.threads)
+    compute.apply()
     train = ImageArrays(torch.from_numpy(xt), torch.from_numpy(yt), [""] * len(xt))
     val = ImageArrays(torch.from_numpy(xv), torch.from_numpy(yv), [""] * len(xv))
     started = time.perf_counter()
@@ -452,7 +472,11 @@ def main() -> None:
     parser.add_argument("--accuracy-size", type=int, default=128)
     parser.add_argument("--accuracy-epochs", type=int, default=6)
     parser.add_argument("--accuracy-seeds", type=int, default=1,
-                        help="Seeds (split, initialisation, data order) to compare.")
+                        help="Seeds (initialisation, data order) to compare; the split is always seed 0's, as "
+                             "`tumorbench run` makes it, so the arms are paired on the same validation images.")
+    parser.add_argument("--accuracy-arms", default="bf16,fp32,tf",
+                        help="What --accuracy trains, comma-separated: tumorbench at bf16, fp32 or auto, and "
+                             "tf (TF-Keras); differences are taken from the first (default: bf16,fp32,tf).")
     parser.add_argument("--accuracy-first-seed", type=int, default=0, help="The first of those seeds.")
     # Worker-process arguments (internal)
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)

@@ -382,3 +382,52 @@ def test_one_cast_per_step_trains_as_one_cast_per_micro_batch(monkeypatch):
     # 3 steps x 3 micro-batches x 2; with it the forward cast happens once per step.
     assert casts["none"] == 18
     assert casts["scope"] == 3 + 9
+
+
+def test_prediction_casts_each_weight_once_and_predicts_the_same(monkeypatch):
+    # A prediction in several batches keeps autocast's bf16 weight copies for the whole call; without
+    # the scope every batch casts the dense weight again. The probabilities must not change.
+    config = make_config({"image_size": 32, "models": ["model_1"]})
+    rm = resolve_model(config.models[0], config)
+    torch.manual_seed(0)
+    net = create_model("model_1", rm.preprocess)
+    predictor = network_predictor(net, rm.preprocess, name="m", compute=plan_compute(CPU, "bf16", threads=1))
+    images = _arrays(20, 32, 1).x.numpy()
+    shape = list(net.classifier[1].weight.shape)
+    casts: dict[str, int] = {}
+
+    def predict(name: str) -> np.ndarray:
+        with torch.profiler.profile(record_shapes=True) as prof:
+            probs = predictor.predict_proba(images, batch_size=4)  # five batches
+        casts[name] = sum(e.count for e in prof.key_averages(group_by_input_shape=True)
+                          if e.key == "aten::_to_copy" and e.input_shapes and list(e.input_shapes[0]) == shape)
+        return probs
+
+    kept = predict("scope")
+    predictor.scope = contextlib.nullcontext
+    per_batch = predict("none")
+    np.testing.assert_array_equal(kept, per_batch)
+    assert casts == {"scope": 1, "none": 5}
+
+
+def test_validation_casts_each_weight_once(monkeypatch):
+    # Validation runs all its batches in one autocast context; in inference mode autocast would cast
+    # the weights again for every batch.
+    from torch import nn
+
+    from tumorbench.training.fit import Phase, _evaluate
+
+    monkeypatch.setattr(compute_module, "EVAL_PIXELS_PER_BATCH", 4 * 32 * 32)  # batches of 4
+    config = make_config({"image_size": 32, "models": ["model_1"]})
+    rm = resolve_model(config.models[0], config)
+    plan = plan_compute(CPU, "bf16", threads=1)
+    torch.manual_seed(0)
+    net = plan.prepare_model(create_model("model_1", rm.preprocess))
+    shape = list(net.classifier[1].weight.shape)
+    with torch.profiler.profile(record_shapes=True) as prof:
+        result = _evaluate(Phase("train", 1, 1e-3, nn.Identity(), net), _arrays(20, 32, 1), None,
+                           nn.CrossEntropyLoss(), rm, plan)
+    casts = sum(e.count for e in prof.key_averages(group_by_input_shape=True)
+                if e.key == "aten::_to_copy" and e.input_shapes and list(e.input_shapes[0]) == shape)
+    assert casts == 1
+    assert 0.0 <= result["accuracy"] <= 1.0 and np.isfinite(result["loss"])

@@ -105,12 +105,20 @@ class ComputePlan:
         """The context forward passes run in: autocast to the plan's dtype, or nothing for fp32."""
         return self._autocast(enabled=True)
 
+    def no_grad(self) -> contextlib.AbstractContextManager:
+        """The gradient mode of forward passes with no backward (validation, prediction): inference mode,
+        except under autocast, where inference mode also turns off autocast's cache of bf16 weight copies
+        (every batch, and every use of a weight within one, would cast it again: measured, 5 casts of
+        the dense weight for 5 batches in inference mode, 1 under no_grad)."""
+        return torch.inference_mode() if self.precision == "fp32" else torch.no_grad()
+
     def step_scope(self) -> contextlib.AbstractContextManager:
-        """The context around all micro-batches of one training step (forward passes inside it still run
-        in `autocast()`): it keeps autocast's cache of bf16 weight copies alive across them, so each weight
-        is cast once per step instead of once per micro-batch (the seed CNN's 30 M dense weights at 256 px:
-        five casts a step). Autocast itself is off in it, so the backward passes run as without it. Leave
-        it before the optimizer's step: the cached copies are of the weights before the update."""
+        """The context around all micro-batches of one training step, or all batches of one prediction
+        (forward passes inside it still run in `autocast()`): it keeps autocast's cache of bf16 weight
+        copies alive across them, so each weight is cast once per step or prediction instead of once per
+        batch (the seed CNN's 30 M dense weights at 256 px: five casts a training step, 16 per prediction
+        of 128 images). Autocast itself is off in it, so the backward passes run as without it. Leave it
+        before the optimizer's step: the cached copies are of the weights before the update."""
         return self._autocast(enabled=False)
 
     def _autocast(self, *, enabled: bool) -> contextlib.AbstractContextManager:

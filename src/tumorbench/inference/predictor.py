@@ -49,6 +49,10 @@ class Predictor:
     # The class of each column of predict_proba's result: a tumorbench checkpoint's own class list, or the
     # seed's four for a foreign model (its spec maps its outputs onto them).
     classes: tuple[str, ...] = CLASS_NAMES
+    # The context around all batches of one predict_proba call: a tumorbench network's keeps autocast's
+    # bf16 copies of the weights for the whole call (ComputePlan.step_scope), so the seed CNN's 30 M dense
+    # weights at 256 px are cast once, not once per batch of 8.
+    scope: Callable[[], contextlib.AbstractContextManager] = field(default=contextlib.nullcontext, repr=False)
 
     @property
     def layout(self) -> str:
@@ -83,7 +87,8 @@ class Predictor:
         if n == 0:
             return np.zeros((0, len(self.classes)))
         step = batch_size or self.batch_size
-        raw = [np.asarray(self.forward(self.prepare(batch_uint8[i:i + step]))) for i in range(0, n, step)]
+        with self.scope():
+            raw = [np.asarray(self.forward(self.prepare(batch_uint8[i:i + step]))) for i in range(0, n, step)]
         where = f"{self.name} ({self.source})" if self.source and self.source != self.name else self.name
         # Logits are detected over all rows at once: one decision for the whole model, not per batch.
         probs, notes = to_probabilities(np.concatenate(raw), mode=self.outputs, where=where, classes=self.classes)
@@ -114,7 +119,8 @@ def torch_forward(model: torch.nn.Module, device: torch.device, *, softmax: bool
         compute.prepare_model(model)
 
     def forward(x: torch.Tensor) -> np.ndarray:
-        with torch.inference_mode(), (compute.autocast() if compute else contextlib.nullcontext()):
+        with (compute.no_grad() if compute else torch.inference_mode()), \
+                (compute.autocast() if compute else contextlib.nullcontext()):
             out = model(compute.to_input(x) if compute else x.to(device))
             if isinstance(out, (tuple, list)):
                 out = out[0]
@@ -143,4 +149,5 @@ def network_predictor(model: torch.nn.Module, spec: PreprocessSpec, *, name: str
         source=source, preprocessing=spec.describe(), notes=list(notes or []), provenance=provenance,
         batch_size=compute.eval_batch_size(spec.size),
         module=model,
+        scope=compute.step_scope,
     )

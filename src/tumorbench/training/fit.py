@@ -143,7 +143,7 @@ def _evaluate(phase: Phase, data: ImageArrays | None, cached: torch.Tensor | Non
     phase.trainable.eval()
     total, correct, loss_sum = 0, 0, 0.0
     batch_size = compute.eval_batch_size(rm.preprocess.size)
-    with torch.inference_mode(), compute.autocast():
+    with compute.no_grad(), compute.autocast():
         if cached is not None:
             batches = (compute.to_input(cached[i:i + batch_size]) for i in range(0, len(cached), batch_size))
             run = phase.trainable
