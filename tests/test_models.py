@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -56,15 +58,42 @@ def test_model_1_is_the_seed_cnn_layer_for_layer():
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
         (1, 32, (3, 3)), (32, 64, (3, 3)), (64, 128, (3, 3)), (128, 128, (3, 3))]
     kinds = [type(layer).__name__ for layer in m.features]
-    assert kinds == ["Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d"]
+    # The activations before each pool run after it (same outputs: see the next test).
+    assert kinds == ["Conv2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU", "Conv2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU"]
     dense = [layer for layer in m.classifier if isinstance(layer, nn.Linear)]
     assert dense[0].in_features == 128 * 61 * 61 and dense[0].out_features == 64 and dense[1].out_features == 4
     assert [layer.p for layer in m.classifier if isinstance(layer, nn.Dropout)] == [0.2]
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_relu_after_the_pool_computes_the_seeds_order(precision):
+    """Pool-then-ReLU gives what the seed's ReLU-then-pool gives, outputs and gradients bit for bit."""
+    torch.manual_seed(0)
+    ours = create_model("model_1", get_model_entry("model_1").preprocess.with_size(40))
+    seed = copy.deepcopy(ours)
+    f = list(seed.features)
+    seed.features = nn.Sequential(*f[:3], f[4], f[3], *f[5:8], f[9], f[8])  # ReLU, then pool
+    assert [type(m).__name__ for m in seed.features][2:5] == ["Conv2d", "ReLU", "MaxPool2d"]
+    x = torch.rand(6, 1, 40, 40)
+
+    def run(model):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = model.features(x)
+        out.float().square().sum().backward()
+        return out.detach(), [p.grad.clone() for p in model.features.parameters()]
+
+    (a, grads_a), (b, grads_b) = run(ours), run(seed)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for ga, gb in zip(grads_a, grads_b):
+        torch.testing.assert_close(ga, gb, rtol=0, atol=0)
+
+
 def test_model_3_uses_sigmoid_in_the_four_convolutions_only():
     m = create_model("model_3")
     assert sum(isinstance(layer, nn.Sigmoid) for layer in m.features) == 4
+    kinds = [type(layer).__name__ for layer in m.features]  # the seed's order: activation, then pool
+    assert kinds == ["Conv2d", "Sigmoid", "Conv2d", "Sigmoid", "MaxPool2d"] * 2
     assert not any(isinstance(layer, nn.ReLU) for layer in m.features)
     assert any(isinstance(layer, nn.ReLU) for layer in m.classifier)
 
