@@ -150,3 +150,26 @@ def test_file_attributes_read_size_band_and_colour_from_the_header(tmp_path):
     assert found.loc["b.jpg"].tolist() == ["256-511 px", "JPEG RGB"]
     assert found.loc["missing.jpg"].isna().all()
     assert size_band(1024, 10) == ">= 1024 px" and size_band(None, 5) is None
+
+
+def test_thumbnail_model_fits_with_one_blas_thread(monkeypatch):
+    # Its products are small: two BLAS threads spin waiting for each other (10x slower beside a busy
+    # process, measured), so the fits run with one.
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info
+
+    from tumorbench.evaluation.thumbnails import fit_thumbnail_model
+
+    seen: list[int] = []
+    fit = LogisticRegression.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", recording_fit)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (20, 1, 64, 64), dtype=np.uint8)
+    classes, oof, test = fit_thumbnail_model(x, ["a", "b"] * 10, x[:3])
+    assert classes == ["a", "b"] and oof.shape == (20, 2) and test.shape == (3, 2)
+    assert seen and set(seen) == {1}

@@ -451,3 +451,25 @@ def test_recommend_prefers_validation(two_models):
     assert advice.basis == "validation split"
     assert advice.summary[0].startswith("Prefer weak: it has the highest macro-F1 on the validation split (0.805")
     assert "played no part in the choice" in advice.summary[1]
+
+
+def test_each_figure_is_laid_out_once_for_png_and_svg(tmp_path, monkeypatch):
+    # Constrained layout runs at every draw unless the first save's positions are kept; the SVG then has
+    # exactly the PNG's layout.
+    from matplotlib.figure import Figure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    from tumorbench.report.build import _save
+
+    calls = []
+    execute = ConstrainedLayoutEngine.execute
+    monkeypatch.setattr(ConstrainedLayoutEngine, "execute", lambda self, fig: calls.append(1) or execute(self, fig))
+    figure = Figure(figsize=(6, 3), layout="constrained")
+    axes = figure.subplots(1, 2)
+    for ax in axes:
+        ax.plot([0, 1], [1, 0])
+        ax.set_title("a long title that the layout must make room for")
+    png, svg = _save(figure, tmp_path, "f")
+    assert (tmp_path / "f.png").stat().st_size > 0 and "<svg" in (tmp_path / "f.svg").read_text()
+    assert (png, svg) == (f"{tmp_path.name}/f.png", f"{tmp_path.name}/f.svg")
+    assert len(calls) == 1

@@ -64,11 +64,18 @@ def fit_thumbnail_model(x_train: np.ndarray, y_train: Sequence[str], x_test: np.
     if len(classes) < 2 or counts.min() < 2:
         raise ValueError(f"the thumbnail model needs two classes with two training images each, got "
                          f"{dict(zip(classes.tolist(), counts.tolist()))}")
+    from threadpoolctl import threadpool_limits
+
     f_train = hog_features(x_train)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
     folds = StratifiedKFold(n_splits=min(FOLDS, int(counts.min())), shuffle=True, random_state=seed)
-    oof = cross_val_predict(model, f_train, y, cv=folds, method="predict_proba")
-    test = model.fit(f_train, y).predict_proba(hog_features(x_test)) if len(x_test) else np.zeros((0, len(classes)))
+    # One BLAS thread: these products are small (hundreds of images x 1764 features x a few classes), so
+    # OpenBLAS' threads mostly wait for each other, and they spin while waiting; where any other process
+    # is busy the spinning thread holds the core the working one needs.
+    with threadpool_limits(limits=1, user_api="blas"):
+        oof = cross_val_predict(model, f_train, y, cv=folds, method="predict_proba")
+        test = model.fit(f_train, y).predict_proba(hog_features(x_test)) if len(x_test) else \
+            np.zeros((0, len(classes)))
     return classes.tolist(), oof, test
 
 

@@ -119,6 +119,9 @@ def _save(figure, figures_dir: Path, stem: str) -> tuple[str, str]:
         path = figures_dir / f"{stem}.{fmt}"
         atomic_write(path, lambda p, fmt=fmt, kwargs=kwargs: figure.savefig(p, format=fmt, **kwargs))
         out.append(f"{figures_dir.name}/{path.name}")
+        # The first save laid the figure out (constrained layout, a pass of its own over every text);
+        # the second keeps those positions instead of computing them again.
+        figure.set_layout_engine("none")
     return out[0], out[1]
 
 
