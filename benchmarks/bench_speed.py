@@ -503,6 +503,7 @@ def main() -> None:
         else:
             from tumorbench.data.synthetic import ensure_default_dataset
             args.data = ensure_default_dataset()
+            print(f"note: no Sartaj dataset at {SARTAJ}: the embedded synthetic dataset is used (pass --data)")
     info = machine()
     print(f"machine: {info['cpu']}, {info['cpus']} CPUs available ({info['isa']}), {info['memory_gb']} GB; "
           f"Python {info['python']}, {info['platform']}")

@@ -151,3 +151,15 @@ def test_torchvision_is_imported_only_when_a_backbone_is_built():
             "print('torchvision' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_seed_cnn_dense_layer_runs_in_fp32_under_bf16_autocast():
+    # Rounding its 100 k+ inputs to bf16 cost 1.5 points of macro-F1: the head stays fp32, the convolutions not.
+    torch.manual_seed(0)
+    model = create_model("model_1", get_model_entry("model_1").preprocess.with_size(40))
+    dtypes = {}
+    for name in ("features", "classifier"):
+        getattr(model, name).register_forward_hook(lambda m, i, o, name=name: dtypes.update({name: o.dtype}))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.rand(2, 1, 40, 40))
+    assert dtypes == {"features": torch.bfloat16, "classifier": torch.float32} and out.dtype == torch.float32

@@ -50,8 +50,7 @@ class Predictor:
     # seed's four for a foreign model (its spec maps its outputs onto them).
     classes: tuple[str, ...] = CLASS_NAMES
     # The context around all batches of one predict_proba call: a tumorbench network's keeps autocast's
-    # bf16 copies of the weights for the whole call (ComputePlan.step_scope), so the seed CNN's 30 M dense
-    # weights at 256 px are cast once, not once per batch of 8.
+    # bf16 copies of the weights for the whole call (ComputePlan.step_scope): cast once, not per batch.
     scope: Callable[[], contextlib.AbstractContextManager] = field(default=contextlib.nullcontext, repr=False)
 
     @property

@@ -171,7 +171,7 @@ def micro_batch_size(phase: Phase, probe: torch.Tensor, batch_size: int, compute
     Measured, not guessed: forwards of one and of two inputs of the trainable part (`probe`) count the
     distinct storages autograd saves, parameters aside, and their difference is what each image adds.
     The difference, not the total over the probe: under autocast the bf16 copies of the weights are
-    saved too, a fixed cost per micro-batch (the seed CNN's 30 M-weight dense layer at 256 px: 61 MB)
+    saved too, a fixed cost per micro-batch (30 M weights in bf16, as the seed CNN's dense layer had: 61 MB)
     that counted as 30 MB per image made micro-batches of 4 where 8 fit, and every extra micro-batch
     casts those weights and their gradients once more. Networks with BatchNorm always take the whole
     batch (their statistics depend on it); the probe runs with the random state restored, so it does
