@@ -12,9 +12,10 @@ prediction, and recorded in every model's info (`ComputePlan.describe()`, e.g. "
   channels-last weight-gradient kernel (jit:avx2) is the slow one (profiled: 2-2.5x the forward time)
   and the seed CNN at 256 px trained at half the speed of NCHW (0.6 against 1.2 images/s).
 - Precision: bfloat16 autocast on a CPU with native BF16 instructions (AVX-512 BF16 or AMX), where it
-  pays; float32 everywhere else, since without those instructions bf16 is emulated and slower than
-  fp32. On a CUDA GPU automatic mixed precision: bf16 where the GPU supports it, else fp16 with a
-  gradient scaler. `precision: fp32` turns it off.
+  pays (not for networks with depthwise convolutions: `ComputePlan.for_network`); float32 everywhere
+  else, since without those instructions bf16 is emulated and slower than fp32. On a CUDA GPU
+  automatic mixed precision: bf16 where the GPU supports it, else fp16 with a gradient scaler.
+  `precision: fp32` turns it off.
 - Threads: one intra-op thread per CPU this process may use (its affinity mask), unless set.
 - Memory: on the CPU freed blocks are kept for reuse (tumorbench.inference.allocator).
 """
@@ -81,6 +82,7 @@ class ComputePlan:
     channels_last: bool  # 4-D activations in NHWC memory order (evaluation and prediction)
     threads: int  # PyTorch intra-op CPU threads
     train_channels_last: bool | None = None  # the layout of training steps; None: as `channels_last`
+    auto_precision: bool = False  # `precision` was chosen by `auto`, so a network may differ (for_network)
 
     def describe(self) -> str:
         """One line for info.json and the report, e.g. 'cpu fp32 channels_last 2 threads'."""
@@ -96,6 +98,19 @@ class ComputePlan:
         if self.train_channels_last is None or self.train_channels_last == self.channels_last:
             return self
         return dataclasses.replace(self, channels_last=self.train_channels_last, train_channels_last=None)
+
+    def for_network(self, model: nn.Module) -> ComputePlan:
+        """The plan for one network. An automatic bf16 on the CPU stays fp32 for networks with depthwise
+        convolutions (EfficientNet, MobileNet): there bf16 was the slower, measured on a Sapphire Rapids
+        with AMX: the embedded run's EfficientNet-Lite0 fine-tuning took 15.8-17.0 s in bf16 and 13.0 s
+        in fp32, while the seed CNN and small_resnet (no depthwise convolutions) train 1.5x faster in
+        bf16. Training, validation and prediction all ask this, so a checkpoint predicts in the
+        precision it was trained in. An explicit `precision: bf16` is kept."""
+        if not (self.auto_precision and self.device.type == "cpu" and self.precision == "bf16"):
+            return self
+        depthwise = any(isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
+                        for m in model.modules())
+        return dataclasses.replace(self, precision="fp32") if depthwise else self
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -174,8 +189,10 @@ def plan_compute(device: torch.device, precision: str = "auto", *, threads: int 
     if precision == "fp16":
         raise ValueError("precision fp16 needs a CUDA GPU; on the CPU use auto, fp32 or bf16")
     native_bf16 = cpu_has_native_bf16()
-    if precision == "auto":
+    auto = precision == "auto"
+    if auto:
         precision = "bf16" if native_bf16 else "fp32"
     elif precision == "bf16" and not native_bf16:
         log.warning("precision bf16 on a CPU without native BF16 instructions: emulated, slower than fp32")
-    return ComputePlan(device, precision, channels_last=True, threads=threads, train_channels_last=native_bf16)
+    return ComputePlan(device, precision, channels_last=True, threads=threads, train_channels_last=native_bf16,
+                       auto_precision=auto)

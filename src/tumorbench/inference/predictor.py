@@ -138,7 +138,7 @@ def network_predictor(model: torch.nn.Module, spec: PreprocessSpec, *, name: str
     two give the same numbers. `compute` defaults to the plan for `device`."""
     from tumorbench.inference.compute import plan_compute
 
-    compute = compute or plan_compute(torch.device(device))
+    compute = (compute or plan_compute(torch.device(device))).for_network(model)
     model.eval()
     return Predictor(
         name=name, format=format, detail=detail or f"tumorbench network {name}", spec=spec,

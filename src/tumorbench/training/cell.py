@@ -82,7 +82,8 @@ def train_cell(rm: ResolvedModel, train: ImageArrays, val: ImageArrays, test: Im
         "n_params": sum(p.numel() for p in result.model.parameters()),
         # A model fitted in closed form keeps what it learned in buffers (support vectors...), not parameters.
         **({"fitted_values": fitted_values(final.model)} if isinstance(final.model, FittedModel) else {}),
-        "device": str(device), "compute": compute.describe(), "class_weights": result.class_weights,
+        "device": str(device), "compute": compute.for_network(result.model).describe(),
+        "class_weights": result.class_weights,
         "train_images": len(train), "seed": rm.seed,
         "classes": list(train.classes),
         "train_class_counts": dict(zip(train.classes,

@@ -344,6 +344,7 @@ def fit(rm: ResolvedModel, train: ImageArrays, val: ImageArrays | None, *, devic
         raise ValueError(f"{rm.name}: {int((train.y < 0).sum())} training images have no label among the "
                          f"model's classes {list(train.classes)}")
     net, phases, source, notes = build_network(rm, train.n_classes)
+    compute = compute.for_network(net)
     compute.prepare_model(net)
     if isinstance(net, FittedModel):
         return _fit_closed_form(net, rm, train, val, compute=compute, source=source, notes=notes)
